@@ -1,0 +1,59 @@
+# Two commands matter on a fresh machine: `make run` and `make test`. Both create the
+# virtualenv, install the project and compile the translation catalogs themselves.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PYBABEL := $(BIN)/pybabel
+EXTRACT_FLAGS := -F babel.cfg -k N_ -k _ -k gettext -k ngettext:1,2 \
+	--add-comments=TRANSLATORS: --no-wrap --sort-by-file --project=atazhurt-bot
+
+.PHONY: install catalogs run sandbox test unit lint typecheck messages bench chaos clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) catalogs
+
+# Compiled catalogs (.mo) are build products, never committed.
+catalogs: $(STAMP)
+	$(PYBABEL) compile -d locales -D messages --statistics
+
+# Runs the bot on Telegram when BOT_TOKEN is set (environment or .env), else the offline sandbox.
+run: install
+	@if [ -n "$$BOT_TOKEN" ] || grep -qs '^BOT_TOKEN=.\+' .env; then \
+		$(BIN)/python -m bot run; \
+	else \
+		echo "BOT_TOKEN is not set: starting the offline sandbox."; \
+		$(BIN)/python -m bot sandbox; \
+	fi
+
+sandbox: install
+	$(BIN)/python -m bot sandbox
+
+lint: $(STAMP)
+	$(BIN)/ruff check bot tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/python -m pytest -q tests/unit
+
+test: install lint typecheck
+	$(BIN)/python -m pytest -q
+
+# Re-extract strings and merge them into every catalog (then translate the new entries).
+messages: $(STAMP)
+	PYTHONPATH=. $(PYBABEL) extract $(EXTRACT_FLAGS) -o locales/messages.pot .
+	$(PYBABEL) update -i locales/messages.pot -d locales -D messages --no-wrap --no-fuzzy-matching
+
+bench: install
+	$(BIN)/python -m tests.bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	find locales -name '*.mo' -delete

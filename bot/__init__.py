@@ -1,0 +1,1 @@
+"""A Telegram bot that helps families report relatives who disappeared in Xinjiang."""

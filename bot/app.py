@@ -1,0 +1,182 @@
+"""Wires settings, storage and handlers into a python-telegram-bot Application (only here)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from collections.abc import Awaitable
+from typing import Any, cast
+
+from telegram import BotCommandScopeAllPrivateChats, LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    BaseUpdateProcessor,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    Defaults,
+    MessageHandler,
+    filters,
+)
+
+from bot.config import Settings
+from bot.form.model import load_form
+from bot.handlers import relative
+from bot.handlers.common import Deps, deps
+from bot.i18n import LANGUAGES, translator
+from bot.storage.cases import CaseRepository
+from bot.storage.db import Database
+from bot.storage.drafts import DraftRepository
+from bot.storage.users import UserRepository
+
+log = logging.getLogger(__name__)
+
+
+class PerUserOrder(BaseUpdateProcessor):
+    """Updates of different users run concurrently; one user's updates run one at a time.
+
+    Concurrency keeps a slow call for one relative from delaying everyone else; per-user order
+    keeps two quick answers from the same relative from racing over the same draft.
+    """
+
+    def __init__(self, max_concurrent_updates: int = 256) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._users: dict[int, int] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        key = _update_key(update)
+        if key is None:
+            await coroutine
+            return
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] = self._users.get(key, 0) + 1
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key]
+                del self._locks[key]
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+
+def _update_key(update: object) -> int | None:
+    if isinstance(update, Update):
+        if update.effective_user is not None:
+            return update.effective_user.id
+        if update.effective_chat is not None:
+            return update.effective_chat.id
+    return None
+
+
+async def open_deps(settings: Settings) -> Deps:
+    db = await Database.open(settings.db_path)
+    return Deps(
+        settings=settings,
+        db=db,
+        users=UserRepository(db),
+        drafts=DraftRepository(db),
+        cases=CaseRepository(db),
+        form=load_form(),
+    )
+
+
+AnyApp = Application[Any, Any, Any, Any, Any, Any]
+
+
+def build_application(d: Deps, *, rate_limit: bool = True) -> AnyApp:
+    s = d.settings
+    builder = (
+        ApplicationBuilder()
+        .token(s.token)
+        .base_url(f"{s.api_base_url}/bot")
+        .base_file_url(f"{s.api_base_url}/file/bot")
+        .defaults(Defaults(parse_mode=ParseMode.HTML,
+                           link_preview_options=LinkPreviewOptions(is_disabled=True)))
+        .concurrent_updates(PerUserOrder(256))
+        .connection_pool_size(64)
+        .pool_timeout(10.0)
+    )
+    if rate_limit:
+        builder = builder.rate_limiter(cast(Any, AIORateLimiter(max_retries=5)))
+    app = builder.build()
+    app.bot_data["deps"] = d
+    register_handlers(app)
+    return app
+
+
+def register_handlers(app: AnyApp) -> None:
+    private = filters.ChatType.PRIVATE
+    groups = filters.ChatType.GROUPS
+    app.add_handler(MessageHandler(groups & filters.COMMAND, relative.group_message))
+    commands = {
+        "start": relative.start_cmd,
+        "language": relative.language_cmd,
+        "new": relative.new_cmd,
+        "status": relative.status_cmd,
+        "help": relative.help_cmd,
+        "cancel": relative.cancel_cmd,
+    }
+    for name, callback in commands.items():
+        app.add_handler(CommandHandler(name, callback, filters=private))
+    app.add_handler(CallbackQueryHandler(relative.on_language, pattern=r"^L:"))
+    app.add_handler(CallbackQueryHandler(relative.on_form_press, pattern=r"^f:"))
+    app.add_handler(CallbackQueryHandler(relative.on_cancel_choice, pattern=r"^x:"))
+    app.add_handler(CallbackQueryHandler(relative.on_menu, pattern=r"^m:"))
+    app.add_handler(CallbackQueryHandler(_answer_unknown_press))
+    app.add_handler(MessageHandler(private & filters.COMMAND, relative.unknown_cmd))
+    app.add_handler(MessageHandler(private & filters.UpdateType.EDITED_MESSAGE, _edited))
+    app.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE, relative.on_message))
+    app.add_error_handler(_on_error)
+
+
+async def _answer_unknown_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Forged or outdated callback data: stop the spinner and change nothing."""
+    if update.callback_query is not None:
+        await update.callback_query.answer()
+
+
+async def _edited(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    d = deps(context)
+    lang = await relative.with_language(update, d)
+    if lang is None or update.effective_chat is None:
+        return
+    t = translator(lang)
+    await update.effective_chat.send_message(t._(
+        "Editing a message that was already sent does not change the answer. Use Back, or Edit "
+        "in the review at the end."
+    ))
+
+
+async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log what failed without personal data: the exception's type and where, not its text."""
+    exc = context.error
+    kind = "none"
+    if isinstance(update, Update):
+        kind = next((k for k in ("message", "edited_message", "callback_query", "channel_post",
+                                 "my_chat_member") if getattr(update, k) is not None), "other")
+    where = traceback.extract_tb(exc.__traceback__)[-1] if exc and exc.__traceback__ else None
+    log.error("error handling %s update: %s at %s:%s", kind,
+              type(exc).__name__ if exc else "?", where.filename if where else "?",
+              where.lineno if where else "?")
+
+
+async def set_command_menus(app: AnyApp) -> None:
+    """One command menu per language, shown by Telegram from the user's app language."""
+    for lang in LANGUAGES:
+        cmds = relative.bot_commands(translator(lang))
+        await app.bot.set_my_commands(cmds, scope=BotCommandScopeAllPrivateChats(),
+                                      language_code=lang)
+    await app.bot.set_my_commands(relative.bot_commands(translator("en")),
+                                  scope=BotCommandScopeAllPrivateChats())

@@ -1,0 +1,1 @@
+"""Telegram-facing code: turns updates into engine calls and results into messages."""

@@ -1,0 +1,131 @@
+"""What every handler shares: its dependencies, callback-data codecs, keyboards, safe HTML."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.ext import ContextTypes
+
+from bot.config import Settings
+from bot.form.model import Form
+from bot.storage.cases import CaseRepository
+from bot.storage.db import Database
+from bot.storage.drafts import DraftRepository
+from bot.storage.users import UserRepository
+
+MAX_MESSAGE = 4096
+CALLBACK_LIMIT = 64
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class Deps:
+    """Everything a handler needs, built once in app.py and kept in bot_data."""
+
+    settings: Settings
+    db: Database
+    users: UserRepository
+    drafts: DraftRepository
+    cases: CaseRepository
+    form: Form
+    now: Callable[[], datetime] = utcnow
+
+
+def deps(context: ContextTypes.DEFAULT_TYPE) -> Deps:
+    return cast(Deps, context.application.bot_data["deps"])
+
+
+def esc(text: Any) -> str:
+    """Escape a user-provided value for HTML parse mode."""
+    return html.escape(str(text), quote=False)
+
+
+def shorten(text: str, limit: int) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+# ----------------------------------------------------------------------------- callback data
+# Every button carries "<kind>:<fields>" in at most 64 bytes. Form buttons carry the draft's
+# step counter, so a press on an old message can never be applied to the current question.
+
+
+def form_data(seq: int, action: str, arg: str = "") -> str:
+    data = f"f:{seq}:{action}:{arg}" if arg else f"f:{seq}:{action}"
+    if len(data.encode()) > CALLBACK_LIMIT:
+        raise ValueError("callback data over 64 bytes")
+    return data
+
+
+def parse_form_data(data: str) -> tuple[int, str, str] | None:
+    parts = data.split(":", 3)
+    if len(parts) < 3 or parts[0] != "f" or not parts[1].isdigit():
+        return None
+    return int(parts[1]), parts[2], parts[3] if len(parts) > 3 else ""
+
+
+def button(text: str, data: str) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text, callback_data=data)
+
+
+def keyboard(rows: Sequence[Sequence[InlineKeyboardButton]]) -> InlineKeyboardMarkup | None:
+    rows = [list(r) for r in rows if r]
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def rows_of(buttons: Sequence[InlineKeyboardButton], *, width: int
+            ) -> list[list[InlineKeyboardButton]]:
+    """Lay buttons out `width` to a row, one to a row when any label is long (small screens)."""
+    if any(len(b.text) > 18 for b in buttons):
+        width = 1
+    return [list(buttons[i : i + width]) for i in range(0, len(buttons), width)]
+
+
+# ----------------------------------------------------------------------------- long messages
+
+
+def split_html(blocks: Sequence[str], limit: int = MAX_MESSAGE) -> list[str]:
+    """Join blocks into messages under `limit`, never splitting inside a block.
+
+    Each block must be balanced HTML on its own (every block we build is). A single block over
+    the limit is cut at a line break, with its tags closed; callers keep blocks short.
+    """
+    messages: list[str] = []
+    current = ""
+    for block in blocks:
+        for piece in _fit(block, limit):
+            candidate = f"{current}\n\n{piece}" if current else piece
+            if len(candidate) <= limit:
+                current = candidate
+            else:
+                messages.append(current)
+                current = piece
+    if current:
+        messages.append(current)
+    return messages
+
+
+def _fit(block: str, limit: int) -> list[str]:
+    if len(block) <= limit:
+        return [block]
+    out, current = [], ""
+    for line in block.split("\n"):
+        while len(line) > limit:  # a single enormous line: only plain text gets this long
+            out.append(line[:limit])
+            line = line[limit:]
+        if len(current) + len(line) + 1 > limit:
+            out.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    if current:
+        out.append(current)
+    return out

@@ -1,0 +1,578 @@
+"""The relative's journey: language, consent, the questionnaire, review, submission, status.
+
+A handler loads the draft, calls the pure engine, saves the new state (one transaction), and
+only then shows the next step: a relative who sees the next question knows the answer is kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from telegram import (
+    BotCommand,
+    BotCommandScopeChat,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import ContextTypes
+
+from bot.form import engine
+from bot.form.engine import DraftState, Outcome
+from bot.handlers import render
+from bot.handlers.common import (
+    Deps,
+    button,
+    deps,
+    esc,
+    keyboard,
+    parse_form_data,
+    split_html,
+)
+from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator, guess_language, translator
+from bot.services.case_numbers import new_case_number
+from bot.storage.cases import NewCase
+
+log = logging.getLogger(__name__)
+
+STATUS_LABELS = {
+    "new": N_("received, waiting for a volunteer"),
+    "in_review": N_("a volunteer is working on it"),
+    "needs_info": N_("we need more information from you"),
+    "verified": N_("checked and confirmed"),
+    "referred": N_("sent to an international organisation"),
+    "located": N_("the person has been found"),
+    "closed": N_("closed"),
+    "withdrawn": N_("withdrawn"),
+}
+
+COMMANDS = (
+    ("start", N_("Start or continue a report")),
+    ("new", N_("Report another missing person")),
+    ("status", N_("My cases and their status")),
+    ("language", N_("Change the language")),
+    ("cancel", N_("Discard the report in progress")),
+    ("help", N_("What this bot does")),
+)
+
+
+def bot_commands(t: Translator) -> list[BotCommand]:
+    return [BotCommand(name, t._(desc)) for name, desc in COMMANDS]
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _now_str(d: Deps) -> str:
+    return d.now().isoformat(timespec="seconds")
+
+
+async def _user_lang(update: Update, d: Deps) -> str | None:
+    user = update.effective_user
+    assert user is not None
+    row = await d.users.seen(user.id, _now_str(d))
+    return row.language
+
+
+async def _send(update: Update, text: str, markup: InlineKeyboardMarkup | None = None
+                ) -> Message:
+    chat = update.effective_chat
+    assert chat is not None
+    return await chat.send_message(text, reply_markup=markup)
+
+
+async def _strip_keyboard(context: ContextTypes.DEFAULT_TYPE, chat_id: int,
+                          message_id: int | None) -> None:
+    """Take the buttons off an old question so they cannot be pressed by mistake."""
+    if message_id is None:
+        return
+    with contextlib.suppress(BadRequest):  # already without buttons, or deleted
+        await context.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
+
+
+def language_keyboard(guess: str) -> InlineKeyboardMarkup | None:
+    order = [guess] + [lang for lang in LANGUAGES if lang != guess]
+    return keyboard([[button(LANGUAGE_NAMES[lang], f"L:{lang}")] for lang in order])
+
+
+LANGUAGE_PROMPT = "Тілді таңдаңыз · Выберите язык · Choose your language"
+
+
+async def ask_language(update: Update) -> None:
+    user = update.effective_user
+    guess = guess_language(user.language_code if user else None)
+    await _send(update, LANGUAGE_PROMPT, language_keyboard(guess))
+
+
+# ----------------------------------------------------------------------------- showing steps
+
+
+async def show_step(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps,
+                    state: DraftState, lang: str, *, notice: str | None = None,
+                    old_message_id: int | None = None) -> None:
+    """Send the current step, take the buttons off the previous one, and record what is shown."""
+    t = translator(lang)
+    chat = update.effective_chat
+    user = update.effective_user
+    assert chat is not None and user is not None
+    v = engine.view(d.form, state)
+    if v.step == "review":
+        blocks = render.review_blocks(t, d.form, engine.answered_blocks(d.form, state))
+        if notice:
+            blocks.insert(0, notice)
+        messages = split_html(blocks)
+        for text in messages[:-1]:
+            await chat.send_message(text)
+        sent = await chat.send_message(messages[-1],
+                                       reply_markup=render.review_keyboard(t, v.seq, v.persons))
+    else:
+        text, markup = render.view_message(t, d.form, v)
+        if notice:
+            text = f"{notice}\n\n{text}"
+        sent = await chat.send_message(text, reply_markup=markup)
+    if old_message_id is not None and old_message_id != sent.message_id:
+        await _strip_keyboard(context, chat.id, old_message_id)
+    await d.drafts.mark_shown(user.id, state.seq, sent.message_id)
+
+
+async def begin_draft(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps,
+                      lang: str) -> None:
+    user = update.effective_user
+    assert user is not None
+    state = engine.start(d.form)
+    await d.drafts.save(user.id, state.to_json().encode(), state.seq, d.form.version,
+                        _now_str(d))
+    await show_step(update, context, d, state, lang)
+
+
+async def load_state(d: Deps, user_id: int) -> tuple[DraftState, Any] | None:
+    row = await d.drafts.get(user_id)
+    if row is None:
+        return None
+    return DraftState.from_json(row.state), row
+
+
+async def main_menu(update: Update, lang: str, d: Deps) -> None:
+    t = translator(lang)
+    user = update.effective_user
+    assert user is not None
+    has_cases = bool(await d.cases.for_user(user.id))
+    text = t._("What would you like to do?") if has_cases else t._(
+        "This bot takes reports about family members who disappeared in Xinjiang: detained, "
+        "sent to a camp or prison, or out of contact. Volunteers read every report."
+    )
+    kb = keyboard([
+        [button("📝 " + t._("Report a missing person"), "m:new")],
+        [button("📋 " + t._("My cases"), "m:status")] if has_cases else [],
+        [button("🌐 " + t._("Language"), "m:lang")],
+    ])
+    await _send(update, text, kb)
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+async def start_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await ask_language(update)
+
+
+async def language_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await ask_language(update)
+
+
+async def on_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    user = update.effective_user
+    assert query is not None and user is not None
+    lang = (query.data or "").removeprefix("L:")
+    if lang not in LANGUAGES:
+        await query.answer()
+        return
+    d = deps(context)
+    await d.users.seen(user.id, _now_str(d))
+    await d.users.set_language(user.id, lang)
+    t = translator(lang)
+    await query.answer()
+    with contextlib.suppress(BadRequest):
+        await query.edit_message_text(f"🌐 {LANGUAGE_NAMES[lang]}", reply_markup=None)
+    try:
+        await context.bot.set_my_commands(bot_commands(t), scope=BotCommandScopeChat(user.id))
+    except TelegramError:
+        log.warning("could not set the per-chat command menu")
+    loaded = await load_state(d, user.id)
+    if loaded is not None:
+        state, row = loaded
+        await show_step(update, context, d, state, lang, old_message_id=row.question_message_id)
+        return
+    if await d.cases.for_user(user.id):
+        await main_menu(update, lang, d)
+        return
+    await begin_draft(update, context, d, lang)
+
+
+async def with_language(update: Update, d: Deps) -> str | None:
+    """The user's language; asks for it (and returns None) when not chosen yet."""
+    lang = await _user_lang(update, d)
+    if lang is None:
+        await ask_language(update)
+    return lang
+
+
+async def new_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    d = deps(context)
+    lang = await with_language(update, d)
+    if lang is None:
+        return
+    user = update.effective_user
+    assert user is not None
+    loaded = await load_state(d, user.id)
+    if loaded is not None:
+        state, row = loaded
+        t = translator(lang)
+        await show_step(update, context, d, state, lang, old_message_id=row.question_message_id,
+                        notice=t._("You have a report in progress. Let us finish it first."))
+        return
+    await begin_draft(update, context, d, lang)
+
+
+async def status_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    d = deps(context)
+    lang = await with_language(update, d)
+    if lang is None:
+        return
+    await send_status(update, d, lang)
+
+
+async def send_status(update: Update, d: Deps, lang: str) -> None:
+    t = translator(lang)
+    user = update.effective_user
+    assert user is not None
+    cases = await d.cases.for_user(user.id)
+    if not cases:
+        await _send(update, t._("You have no submitted cases yet. Send /new to report a missing "
+                                "person."))
+        return
+    lines = [t.ngettext("<b>Your case</b>", "<b>Your cases</b>", len(cases))]
+    for c in cases:
+        submitted = t.format_date(datetime.fromisoformat(c.submitted_at).date())
+        lines.append(
+            t._("№ %(number)s of %(date)s: %(status)s")
+            % {"number": f"<code>{esc(c.number)}</code>", "date": esc(submitted),
+               "status": esc(t._(STATUS_LABELS.get(c.status, c.status)))}
+        )
+    await _send(update, "\n".join(lines))
+
+
+async def help_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    d = deps(context)
+    lang = await with_language(update, d)
+    if lang is None:
+        return
+    t = translator(lang)
+    await _send(update, t._(
+        "This bot takes reports about family members who disappeared in Xinjiang. "
+        "Volunteers read every report and answer you here.\n\n"
+        "/start: start or continue a report\n/new: report another missing person\n"
+        "/status: your cases and their status\n/language: change the language\n"
+        "/cancel: discard the report in progress"
+    ))
+
+
+async def cancel_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    d = deps(context)
+    lang = await with_language(update, d)
+    if lang is None:
+        return
+    user = update.effective_user
+    assert user is not None
+    t = translator(lang)
+    if await d.drafts.get(user.id) is None:
+        await _send(update, t._("There is no report in progress."))
+        return
+    await _send(update, t._("Discard the report in progress? Your answers will be deleted."),
+                keyboard([[button(t._("Yes, discard it"), "x:yes"),
+                           button(t._("No, continue"), "x:no")]]))
+
+
+async def on_cancel_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    user = update.effective_user
+    assert query is not None and user is not None
+    d = deps(context)
+    lang = await _user_lang(update, d) or "en"
+    t = translator(lang)
+    await query.answer()
+    loaded = await load_state(d, user.id)
+    if query.data == "x:yes":
+        if loaded is not None:
+            await d.drafts.delete(user.id)
+            await _strip_keyboard(context, user.id, loaded[1].question_message_id)
+        await query.edit_message_text(t._("The report was discarded. Send /new to start again."))
+        return
+    await query.edit_message_text(t._("We continue."))
+    if loaded is not None:
+        state, row = loaded
+        await show_step(update, context, d, state, lang, old_message_id=row.question_message_id)
+
+
+async def on_menu(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    assert query is not None
+    await query.answer()
+    d = deps(context)
+    lang = await _user_lang(update, d)
+    if lang is None or query.data == "m:lang":
+        await ask_language(update)
+        return
+    await _strip_keyboard(context, query.message.chat.id if query.message else 0,
+                          query.message.message_id if query.message else None)
+    if query.data == "m:status":
+        await send_status(update, d, lang)
+    else:
+        await new_cmd(update, context)
+
+
+async def unknown_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    d = deps(context)
+    lang = await with_language(update, d)
+    if lang is None:
+        return
+    t = translator(lang)
+    await _send(update, t._("I do not know this command. Send /help to see what I can do."))
+
+
+async def group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """In groups the questionnaire never runs: what people write there is seen by others."""
+    user = update.effective_user
+    lang = guess_language(user.language_code if user else None)
+    t = translator(lang)
+    me = context.bot.username
+    msg = update.effective_message
+    if msg is not None:
+        await msg.reply_text(t._("Please write to me in a private chat: @%(bot)s. "
+                                 "What you write here is seen by everyone in the group.")
+                             % {"bot": esc(me)})
+
+
+# ----------------------------------------------------------------------------- the journey
+
+
+def to_input(message: Message) -> engine.Input:
+    """Turn a Telegram message into the engine's input, whatever it is."""
+    if message.text is not None:
+        return engine.Text(message.text)
+    if message.contact is not None:
+        return engine.Contact(message.contact.phone_number)
+    if message.animation is not None:  # a GIF also carries a document: it is not a file
+        return engine.Unsupported("animation")
+    for kind in ("voice", "audio", "video", "video_note", "document"):
+        obj = getattr(message, kind)
+        if obj is not None:
+            return engine.Media(
+                kind=kind, file_id=obj.file_id, file_unique_id=obj.file_unique_id,
+                size=obj.file_size, duration=getattr(obj, "duration", None),
+                name=getattr(obj, "file_name", None), mime=getattr(obj, "mime_type", None),
+            )
+    if message.photo:
+        best = message.photo[-1]
+        return engine.Media(kind="photo", file_id=best.file_id,
+                            file_unique_id=best.file_unique_id, size=best.file_size)
+    for kind in ("sticker", "location", "venue", "poll", "dice", "game", "story", "invoice"):
+        if getattr(message, kind, None) is not None:
+            return engine.Unsupported(kind)
+    return engine.Unsupported("other")
+
+
+def _is_stale_resume(d: Deps, row: Any) -> bool:
+    """True when the relative has not seen the current step, or comes back after a while."""
+    if row.shown_seq != row.seq:
+        return True
+    last = datetime.fromisoformat(row.updated_at)
+    return d.now() - last > timedelta(hours=d.settings.resume_after_hours)
+
+
+async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    user = update.effective_user
+    if message is None or user is None:
+        return
+    d = deps(context)
+    lang = await with_language(update, d)
+    if lang is None:
+        return
+    t = translator(lang)
+    loaded = await load_state(d, user.id)
+    if loaded is None:
+        await main_menu(update, lang, d)
+        return
+    state, row = loaded
+    if _is_stale_resume(d, row):
+        await show_step(update, context, d, state, lang, old_message_id=row.question_message_id,
+                        notice=t._("Welcome back. We continue where you stopped:"))
+        return
+    outcome = engine.apply(d.form, state, to_input(message), d.now())
+    await after_outcome(update, context, d, lang, outcome, row.question_message_id)
+
+
+async def on_form_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    user = update.effective_user
+    if query is None or user is None:
+        return
+    d = deps(context)
+    lang = await _user_lang(update, d)
+    parsed = parse_form_data(query.data or "")
+    loaded = await load_state(d, user.id)
+    if lang is None or parsed is None or loaded is None:
+        await query.answer()
+        if query.message is not None:
+            await _strip_keyboard(context, query.message.chat.id, query.message.message_id)
+        if lang is None:
+            await ask_language(update)
+        elif loaded is None:
+            await main_menu(update, lang, d)
+        return
+    t = translator(lang)
+    state, row = loaded
+    seq, action, arg = parsed
+    pressed_id = query.message.message_id if query.message else None
+    if seq != state.seq or (pressed_id is not None and pressed_id != row.question_message_id
+                            and state.pos.step != "review"):
+        await query.answer(t._("This button is from an earlier question."))
+        if pressed_id is not None and pressed_id != row.question_message_id:
+            await _strip_keyboard(context, user.id, pressed_id)
+        return
+    if action in ("editmenu", "rmmenu", "review") and state.pos.step == "review":
+        await query.answer()
+        await show_review_menu(query, t, d, state, action, arg)
+        return
+    await query.answer()
+    before = engine.view(d.form, state)
+    outcome = engine.apply(d.form, state, engine.Press(seq, action, arg), d.now())
+    if outcome.changed and outcome.event != "toggled" and before.question is not None \
+            and pressed_id is not None and outcome.error is None:
+        await _mark_answered(query, t, d, before, outcome)
+    await after_outcome(update, context, d, lang, outcome, row.question_message_id,
+                        pressed_id=pressed_id)
+
+
+async def _mark_answered(query: Any, t: Translator, d: Deps, before: engine.View,
+                         outcome: Outcome) -> None:
+    """Leave the answered question in the chat with the chosen answer and no buttons."""
+    q = before.question
+    assert q is not None
+    value = outcome.state.answers.get(before.block, {}).get(q.id)
+    if value is None or before.step != "question" or q.type == "attachments":
+        return
+    text, _ = render.view_message(t, d.form, before)
+    text = text.split("\n\n<i>")[0]  # drop the typing hint; the answer follows
+    with contextlib.suppress(BadRequest):
+        await query.edit_message_text(f"{text}\n\n{render.chosen_line(t, q, value)}",
+                                      reply_markup=None)
+
+
+async def show_review_menu(query: Any, t: Translator, d: Deps, state: DraftState,
+                           action: str, arg: str) -> None:
+    blocks = engine.answered_blocks(d.form, state)
+    if action == "editmenu":
+        text, kb = render.edit_menu(t, d.form, state.seq, blocks, arg or None)
+    elif action == "rmmenu":
+        text, kb = render.remove_menu(t, d.form, state.seq, blocks)
+    else:
+        text = render.review_blocks(t, d.form, blocks)[0]
+        kb = render.review_keyboard(t, state.seq, len(state.person_blocks()))
+    with contextlib.suppress(BadRequest):
+        await query.edit_message_text(text, reply_markup=kb)
+
+
+async def after_outcome(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps, lang: str,
+                        outcome: Outcome, old_message_id: int | None,
+                        pressed_id: int | None = None) -> None:
+    user = update.effective_user
+    assert user is not None
+    t = translator(lang)
+    state = outcome.state
+    if outcome.event == "stale":
+        return
+    if outcome.changed and outcome.event not in ("submit", "declined"):
+        await d.drafts.save(user.id, state.to_json().encode(), state.seq, d.form.version,
+                            _now_str(d))
+    if outcome.event == "declined":
+        await d.drafts.delete(user.id)
+        await _strip_keyboard(context, user.id, old_message_id)
+        await _send(update, t._(
+            "We cannot take a report without your agreement to store it, and nothing has been "
+            "kept. If you change your mind, send /new."
+        ))
+        return
+    if outcome.event == "submit":
+        await submit(update, context, d, lang, state, old_message_id)
+        return
+    if outcome.event == "toggled" and pressed_id is not None:
+        v = engine.view(d.form, state)
+        with contextlib.suppress(BadRequest):
+            await context.bot.edit_message_reply_markup(
+                user.id, pressed_id, reply_markup=render.question_keyboard(t, v))
+        await d.drafts.mark_shown(user.id, state.seq, pressed_id)
+        return
+    notice = None
+    if outcome.error is not None:
+        notice = "⚠️ " + render.error_text(t, outcome.error, outcome.error_args)
+    elif outcome.event == "media_saved":
+        notice = "📎 " + t._("Saved with the files for this person. You can also tell the story "
+                            "in text or a voice message, or press Skip.")
+    await show_step(update, context, d, state, lang, notice=notice,
+                    old_message_id=old_message_id)
+
+
+async def submit(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps, lang: str,
+                 state: DraftState, old_message_id: int | None) -> None:
+    user = update.effective_user
+    assert user is not None
+    t = translator(lang)
+    consent = state.answers.get("consent", {})
+    persons = [state.answers[b] for b in state.person_blocks()]
+    data = {
+        "form_version": d.form.version,
+        "notice_version": d.form.notice_version,
+        "language": lang,
+        "consent": consent,
+        "consent_at": state.answered_at,
+        "reporter": state.answers.get("reporter", {}),
+        "persons": persons,
+    }
+    case = NewCase(
+        user_id=user.id,
+        language=lang,
+        persons_count=len(persons),
+        prefecture=persons[0].get("prefecture") if persons else None,
+        attachments_count=sum(len(p.get("attachments") or []) for p in persons),
+        consent_share=consent.get("consent_share"),
+        consent_publish=consent.get("consent_publish"),
+        notice_version=d.form.notice_version,
+        form_version=d.form.version,
+        data=json.dumps(data, ensure_ascii=False).encode(),
+    )
+    number = await d.cases.submit(case, _now_str(d), new_case_number)
+    log.info("case submitted: persons=%d", case.persons_count)
+    await _strip_keyboard(context, user.id, old_message_id)
+    await _send(update, t._(
+        "<b>Thank you. Your report has been received.</b>\n\n"
+        "Case number: <code>%(number)s</code>\n"
+        "Please write this number down. Volunteers will read your report and may ask you "
+        "questions here. Send /status at any time to see what is happening with your case, "
+        "and /new to report another family member."
+    ) % {"number": esc(number)})
+    context.application.create_task(_announce(context, number), update=update)
+
+
+async def _announce(context: ContextTypes.DEFAULT_TYPE, number: str) -> None:
+    """Hook for staff notifications (bot/handlers/staff.py replaces this when present)."""
+    hook = context.application.bot_data.get("on_case_submitted")
+    if hook is not None:
+        await hook(context, number)

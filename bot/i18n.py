@@ -1,0 +1,98 @@
+"""Languages: gettext catalogs under locales/, the user's locale, and Babel formatting.
+
+Catalogs are compiled at start-up when no fresh .mo file is there (the Makefile and the
+Dockerfile compile them too), so a checkout with only .po files always works.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+import logging
+from datetime import date, datetime
+from functools import cache
+from pathlib import Path
+
+from babel.core import Locale
+from babel.dates import format_date, format_datetime, format_skeleton
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+
+log = logging.getLogger(__name__)
+
+LANGUAGES: tuple[str, ...] = ("kk", "ru", "en")
+LANGUAGE_NAMES = {"kk": "Қазақша", "ru": "Русский", "en": "English"}
+LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+DOMAIN = "messages"
+
+# People from Kyrgyzstan, Uzbekistan, Ukraine and so on most often read Russian better than
+# English; Kazakh-speakers sometimes run Telegram in Russian, which is why kk is offered first
+# only when Telegram says kk.
+_RUSSIAN_READERS = {"ru", "uk", "be", "ky", "uz", "tg", "tk", "az", "hy", "ka", "mn"}
+
+
+def guess_language(code: str | None) -> str:
+    base = (code or "").split("-")[0].lower()
+    if base in LANGUAGES:
+        return base
+    if base in _RUSSIAN_READERS:
+        return "ru"
+    return "en" if base else "ru"
+
+
+def _load(lang: str, locales_dir: Path) -> gettext.NullTranslations:
+    folder = locales_dir / lang / "LC_MESSAGES"
+    po, mo = folder / f"{DOMAIN}.po", folder / f"{DOMAIN}.mo"
+    if mo.exists() and (not po.exists() or mo.stat().st_mtime >= po.stat().st_mtime):
+        with mo.open("rb") as f:
+            return gettext.GNUTranslations(f)
+    if not po.exists():
+        log.warning("no catalog for %s; showing English", lang)
+        return gettext.NullTranslations()
+    with po.open("rb") as f:
+        catalog = read_po(f, locale=lang)
+    buf = io.BytesIO()
+    write_mo(buf, catalog, use_fuzzy=False)
+    buf.seek(0)
+    return gettext.GNUTranslations(buf)
+
+
+class Translator:
+    """Everything language-dependent for one language: messages, plurals and formats."""
+
+    def __init__(self, lang: str, locales_dir: Path = LOCALES_DIR) -> None:
+        self.lang = lang
+        self.locale = Locale.parse(lang)
+        self._t = _load(lang, locales_dir) if lang != "en" or (locales_dir / "en").exists() \
+            else gettext.NullTranslations()
+
+    def _(self, message: str) -> str:
+        return self._t.gettext(message)
+
+    gettext = _
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return self._t.ngettext(singular, plural, n)
+
+    def format_date(self, value: date) -> str:
+        return format_date(value, format="long", locale=self.locale)
+
+    def format_year_month(self, value: date) -> str:
+        return format_skeleton("yMMMM", value, locale=self.locale)
+
+    def format_datetime(self, value: datetime) -> str:
+        return format_datetime(value, format="medium", locale=self.locale)
+
+    def format_number(self, value: int | float) -> str:
+        return format_decimal(value, locale=self.locale)
+
+
+@cache
+def translator(lang: str) -> Translator:
+    return Translator(lang if lang in LANGUAGES else "en")
+
+
+def N_(message: str) -> str:
+    """Mark a string for extraction without translating it here."""
+    return message

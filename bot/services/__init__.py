@@ -1,0 +1,1 @@
+"""Services: case numbers, export, broadcast, crypto: logic above storage, below handlers."""

@@ -1,0 +1,1 @@
+"""Storage: the only place in the bot with SQL (aiosqlite, WAL, numbered migrations)."""

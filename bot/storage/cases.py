@@ -1,0 +1,96 @@
+"""Submitted cases and their history (events)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.storage.db import Database
+
+Codec = Callable[[bytes], bytes]
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class NewCase:
+    user_id: int
+    language: str
+    persons_count: int
+    prefecture: str | None
+    attachments_count: int
+    consent_share: str | None
+    consent_publish: str | None
+    notice_version: int
+    form_version: int
+    data: bytes  # JSON of every answer
+
+
+@dataclass(frozen=True, slots=True)
+class CaseSummary:
+    case_id: int
+    number: str
+    status: str
+    persons_count: int
+    submitted_at: str
+    language: str
+
+
+class CaseRepository:
+    def __init__(self, db: Database, seal: Codec = _identity, unseal: Codec = _identity) -> None:
+        self._db = db
+        self._seal = seal
+        self._unseal = unseal
+
+    async def submit(self, case: NewCase, now: str, new_number: Callable[[], str]) -> str:
+        """Store the case, record the event and drop the draft, all in one transaction."""
+        async with self._db.transaction() as conn:
+            for _ in range(20):
+                number = new_number()
+                try:
+                    cur = await conn.execute(
+                        "INSERT INTO cases (number, user_id, language, persons_count, prefecture,"
+                        " attachments_count, consent_share, consent_publish, notice_version,"
+                        " form_version, data, submitted_at, updated_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (number, case.user_id, case.language, case.persons_count,
+                         case.prefecture, case.attachments_count, case.consent_share,
+                         case.consent_publish, case.notice_version, case.form_version,
+                         self._seal(case.data), now, now),
+                    )
+                    break
+                except sqlite3.IntegrityError:
+                    continue  # the random number is taken: draw another
+            else:
+                raise RuntimeError("could not draw a free case number")
+            case_id = cur.lastrowid
+            await conn.execute(
+                "INSERT INTO case_events (case_id, at, kind) VALUES (?, ?, 'submitted')",
+                (case_id, now),
+            )
+            await conn.execute("DELETE FROM drafts WHERE user_id = ?", (case.user_id,))
+        return number
+
+    async def for_user(self, user_id: int) -> list[CaseSummary]:
+        rows = await self._db.fetchall(
+            "SELECT case_id, number, status, persons_count, submitted_at, language FROM cases "
+            "WHERE user_id = ? ORDER BY submitted_at, case_id",
+            (user_id,),
+        )
+        return [CaseSummary(*row) for row in rows]
+
+    async def data(self, number: str) -> dict[str, Any] | None:
+        row = await self._db.fetchone("SELECT data FROM cases WHERE number = ?", (number,))
+        if row is None:
+            return None
+        result: dict[str, Any] = json.loads(self._unseal(bytes(row[0])))
+        return result
+
+    async def count(self) -> int:
+        row = await self._db.fetchone("SELECT count(*) FROM cases")
+        return int(row[0]) if row else 0

@@ -1,0 +1,171 @@
+"""One SQLite connection for the whole bot: set-up, migrations and serialised transactions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+Params = Sequence[Any] | dict[str, Any]
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql) of every numbered migration, in order."""
+    out = []
+    for entry in resources.files("bot.storage").joinpath("migrations").iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:4].isdigit():
+            out.append((int(name[:4]), name, entry.read_text(encoding="utf-8")))
+    return sorted(out)
+
+
+class Database:
+    """A single aiosqlite connection with an asyncio lock around every transaction.
+
+    SQLite allows one writer at a time; one connection plus a lock gives every handler a
+    real transaction (BEGIN IMMEDIATE ... COMMIT) without interleaving statements of
+    different coroutines inside each other's transactions.
+    """
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+        self._conn = conn
+        self._lock = asyncio.Lock()
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: Path, *, migrate: bool = True) -> Database:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        conn.row_factory = aiosqlite.Row
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=NORMAL",  # WAL + NORMAL: durable across process crashes
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA secure_delete=ON",  # erased bytes are overwritten, not left in free pages
+            "PRAGMA busy_timeout=5000",
+        ):
+            await conn.execute(pragma)
+        db = cls(conn, path)
+        if migrate:
+            await db.migrate()
+        return db
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._conn.close()
+
+    async def migrate(self) -> list[int]:
+        """Apply every migration not yet applied, each in its own transaction."""
+        async with self._lock:
+            await self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+            cur = await self._conn.execute("SELECT version FROM schema_migrations")
+            done = {row[0] for row in await cur.fetchall()}
+            applied = []
+            for version, name, sql in migrations():
+                if version in done:
+                    continue
+                await self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in _statements(sql):
+                        await self._conn.execute(statement)
+                    await self._conn.execute(
+                        "INSERT INTO schema_migrations VALUES (?, ?, datetime('now'))",
+                        (version, name),
+                    )
+                    await self._conn.execute("COMMIT")
+                except BaseException:
+                    await self._conn.execute("ROLLBACK")
+                    raise
+                log.info("applied migration %s", name)
+                applied.append(version)
+            return applied
+
+    async def schema_version(self) -> int:
+        row = await self.fetchone("SELECT max(version) FROM schema_migrations")
+        return int(row[0] or 0) if row else 0
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
+            await self._conn.execute("COMMIT")
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement in its own transaction; returns the affected row count."""
+        async with self._lock:
+            cur = await self._conn.execute(sql, params)
+            return cur.rowcount
+
+    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+        async with self._lock:
+            cur = await self._conn.execute(sql, params)
+            row: sqlite3.Row | None = await cur.fetchone()
+            return row
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        async with self._lock:
+            cur = await self._conn.execute(sql, params)
+            return list(await cur.fetchall())
+
+    async def iterate(self, sql: str, params: Params = (), batch: int = 500
+                      ) -> AsyncIterator[list[sqlite3.Row]]:
+        """Yield rows in batches, taking the lock per batch so others are not starved."""
+        last = None
+        # Keyset pagination on rowid: streaming without holding a cursor open across awaits.
+        while True:
+            async with self._lock:
+                cur = await self._conn.execute(
+                    f"SELECT * FROM ({sql}) WHERE _rowid > ? ORDER BY _rowid LIMIT ?",
+                    (*_as_seq(params), -1 if last is None else last, batch),
+                )
+                rows = list(await cur.fetchall())
+            if not rows:
+                return
+            last = rows[-1]["_rowid"]
+            yield rows
+
+    async def checkpoint(self) -> None:
+        async with self._lock:
+            await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    async def integrity_check(self) -> str:
+        row = await self.fetchone("PRAGMA integrity_check")
+        return str(row[0]) if row else "no answer"
+
+
+def _as_seq(params: Params) -> Sequence[Any]:
+    if isinstance(params, dict):
+        raise TypeError("iterate() takes positional parameters")
+    return params
+
+
+def _statements(sql: str) -> Iterable[str]:
+    """Split a migration into statements (sqlite3.complete_statement knows about quotes)."""
+    buf = ""
+    for line in sql.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            stmt = buf.strip()
+            if stmt and not all(ln.strip().startswith("--") for ln in stmt.splitlines()):
+                yield stmt
+            buf = ""
+    if buf.strip() and not all(ln.strip().startswith("--") or not ln.strip()
+                               for ln in buf.splitlines()):
+        yield buf.strip()

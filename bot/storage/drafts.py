@@ -1,0 +1,66 @@
+"""Drafts in progress: the engine's state for each relative, saved after every answer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.storage.db import Database
+
+Codec = Callable[[bytes], bytes]
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class DraftRow:
+    state: bytes  # plain JSON, already opened
+    seq: int
+    shown_seq: int
+    question_message_id: int | None
+    updated_at: str
+
+
+class DraftRepository:
+    def __init__(self, db: Database, seal: Codec = _identity, unseal: Codec = _identity) -> None:
+        self._db = db
+        self._seal = seal
+        self._unseal = unseal
+
+    async def get(self, user_id: int) -> DraftRow | None:
+        row = await self._db.fetchone(
+            "SELECT state, seq, shown_seq, question_message_id, updated_at "
+            "FROM drafts WHERE user_id = ?",
+            (user_id,),
+        )
+        if row is None:
+            return None
+        return DraftRow(self._unseal(bytes(row[0])), row[1], row[2], row[3], row[4])
+
+    async def save(self, user_id: int, state: bytes, seq: int, form_version: int,
+                   now: str) -> None:
+        """Write the whole draft in one statement (one transaction)."""
+        await self._db.execute(
+            "INSERT INTO drafts (user_id, form_version, state, seq, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(user_id) DO UPDATE SET "
+            "form_version = excluded.form_version, state = excluded.state, seq = excluded.seq, "
+            "updated_at = excluded.updated_at",
+            (user_id, form_version, self._seal(state), seq, now, now),
+        )
+
+    async def mark_shown(self, user_id: int, seq: int, message_id: int | None) -> None:
+        """Remember which step the relative has on screen and which message has its buttons."""
+        await self._db.execute(
+            "UPDATE drafts SET shown_seq = ?, question_message_id = ? "
+            "WHERE user_id = ? AND seq = ?",
+            (seq, message_id, user_id, seq),
+        )
+
+    async def delete(self, user_id: int) -> bool:
+        return await self._db.execute("DELETE FROM drafts WHERE user_id = ?", (user_id,)) > 0
+
+    async def count(self) -> int:
+        row = await self._db.fetchone("SELECT count(*) FROM drafts")
+        return int(row[0]) if row else 0
