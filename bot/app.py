@@ -28,6 +28,7 @@ from bot.form.model import load_form
 from bot.handlers import relative
 from bot.handlers.common import Deps, deps
 from bot.i18n import LANGUAGES, translator
+from bot.services.crypto import load_keyring
 from bot.storage.cases import CaseRepository
 from bot.storage.db import Database
 from bot.storage.drafts import DraftRepository
@@ -81,13 +82,15 @@ def _update_key(update: object) -> int | None:
 
 
 async def open_deps(settings: Settings) -> Deps:
+    keys = load_keyring(settings.data_dir, settings.public_key_file, settings.private_key_file)
     db = await Database.open(settings.db_path)
     return Deps(
         settings=settings,
         db=db,
+        keys=keys,
         users=UserRepository(db),
-        drafts=DraftRepository(db),
-        cases=CaseRepository(db),
+        drafts=DraftRepository(db, keys.seal_draft, keys.unseal_draft),
+        cases=CaseRepository(db, keys.seal, keys.unseal),
         form=load_form(),
     )
 

@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     admin_ids: IdList = frozenset()
     staff_ids: IdList = frozenset()
     staff_chat_id: int | None = None
+    # The organisation's key pair (python -m bot keys generate). Neither set: generated in
+    # BOT_DATA_DIR/keys on the first start. Only the public key set: the private key is
+    # offline and staff see non-identifying fields only.
+    public_key_file: Path | None = None
+    private_key_file: Path | None = None
     # Draft answered more than this long ago: the next message re-shows the question first.
     resume_after_hours: float = 6.0
     log_level: str = "INFO"
@@ -41,7 +46,7 @@ class Settings(BaseSettings):
                 raise ValueError("must be Telegram user ids separated by commas") from None
         return value
 
-    @field_validator("staff_chat_id", mode="before")
+    @field_validator("staff_chat_id", "public_key_file", "private_key_file", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value

@@ -13,6 +13,7 @@ from telegram.ext import ContextTypes
 
 from bot.config import Settings
 from bot.form.model import Form
+from bot.services.crypto import Keyring
 from bot.storage.cases import CaseRepository
 from bot.storage.db import Database
 from bot.storage.drafts import DraftRepository
@@ -32,6 +33,7 @@ class Deps:
 
     settings: Settings
     db: Database
+    keys: Keyring
     users: UserRepository
     drafts: DraftRepository
     cases: CaseRepository

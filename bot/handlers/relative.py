@@ -51,6 +51,14 @@ STATUS_LABELS = {
     "withdrawn": N_("withdrawn"),
 }
 
+THANKS = N_(
+    "<b>Thank you. Your report has been received.</b>\n\n"
+    "Case number: <code>%(number)s</code>\n"
+    "Please write this number down. Volunteers will read your report and may ask you "
+    "questions here. Send /status at any time to see what is happening with your case, "
+    "and /new to report another family member."
+)
+
 COMMANDS = (
     ("start", N_("Start or continue a report")),
     ("new", N_("Report another missing person")),
@@ -137,7 +145,7 @@ async def show_step(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps,
         sent = await chat.send_message(text, reply_markup=markup)
     if old_message_id is not None and old_message_id != sent.message_id:
         await _strip_keyboard(context, chat.id, old_message_id)
-    await d.drafts.mark_shown(user.id, state.seq, sent.message_id)
+    await d.drafts.mark_shown(user.id, state.seq, sent.message_id, _now_str(d))
 
 
 async def begin_draft(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps,
@@ -518,7 +526,7 @@ async def after_outcome(update: Update, context: ContextTypes.DEFAULT_TYPE, d: D
         with contextlib.suppress(BadRequest):
             await context.bot.edit_message_reply_markup(
                 user.id, pressed_id, reply_markup=render.question_keyboard(t, v))
-        await d.drafts.mark_shown(user.id, state.seq, pressed_id)
+        await d.drafts.mark_shown(user.id, state.seq, pressed_id, _now_str(d))
         return
     notice = None
     if outcome.error is not None:
@@ -561,13 +569,7 @@ async def submit(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps, la
     number = await d.cases.submit(case, _now_str(d), new_case_number)
     log.info("case submitted: persons=%d", case.persons_count)
     await _strip_keyboard(context, user.id, old_message_id)
-    await _send(update, t._(
-        "<b>Thank you. Your report has been received.</b>\n\n"
-        "Case number: <code>%(number)s</code>\n"
-        "Please write this number down. Volunteers will read your report and may ask you "
-        "questions here. Send /status at any time to see what is happening with your case, "
-        "and /new to report another family member."
-    ) % {"number": esc(number)})
+    await _send(update, t._(THANKS) % {"number": esc(number)})
     context.application.create_task(_announce(context, number), update=update)
 
 

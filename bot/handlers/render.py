@@ -231,8 +231,11 @@ def chosen_line(t: Translator, q: Question, value: Any) -> str:
     return "✔️ <b>" + format_answer(t, q, value, limit=REVIEW_TEXT_LIMIT) + "</b>"
 
 
+REVIEW_INTRO = N_("<b>Please check your answers.</b> Press Edit to change one, then Submit.")
+
+
 def review_blocks(t: Translator, form: Form, blocks: list[AnsweredBlock]) -> list[str]:
-    out = [t._("<b>Please check your answers.</b> Press Edit to change one, then Submit.")]
+    out = [t._(REVIEW_INTRO)]
     for b in blocks:
         if b.group.id == "consent":
             continue

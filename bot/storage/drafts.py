@@ -50,12 +50,13 @@ class DraftRepository:
             (user_id, form_version, self._seal(state), seq, now, now),
         )
 
-    async def mark_shown(self, user_id: int, seq: int, message_id: int | None) -> None:
+    async def mark_shown(self, user_id: int, seq: int, message_id: int | None,
+                         now: str) -> None:
         """Remember which step the relative has on screen and which message has its buttons."""
         await self._db.execute(
-            "UPDATE drafts SET shown_seq = ?, question_message_id = ? "
+            "UPDATE drafts SET shown_seq = ?, question_message_id = ?, updated_at = ? "
             "WHERE user_id = ? AND seq = ?",
-            (seq, message_id, user_id, seq),
+            (seq, message_id, now, user_id, seq),
         )
 
     async def delete(self, user_id: int) -> bool:

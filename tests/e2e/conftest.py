@@ -1,0 +1,114 @@
+"""End-to-end harness: the real Application, talking HTTP to the Bot API emulator."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import build_application, open_deps, set_command_menus
+from bot.config import Settings
+from bot.handlers.common import Deps
+from bot.i18n import translator
+from bot.sandbox.emulator import Emulator
+from bot.sandbox.simusers import SimUser
+from bot.sandbox.world import SentMessage
+
+
+class BotRunner:
+    """Starts, stops and restarts the bot against the emulator, keeping the data folder."""
+
+    def __init__(self, emulator: Emulator, data_dir: Path, **settings: Any) -> None:
+        self.emulator = emulator
+        self.data_dir = data_dir
+        self.overrides = settings
+        self.app: Any = None
+        self.deps: Deps | None = None
+
+    def settings(self) -> Settings:
+        return Settings(token=self.emulator.token, api_base_url=self.emulator.base_url,
+                        data_dir=self.data_dir, **self.overrides)
+
+    async def start(self) -> None:
+        self.deps = await open_deps(self.settings())
+        self.app = build_application(self.deps, rate_limit=False)
+        await self.app.initialize()
+        await set_command_menus(self.app)
+        await self.app.start()
+        await self.app.updater.start_polling(poll_interval=0.0, timeout=1)
+
+    async def stop(self) -> None:
+        if self.app is None:
+            return
+        await self.app.updater.stop()
+        await self.app.stop()
+        await self.app.shutdown()
+        assert self.deps is not None
+        await self.deps.db.close()
+        self.app = None
+
+    async def restart(self) -> None:
+        await self.stop()
+        await self.start()
+
+    @property
+    def d(self) -> Deps:
+        assert self.deps is not None
+        return self.deps
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[Emulator]:
+    emu = Emulator()
+    await emu.start()
+    try:
+        yield emu
+    finally:
+        await emu.stop()
+
+
+@pytest.fixture
+async def bot(emulator: Emulator, tmp_path: Path) -> AsyncIterator[BotRunner]:
+    runner = BotRunner(emulator, tmp_path / "data")
+    await runner.start()
+    try:
+        yield runner
+    finally:
+        await runner.stop()
+
+
+# ----------------------------------------------------------------------------- helpers
+
+_TAG = re.compile(r"<[^>]+>")
+
+
+def plain(text: str) -> str:
+    """What Telegram shows for an HTML string of ours: tags removed, entities decoded."""
+    return html.unescape(_TAG.sub("", text))
+
+
+def tr(lang: str, msgid: str, **args: Any) -> str:
+    text = translator(lang)._(msgid)
+    return plain(text % args if args else text)
+
+
+def form_button(message: SentMessage, action: str, arg: str | None = None) -> str:
+    """The callback data of the form button for `action` (and option code `arg`)."""
+    for row in message.buttons:
+        for _label, data in row:
+            if data is None:
+                continue
+            parts = data.split(":", 3)
+            if parts[0] == "f" and parts[2] == action and (arg is None or parts[3:] == [arg]):
+                return data
+    raise AssertionError(f"no {action}:{arg} button in {message.buttons}")
+
+
+async def click(user: SimUser, action: str, arg: str | None = None) -> None:
+    """Press a form button on the latest message that has buttons."""
+    message = next(m for m in reversed(user.messages) if m.buttons and not m.deleted)
+    await user.press(form_button(message, action, arg), message)
