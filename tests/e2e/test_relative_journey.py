@@ -8,8 +8,8 @@ import pytest
 
 from bot.form.model import load_form
 from bot.form.validators import chinese_id_check_char
-from bot.handlers.render import ERRORS, REVIEW_INTRO
 from bot.handlers.relative import THANKS
+from bot.handlers.render import ERRORS, REVIEW_INTRO
 from bot.i18n import LANGUAGE_NAMES
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.simusers import SimUser

@@ -37,7 +37,7 @@ def test_offline_private_key(tmp_path: Path) -> None:
     with pytest.raises(NoPrivateKey):
         server.unseal(sealed)
     assert open_sealed_file(priv, sealed) == b"name"
-    other_pub, other_priv = generate_keypair(tmp_path / "other")
+    _other_pub, other_priv = generate_keypair(tmp_path / "other")
     with pytest.raises(ValueError, match="cannot open"):
         open_sealed_file(other_priv, sealed)
     with pytest.raises(ValueError, match="does not belong"):
