@@ -50,6 +50,7 @@ test: install lint typecheck
 messages: $(STAMP)
 	PYTHONPATH=. $(PYBABEL) extract $(EXTRACT_FLAGS) -o locales/messages.pot .
 	$(PYBABEL) update -i locales/messages.pot -d locales -D messages --no-wrap --no-fuzzy-matching
+	$(BIN)/python locales/fill_english.py
 
 bench: install
 	$(BIN)/python -m tests.bench
