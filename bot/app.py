@@ -6,6 +6,7 @@ import asyncio
 import logging
 import traceback
 from collections.abc import Awaitable
+from datetime import time as dtime
 from typing import Any, cast
 
 from telegram import BotCommandScopeAllPrivateChats, LinkPreviewOptions, Update
@@ -20,12 +21,13 @@ from telegram.ext import (
     ContextTypes,
     Defaults,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
 from bot.config import Settings
 from bot.form.model import load_form
-from bot.handlers import relative
+from bot.handlers import privacy, relative
 from bot.handlers.common import Deps, deps
 from bot.i18n import LANGUAGES, translator
 from bot.services.crypto import load_keyring
@@ -122,6 +124,7 @@ def build_application(d: Deps, *, rate_limit: bool = True) -> AnyApp:
 def register_handlers(app: AnyApp) -> None:
     private = filters.ChatType.PRIVATE
     groups = filters.ChatType.GROUPS
+    app.add_handler(TypeHandler(Update, privacy.flood_gate), group=-2)
     app.add_handler(MessageHandler(groups & filters.COMMAND, relative.group_message))
     commands = {
         "start": relative.start_cmd,
@@ -130,6 +133,8 @@ def register_handlers(app: AnyApp) -> None:
         "status": relative.status_cmd,
         "help": relative.help_cmd,
         "cancel": relative.cancel_cmd,
+        "delete": privacy.delete_cmd,
+        "mydata": privacy.mydata_cmd,
     }
     for name, callback in commands.items():
         app.add_handler(CommandHandler(name, callback, filters=private))
@@ -137,11 +142,15 @@ def register_handlers(app: AnyApp) -> None:
     app.add_handler(CallbackQueryHandler(relative.on_form_press, pattern=r"^f:"))
     app.add_handler(CallbackQueryHandler(relative.on_cancel_choice, pattern=r"^x:"))
     app.add_handler(CallbackQueryHandler(relative.on_menu, pattern=r"^m:"))
+    app.add_handler(CallbackQueryHandler(privacy.on_delete_choice, pattern=r"^del:"))
+    app.add_handler(CallbackQueryHandler(privacy.on_clean_chat, pattern=r"^cc:"))
     app.add_handler(CallbackQueryHandler(_answer_unknown_press))
     app.add_handler(MessageHandler(private & filters.COMMAND, relative.unknown_cmd))
     app.add_handler(MessageHandler(private & filters.UpdateType.EDITED_MESSAGE, _edited))
     app.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE, relative.on_message))
     app.add_error_handler(_on_error)
+    if app.job_queue is not None:
+        app.job_queue.run_daily(privacy.purge_job, time=dtime(3, 30), name="purge-drafts")
 
 
 async def _answer_unknown_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -37,6 +37,7 @@ from bot.handlers.common import (
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator, guess_language, translator
 from bot.services.case_numbers import new_case_number
 from bot.storage.cases import NewCase
+from bot.storage.privacy import PrivacyRepository
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ COMMANDS = (
     ("status", N_("My cases and their status")),
     ("language", N_("Change the language")),
     ("cancel", N_("Discard the report in progress")),
+    ("mydata", N_("See everything we keep about you")),
+    ("delete", N_("Delete everything you sent")),
     ("help", N_("What this bot does")),
 )
 
@@ -155,6 +158,10 @@ async def begin_draft(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Dep
     state = engine.start(d.form)
     await d.drafts.save(user.id, state.to_json().encode(), state.seq, d.form.version,
                         _now_str(d))
+    # Remember where the questionnaire starts in the chat, to offer removing it after submission.
+    message = update.effective_message
+    if message is not None:
+        await PrivacyRepository(d.db).set_first_message(user.id, message.message_id)
     await show_step(update, context, d, state, lang)
 
 
@@ -381,9 +388,12 @@ def to_input(message: Message) -> engine.Input:
     for kind in ("voice", "audio", "video", "video_note", "document"):
         obj = getattr(message, kind)
         if obj is not None:
+            duration = getattr(obj, "duration", None)
+            if isinstance(duration, timedelta):
+                duration = int(duration.total_seconds())
             return engine.Media(
                 kind=kind, file_id=obj.file_id, file_unique_id=obj.file_unique_id,
-                size=obj.file_size, duration=getattr(obj, "duration", None),
+                size=obj.file_size, duration=duration,
                 name=getattr(obj, "file_name", None), mime=getattr(obj, "mime_type", None),
             )
     if message.photo:
@@ -571,10 +581,15 @@ async def submit(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps, la
         form_version=d.form.version,
         data=json.dumps(data, ensure_ascii=False).encode(),
     )
+    first = await PrivacyRepository(d.db).first_message(user.id)
     number = await d.cases.submit(case, _now_str(d), new_case_number)
     log.info("case submitted: persons=%d", case.persons_count)
     await _strip_keyboard(context, user.id, old_message_id)
-    await _send(update, t._(THANKS) % {"number": esc(number)})
+    clean = None
+    if first is not None and old_message_id is not None:
+        clean = keyboard([[button("🧹 " + t._("Remove these questions and answers from the chat"),
+                                  f"cc:{first}:{old_message_id}")]])
+    await _send(update, t._(THANKS) % {"number": esc(number)}, clean)
     context.application.create_task(_announce(context, number), update=update)
 
 

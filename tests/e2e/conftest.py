@@ -13,6 +13,7 @@ import pytest
 from bot.app import build_application, open_deps, set_command_menus
 from bot.config import Settings
 from bot.handlers.common import Deps
+from bot.handlers.privacy import FloodGuard
 from bot.i18n import translator
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.simusers import SimUser
@@ -22,8 +23,11 @@ from bot.sandbox.world import SentMessage
 class BotRunner:
     """Starts, stops and restarts the bot against the emulator, keeping the data folder."""
 
-    def __init__(self, emulator: Emulator, data_dir: Path, **settings: Any) -> None:
+    def __init__(self, emulator: Emulator, data_dir: Path, *, real_flood_limit: bool = False,
+                 **settings: Any) -> None:
         self.emulator = emulator
+        # Simulated relatives answer far faster than people; only flood tests use the real limit.
+        self.flood = None if real_flood_limit else FloodGuard(limit=10_000)
         self.data_dir = data_dir
         self.overrides = settings
         self.app: Any = None
@@ -36,6 +40,8 @@ class BotRunner:
     async def start(self) -> None:
         self.deps = await open_deps(self.settings())
         self.app = build_application(self.deps, rate_limit=False)
+        if self.flood is not None:
+            self.app.bot_data["flood_guard"] = self.flood
         await self.app.initialize()
         await set_command_menus(self.app)
         await self.app.start()

@@ -1,4 +1,4 @@
-"""The pure questionnaire engine: journeys, navigation, conditions, and properties over random walks."""
+"""The pure questionnaire engine: journeys, navigation, conditions, random-walk properties."""
 
 from __future__ import annotations
 

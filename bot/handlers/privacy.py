@@ -1,0 +1,213 @@
+"""A relative's control over their data: /delete, /mydata, removing the questionnaire from the
+chat, plus flood control and the purge of abandoned drafts."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import time
+from collections import deque
+from datetime import timedelta
+from typing import Any
+
+from telegram import Update
+from telegram.error import TelegramError
+from telegram.ext import ApplicationHandlerStop, ContextTypes
+
+from bot.form.engine import DraftState
+from bot.handlers.common import button, deps, keyboard
+from bot.handlers.relative import _now_str, with_language
+from bot.i18n import N_, translator
+from bot.services.crypto import NoPrivateKey
+from bot.storage.privacy import PrivacyRepository
+
+log = logging.getLogger(__name__)
+
+FLOOD_LIMIT = 30  # updates ... (a person tapping buttons quickly stays well below)
+FLOOD_WINDOW = 10.0  # ... in this many seconds
+FLOOD_PAUSE = 60.0  # then ignored for this long, after one notice
+DRAFT_RETENTION_DAYS = 90
+
+DELETE_DONE = N_(
+    "Everything you sent has been deleted. Volunteers will only see that the case was withdrawn. "
+    "You can remove this chat from your phone too: in Telegram, delete the chat."
+)
+
+
+def repo(context: ContextTypes.DEFAULT_TYPE) -> PrivacyRepository:
+    return PrivacyRepository(deps(context).db)
+
+
+# ----------------------------------------------------------------------------- /delete
+
+
+async def delete_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    d = deps(context)
+    lang = await with_language(update, d)
+    if lang is None or update.effective_chat is None:
+        return
+    t = translator(lang)
+    await update.effective_chat.send_message(
+        t._("Delete everything you have sent us: the report in progress, your submitted cases "
+            "and your answers to volunteers? This cannot be undone."),
+        reply_markup=keyboard([[button(t._("Yes, delete everything"), "del:yes"),
+                                button(t._("No, keep it"), "del:no")]]),
+    )
+
+
+async def on_delete_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    user = update.effective_user
+    if query is None or user is None:
+        return
+    d = deps(context)
+    row = await d.users.get(user.id)
+    t = translator(row.language if row and row.language else "en")
+    await query.answer()
+    if query.data != "del:yes":
+        await query.edit_message_text(t._("Nothing was deleted."))
+        return
+    erased = await repo(context).erase_user(user.id, _now_str(d))
+    log.info("erased a relative's data: cases=%d", len(erased.withdrawn_cases))
+    await query.edit_message_text(t._(DELETE_DONE))
+
+
+# ----------------------------------------------------------------------------- /mydata
+
+
+async def mydata_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    d = deps(context)
+    lang = await with_language(update, d)
+    user = update.effective_user
+    if lang is None or user is None or update.effective_chat is None:
+        return
+    t = translator(lang)
+    row = await d.users.get(user.id)
+    copy: dict[str, Any] = {
+        "telegram_user_id": user.id,
+        "language": lang,
+        "updates_enabled": bool(row and row.updates_enabled),
+        "draft": None,
+        "cases": [],
+    }
+    draft = await d.drafts.get(user.id)
+    if draft is not None:
+        copy["draft"] = DraftState.from_json(draft.state).answers
+    sealed_only = False
+    for case in await d.cases.for_user(user.id):
+        entry: dict[str, Any] = {"number": case.number, "status": case.status,
+                                 "submitted_at": case.submitted_at}
+        try:
+            entry["answers"] = await d.cases.data(case.number)
+        except NoPrivateKey:
+            sealed_only = True
+            entry["answers"] = "encrypted: only the organisation can open it, offline"
+        copy["cases"].append(entry)
+    body = json.dumps(copy, ensure_ascii=False, indent=2).encode()
+    note = t._("This is everything we keep about you. Keep the file safe, or delete it after "
+               "reading: it contains your answers.")
+    if sealed_only:
+        note += "\n\n" + t._("Your submitted answers are encrypted on our server; only the "
+                             "organisation can open them, offline.")
+    await update.effective_chat.send_document(io.BytesIO(body), filename="my-data.json",
+                                              caption=note)
+
+
+# ----------------------------------------------------------------------------- clean chat
+
+
+async def on_clean_chat(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Delete the questionnaire (the bot's messages and the relative's answers) from the chat.
+
+    The range comes from the button; whatever it says, only this user's own private chat is
+    touched, so a forged range can do no harm to anyone else.
+    """
+    query = update.callback_query
+    user = update.effective_user
+    if query is None or user is None or query.message is None:
+        return
+    await query.answer()
+    try:
+        _, first_s, last_s = (query.data or "").split(":")
+        first, last = int(first_s), int(last_s)
+    except ValueError:
+        return
+    first = max(first, last - 1000)  # a sane bound: a questionnaire is a few hundred messages
+    ids = list(range(first, last + 1))
+    for start in range(0, len(ids), 100):
+        with contextlib.suppress(TelegramError):  # older than 48 h or already gone
+            await context.bot.delete_messages(user.id, ids[start:start + 100])
+    d = deps(context)
+    row = await d.users.get(user.id)
+    t = translator(row.language if row and row.language else "en")
+    with contextlib.suppress(TelegramError):
+        await query.edit_message_reply_markup(reply_markup=None)
+    await context.bot.send_message(user.id, t._(
+        "The questions and answers were removed from this chat. Your case number stays in the "
+        "message above; send /status to see it again."))
+
+
+# ----------------------------------------------------------------------------- flood control
+
+
+class FloodGuard:
+    """More than `limit` updates in `window` seconds: one notice, then a pause."""
+
+    def __init__(self, limit: int = FLOOD_LIMIT, window: float = FLOOD_WINDOW,
+                 pause: float = FLOOD_PAUSE) -> None:
+        self.limit, self.window, self.pause = limit, window, pause
+        self._seen: dict[int, deque[float]] = {}
+        self._paused_until: dict[int, float] = {}
+
+    def check(self, user_id: int, now: float) -> str:
+        """'ok', 'notice' (just went over: tell them once) or 'drop'."""
+        until = self._paused_until.get(user_id)
+        if until is not None:
+            if now < until:
+                return "drop"
+            del self._paused_until[user_id]
+        seen = self._seen.setdefault(user_id, deque())
+        while seen and seen[0] <= now - self.window:
+            seen.popleft()
+        seen.append(now)
+        if len(seen) > self.limit:
+            self._paused_until[user_id] = now + self.pause
+            seen.clear()
+            return "notice"
+        if len(self._seen) > 10_000:  # forget quiet users now and then
+            self._seen = {k: v for k, v in self._seen.items() if v and v[-1] > now - self.window}
+        return "ok"
+
+
+async def flood_gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    user = update.effective_user
+    if user is None:
+        return
+    guard: FloodGuard = context.application.bot_data.setdefault("flood_guard", FloodGuard())
+    verdict = guard.check(user.id, time.monotonic())
+    if verdict == "ok":
+        return
+    if verdict == "notice" and update.effective_chat is not None \
+            and update.effective_chat.type == "private":
+        row = await deps(context).users.get(user.id)
+        t = translator(row.language if row and row.language else "en")
+        with contextlib.suppress(TelegramError):
+            await update.effective_chat.send_message(t._(
+                "You are sending messages very fast, so I will pause for a minute. Nothing you "
+                "sent before is lost; please continue after the pause."))
+    if update.callback_query is not None:
+        with contextlib.suppress(TelegramError):
+            await update.callback_query.answer()
+    raise ApplicationHandlerStop
+
+
+# ----------------------------------------------------------------------------- retention
+
+
+async def purge_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    d = deps(context)
+    cutoff = (d.now() - timedelta(days=DRAFT_RETENTION_DAYS)).isoformat(timespec="seconds")
+    n = await repo(context).purge_drafts(cutoff, _now_str(d))
+    log.info("purged abandoned drafts: %d", n)

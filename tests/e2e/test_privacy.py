@@ -1,0 +1,163 @@
+"""What relatives tell us stays safe: sealed at rest, erasable, absent from logs, flood-limited."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import time
+from pathlib import Path
+
+from bot.privacy_log import install
+from bot.sandbox.emulator import Emulator
+from bot.services.crypto import generate_keypair
+from tests.e2e.conftest import BotRunner, click
+from tests.e2e.test_relative_journey import (
+    answer_first_person,
+    answer_reporter,
+    answer_second_person,
+    choose_language,
+    give_consent,
+    review_edit_submit,
+)
+
+MARKERS = ["Гүлжан", "Тохтасын", "Әлия Нұрланқызы", "王小明", "ئابدۇللا", "Лагерь №3",
+           "Алматы", "Құлжа", "77011234567", "исчез"]
+
+
+def files_of(data_dir: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in data_dir.glob("bot.sqlite3*")}
+
+
+def assert_no_markers(blobs: dict[str, bytes]) -> None:
+    for name, blob in blobs.items():
+        for marker in MARKERS:
+            assert marker.encode() not in blob, f"{marker!r} in plain text in {name}"
+
+
+async def full_journey(emulator: Emulator, bot: BotRunner, user_id: int, lang: str = "ru") -> str:
+    user = emulator.user(user_id, language_code=lang)
+    await choose_language(user, lang)
+    await give_consent(user, lang)
+    await answer_reporter(user, lang)
+    await answer_first_person(user, lang)
+    await answer_second_person(user, lang, bot)
+    return await review_edit_submit(user, lang)
+
+
+async def test_database_and_wal_hold_no_plain_text(emulator: Emulator, bot: BotRunner) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    install(handler)
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        number = await full_journey(emulator, bot, 3001)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+    # Mid-journey (drafts) and after submission (cases), in the database and its WAL.
+    assert_no_markers(files_of(bot.data_dir))
+    log_text = stream.getvalue()
+    assert "sendMessage" in log_text  # DEBUG logging really ran
+    for marker in MARKERS:
+        assert marker not in log_text, f"{marker!r} in the DEBUG log"
+    # The key on the server still opens the case for staff.
+    data = await bot.d.cases.data(number)
+    assert data is not None and data["persons"][1]["full_name"] == "ئابدۇللا 🙏"
+
+
+async def test_offline_key_mode_seals_too(emulator: Emulator, tmp_path: Path) -> None:
+    pub, _priv = generate_keypair(tmp_path / "offline")
+    runner = BotRunner(emulator, tmp_path / "data", public_key_file=pub)
+    await runner.start()
+    try:
+        user = emulator.user(3002, language_code="en")
+        await choose_language(user, "en")
+        await give_consent(user, "en")
+        await answer_reporter(user, "en")
+        assert_no_markers(files_of(runner.data_dir))
+        assert runner.d.keys.offline
+    finally:
+        await runner.stop()
+
+
+async def test_delete_erases_everything(emulator: Emulator, bot: BotRunner) -> None:
+    number = await full_journey(emulator, bot, 3003, "kk")
+    row = await bot.d.db.fetchone("SELECT data FROM cases WHERE number = ?", (number,))
+    assert row is not None
+    sealed = bytes(row[0])
+    user = emulator.user(3003, language_code="kk")
+    await user.send_text("/new")  # a new draft in progress, too
+    await user.send_text("/delete")
+    await user.press_data("del:yes", user.last.message_id)
+    assert await bot.d.drafts.get(3003) is None
+    assert await bot.d.users.get(3003) is None
+    status = await bot.d.db.fetchone("SELECT status, user_id, length(data) FROM cases "
+                                     "WHERE number = ?", (number,))
+    assert tuple(status) == ("withdrawn", None, 0)  # type: ignore[arg-type]
+    blobs = files_of(bot.data_dir)
+    for name, blob in blobs.items():  # secure_delete: not even in free pages or the WAL
+        for i in range(0, len(sealed) - 32, 256):
+            assert sealed[i:i + 32] not in blob, f"sealed case bytes survive in {name}"
+
+
+async def test_mydata_sends_a_copy(emulator: Emulator, bot: BotRunner) -> None:
+    user = emulator.user(3004, language_code="en")
+    await choose_language(user, "en")
+    await give_consent(user, "en")
+    await user.send_text("Marker Name 123")
+    await user.send_text("/mydata")
+    doc = user.last
+    assert doc.kind == "document"
+    stored = emulator.world.files.get(doc.file_id or "")
+    assert stored is not None
+    content = json.loads(stored.data.decode())
+    assert content["draft"]["reporter"]["reporter_name"] == "Marker Name 123"
+    assert content["draft"]["consent"]["consent_store"] == "agree"
+
+
+async def test_clean_chat_removes_the_questionnaire(emulator: Emulator, bot: BotRunner) -> None:
+    user = emulator.user(3005, language_code="en")
+    await choose_language(user, "en")
+    await give_consent(user, "en")
+    await answer_reporter(user, "en")
+    await answer_first_person(user, "en")
+    await click(user, "finish")
+    await click(user, "submit")
+    confirmation = user.last
+    await user.press("🧹 Remove these questions and answers from the chat", confirmation)
+    on_screen = [m for m in user.visible if m.message_id < confirmation.message_id]
+    assert len(on_screen) <= 1, [m.plain[:40] for m in on_screen]  # at most /start itself
+    assert not confirmation.deleted and "Case number" in confirmation.plain
+
+
+async def test_flooding_user_does_not_slow_others(emulator: Emulator, tmp_path: Path) -> None:
+    bot = BotRunner(emulator, tmp_path / "data", real_flood_limit=True)
+    await bot.start()
+    try:
+        await _flood(emulator)
+    finally:
+        await bot.stop()
+
+
+async def _flood(emulator: Emulator) -> None:
+    flooder = emulator.user(3006, language_code="en")
+    other = emulator.user(3007, language_code="en")
+    await choose_language(flooder, "en")
+    await choose_language(other, "en")
+    for i in range(60):
+        await flooder.send_text(f"spam {i}", wait=False)
+    started = time.monotonic()
+    await click(other, "opt", "agree")
+    assert time.monotonic() - started < 1.0
+    await emulator.wait_idle(quiet=0.3)
+    notices = [m for m in flooder.messages if "very fast" in m.plain]
+    assert len(notices) == 1
+    replies = len(flooder.messages)
+    await flooder.send_text("still here?", wait=False)
+    await asyncio.sleep(0.3)
+    assert len(flooder.messages) == replies  # paused: dropped without a reply
