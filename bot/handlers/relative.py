@@ -506,8 +506,8 @@ async def show_review_menu(query: Any, t: Translator, d: Deps, state: DraftState
         text, kb = render.edit_menu(t, d.form, state.seq, blocks, arg or None)
     elif action == "rmmenu":
         text, kb = render.remove_menu(t, d.form, state.seq, blocks)
-    else:
-        text = render.review_blocks(t, d.form, blocks)[0]
+    else:  # back to the review: the message with the buttons held its last part
+        text = split_html(render.review_blocks(t, d.form, blocks))[-1]
         kb = render.review_keyboard(t, state.seq, len(state.person_blocks()))
     with contextlib.suppress(BadRequest):
         await query.edit_message_text(text, reply_markup=kb)
