@@ -18,6 +18,7 @@ from bot.form.model import Form, Group, Question
 StepKind = Literal["question", "confirm_id", "add_person", "review"]
 MAX_PERSONS = 20
 MAX_FILES_PER_PERSON = 20
+MAX_FILE_MB = 20  # the Bot API lets a bot download at most 20 MB per file
 
 
 # --------------------------------------------------------------------------- state
@@ -438,6 +439,8 @@ def _bump(state: DraftState) -> DraftState:
 def _answer(form: Form, state: DraftState, inp: Input, now: datetime) -> Outcome:
     q = _current_question(form, state)
     block_answers = state.answers.setdefault(state.pos.block, {})
+    if isinstance(inp, Media) and (inp.size or 0) > MAX_FILE_MB * 1024 * 1024:
+        return _fail(state, "file_too_big", limit=MAX_FILE_MB)
     if isinstance(inp, Media) and q.type == "attachments":
         files = list(block_answers.get(q.id) or [])
         if len(files) >= MAX_FILES_PER_PERSON:

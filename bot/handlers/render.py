@@ -51,6 +51,10 @@ ERRORS: dict[str, str] = {
     "id_birthdate": N_("The birth date inside this ID number is not possible. Please check it."),
     "too_many_files": N_("You have sent the most files we can take for one person (%(limit)s)."),
     "too_many_persons": N_("One report can name at most %(limit)s people."),
+    "file_too_big": N_(
+        "This file is larger than %(limit)s MB, and we cannot receive it through Telegram. "
+        "Please send a smaller photo or a shorter video."
+    ),
 }
 
 TYPE_HINTS: dict[str, str] = {

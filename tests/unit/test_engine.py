@@ -216,6 +216,8 @@ def test_attachments_collect_until_done() -> None:
         assert out.event == "file_added"
         state = out.state
     assert step(state, Text("hi")).error == "send_files"
+    big = step(state, Media("video", "V9", size=50 * 1024 * 1024))
+    assert big.error == "file_too_big" and not big.changed
     state = press(state, "done")
     assert [f["file_id"] for f in state.answers["person.0"]["attachments"]] == [
         "P1", "D0", "D1", "D2"]
