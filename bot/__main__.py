@@ -1,78 +1,41 @@
-"""The command line: `python -m bot run | sandbox | migrate | check`."""
+"""The command line: `python -m bot run | sandbox | migrate | check | keys | decrypt | backup |
+restore | export | broadcast`.
+
+Every failure is one line on stderr saying what to fix. Exit codes: 0 all well, 1 the
+operation was refused or failed, 2 a setting or the environment is wrong.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
-import signal
+import os
 import sys
+import time
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from bot.config import Settings, SettingsError, load_settings
+from bot.logs import setup_logging
+from bot.runner import UPDATE_TYPES, run_bot
 
-log = logging.getLogger("bot")
+__all__ = ["UPDATE_TYPES", "main", "run_bot"]
+
+Update_ALL = UPDATE_TYPES  # the name this module used to export
 
 
 def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # httpx logs every request URL, and URLs carry the bot token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    """One line per event with its level; library arguments withheld; repeats counted."""
+    setup_logging(level)
 
 
-async def _wait_for_stop() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+def _err(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
-async def run_bot(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
-    """Long polling until SIGTERM/SIGINT (or `stop`), finishing the update in hand first."""
-    from telegram.error import InvalidToken, NetworkError
-
-    from bot.app import build_application, open_deps, set_command_menus
-
-    if not settings.token:
-        print("BOT_TOKEN is not set: put the token from @BotFather in BOT_TOKEN "
-              "(or run `python -m bot sandbox` to try the bot offline).", file=sys.stderr)
-        return 2
-    d = await open_deps(settings)
-    app = build_application(d)
-    try:
-        try:
-            await app.initialize()
-        except InvalidToken:
-            print("BOT_TOKEN was rejected by Telegram: check the token from @BotFather.",
-                  file=sys.stderr)
-            return 2
-        except NetworkError as exc:
-            print(f"Cannot reach the Bot API at {settings.api_base_url}: {type(exc).__name__}. "
-                  "Check BOT_API_BASE_URL and the network.", file=sys.stderr)
-            return 2
-        await set_command_menus(app)
-        await app.start()
-        assert app.updater is not None
-        await app.updater.start_polling(allowed_updates=Update_ALL, drop_pending_updates=False)
-        log.info("bot running (long polling)")
-        if stop is None:
-            await _wait_for_stop()
-        else:
-            await stop.wait()
-        log.info("stopping")
-        await app.updater.stop()
-        await app.stop()  # waits for the updates being processed
-        await app.shutdown()
-    finally:
-        await d.db.close()
-    return 0
-
-
-Update_ALL: list[str] = ["message", "edited_message", "callback_query", "my_chat_member"]
+# ----------------------------------------------------------------------------- run, sandbox
 
 
 async def sandbox(settings: Settings) -> int:
@@ -85,7 +48,7 @@ async def sandbox(settings: Settings) -> int:
     local = settings.model_copy(update={"token": emulator.token,
                                         "api_base_url": emulator.base_url})
     stop = asyncio.Event()
-    bot_task = asyncio.create_task(run_bot(local, stop=stop))
+    bot_task = asyncio.create_task(run_bot(local, webhook=False, stop=stop))
     print(f"Sandbox: a local Bot API emulator at {emulator.base_url}; data in "
           f"{settings.data_dir}. Type /start. Numbers press buttons; /quit ends.")
     try:
@@ -98,6 +61,7 @@ async def sandbox(settings: Settings) -> int:
 
 
 async def migrate(settings: Settings) -> int:
+    """Apply the database migrations not yet applied, and say which."""
     from bot.storage.db import Database
 
     db = await Database.open(settings.db_path, migrate=False)
@@ -109,25 +73,405 @@ async def migrate(settings: Settings) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot")
+async def check(settings: Settings) -> int:
+    """Validate the set-up; exit 0 only when all is well, else one line per problem."""
+    from bot.checks import run_checks
+
+    report = await run_checks(settings)
+    if report.ok:
+        print("ok: " + "; ".join(report.facts))
+        return 0
+    for problem in report.problems:
+        _err(problem)
+    return 2
+
+
+# ----------------------------------------------------------------------------- keys, decrypt
+
+
+def keys_generate(out: Path) -> int:
+    """Write a new organisation key pair into `out`."""
+    from bot.services.crypto import generate_keypair
+
+    try:
+        public, private = generate_keypair(out)
+    except FileExistsError:
+        _err(f"keys already exist in {out}: refusing to overwrite them (move them first).")
+        return 1
+    except OSError as exc:
+        _err(f"cannot write keys into {out}: {exc.strerror}")
+        return 1
+    print(f"public key:  {public}  (goes on the server: BOT_PUBLIC_KEY_FILE)")
+    print(f"private key: {private}  (opens every case: keep it offline, make a second copy; "
+          "see deploy/README.md)")
+    return 0
+
+
+def decrypt(key: Path, source: Path, output: Path) -> int:
+    """Open a sealed export or backup with the private key, on an offline computer."""
+    from bot.services.crypto import MAGIC, open_sealed_file
+    from bot.services.export import ExportError
+    from bot.services.sealed_export import EXPORT_KIND, open_sealed_export
+    from bot.services.sealedfile import (
+        SealedFileError,
+        is_sealed_stream,
+        load_private_key,
+        open_to_file,
+        read_meta,
+    )
+
+    try:
+        private = load_private_key(key)
+        if not source.is_file():
+            _err(f"{source} does not exist")
+            return 1
+        if is_sealed_stream(source):
+            meta = read_meta(source, private)
+            if meta.get("kind") == EXPORT_KIND:
+                progress = _Progress("decrypting", None)
+                _, result = asyncio.run(open_sealed_export(source, private, output,
+                                                           progress=progress))
+                progress.done()
+                print(f"wrote {result.rows} rows ({result.cases} cases, "
+                      f"{meta.get('format')}) to {output}")
+            else:
+                meta = open_to_file(source, output, private)
+                print(f"wrote the {meta.get('kind', 'sealed')} content "
+                      f"(made {meta.get('created_at', '?')}) to {output}")
+            return 0
+        with source.open("rb") as fh:
+            head = fh.read(len(MAGIC))
+        if head != MAGIC:
+            _err(f"{source} is not a sealed file written by this bot")
+            return 1
+        try:
+            plain = open_sealed_file(key, source.read_bytes())
+        except ValueError as exc:
+            _err(f"{source}: {exc}")
+            return 1
+        _write_private(output, plain)
+        print(f"wrote {len(plain)} bytes to {output}")
+        return 0
+    except SealedFileError as exc:
+        _err(f"{source}: {exc}")
+        return 1
+    except ExportError as exc:
+        _err(f"{source}: {exc}")
+        return 1
+    except OSError as exc:
+        _err(f"cannot write {output}: {exc.strerror}")
+        return 1
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.part")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------- backups
+
+
+async def backup(settings: Settings, output: Path) -> int:
+    """Take a consistent sealed backup of the database into `output` (the bot may run)."""
+    from bot.services.backup import BackupError, take_backup
+    from bot.services.crypto import load_keyring
+
+    try:
+        keys = load_keyring(settings.data_dir, settings.public_key_file,
+                            settings.private_key_file)
+    except (OSError, ValueError) as exc:
+        _err(f"BOT_PUBLIC_KEY_FILE: the public key cannot be loaded ({exc})")
+        return 2
+    try:
+        result = await take_backup(settings, keys.public, output)
+    except BackupError as exc:
+        _err(f"backup failed: {exc}")
+        return 1
+    print(f"backup written: {result.path} ({result.size} bytes, schema version "
+          f"{result.schema_version}, {result.cases} cases), sealed to the organisation's "
+          "public key")
+    return 0
+
+
+def _private_key_path(settings: Settings, key: Path | None) -> Path | None:
+    from bot.services.crypto import PRIVATE_NAME
+
+    for candidate in (key, settings.private_key_file, settings.data_dir / "keys" / PRIVATE_NAME):
+        if candidate is not None and candidate.exists():
+            return candidate
+    return None
+
+
+async def restore(settings: Settings, source: Path, key: Path | None) -> int:
+    """Replace the database by a checked backup (the bot must be stopped)."""
+    from bot.runner import DataDirBusy, DataDirLock
+    from bot.services.backup import BackupError, restore_from
+    from bot.services.sealedfile import SealedFileError, load_private_key
+
+    key_path = _private_key_path(settings, key)
+    if key_path is None:
+        _err("restore needs the organisation's private key: pass --key FILE (for example "
+             "from the offline computer's USB stick) or set BOT_PRIVATE_KEY_FILE; "
+             "nothing was changed")
+        return 1
+    try:
+        private = load_private_key(key_path)
+    except SealedFileError as exc:
+        _err(f"{exc}; nothing was changed")
+        return 1
+    lock = DataDirLock(settings.data_dir)
+    try:
+        lock.acquire()
+    except DataDirBusy:
+        _err(f"the bot is running on {settings.data_dir}: stop it first (systemctl stop "
+             "atazhurt-bot, or docker compose stop bot); nothing was changed")
+        return 1
+    except OSError as exc:
+        _err(f"BOT_DATA_DIR: {settings.data_dir} is not writable ({exc.strerror}); "
+             "nothing was changed")
+        return 2
+    try:
+        result = await asyncio.to_thread(restore_from, settings, source, private)
+    except BackupError as exc:
+        _err(f"restore refused: {exc}")
+        return 1
+    finally:
+        lock.release()
+    aside = f"; the previous database is now {result.moved_aside[0]}" if result.moved_aside \
+        else ""
+    print(f"restored {source} (taken {result.created_at or '?'}, schema version "
+          f"{result.schema_version}, {result.cases} cases){aside}. Start the bot: "
+          "migrations run at start-up.")
+    return 0
+
+
+# ----------------------------------------------------------------------------- export
+
+
+class _Progress:
+    """A progress line on stderr: rewritten in place on a terminal, every 10 s otherwise."""
+
+    def __init__(self, verb: str, total: int | None) -> None:
+        self.verb = verb
+        self.total = total
+        self.tty = sys.stderr.isatty()
+        self.last = time.monotonic()
+        self.shown = False
+        self.count = 0
+
+    def __call__(self, done: int) -> None:
+        self.count = done
+        now = time.monotonic()
+        if now - self.last < (0.5 if self.tty else 10.0):
+            return
+        self.last = now
+        of = f"/{self.total}" if self.total else ""
+        pct = f" ({100 * done // self.total}%)" if self.total else ""
+        line = f"{self.verb}: {done}{of} cases{pct}"
+        if self.tty:
+            sys.stderr.write("\r" + line)
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+        self.shown = True
+
+    def done(self) -> None:
+        if self.shown and self.tty:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+async def export(settings: Settings, args: argparse.Namespace) -> int:
+    """Export cases; sealed to the public key when the private key is offline."""
+    from bot.form.model import load_form
+    from bot.services.crypto import load_keyring
+    from bot.services.export import ExportError, export_cases
+    from bot.services.sealed_export import case_opener, write_sealed_export
+    from bot.storage.db import Database
+    from bot.storage.export_queries import count_cases
+
+    output = Path(args.output)
+    filters = {"since": args.since, "until": args.until, "status": args.status,
+               "lang": args.lang}
+    try:
+        keys = load_keyring(settings.data_dir, settings.public_key_file,
+                            settings.private_key_file)
+    except (OSError, ValueError) as exc:
+        _err(f"BOT_PUBLIC_KEY_FILE: the keys cannot be loaded ({exc})")
+        return 2
+    if keys.offline and args.with_files:
+        _err("--with-files needs the private key on this server (the attachments' references "
+             "are sealed); export without it, or download the files where the key is.")
+        return 1
+    db = await Database.open(settings.db_path)
+    try:
+        try:
+            total = await count_cases(db, **filters)
+        except ValueError as exc:
+            _err(f"export: {exc}")
+            return 1
+        progress = _Progress("exporting", total)
+        detail: dict[str, Any] = {"format": args.format, "via": "cli",
+                                  "filters": {k: v for k, v in filters.items() if v}}
+        try:
+            if keys.offline:
+                sealed = output if output.name.endswith(".sealed") \
+                    else output.with_name(output.name + ".sealed")
+                result = await write_sealed_export(db, keys.public, fmt=args.format,
+                                                   output=sealed, progress=progress, **filters)
+                progress.done()
+                detail.update(cases=result.cases, sealed=True)
+                print(f"the private key is offline: wrote {result.cases} cases, sealed, to "
+                      f"{sealed}. On the offline computer: python -m bot decrypt --key "
+                      f"org_private.key --input {sealed.name} --output {output.name}")
+            else:
+                private = keys.private
+                assert private is not None
+                done = await export_cases(db, load_form(), fmt=args.format, output=output,
+                                          decode=case_opener(private), progress=progress,
+                                          **filters)
+                progress.done()
+                detail.update(rows=done.rows, cases=done.cases, sealed=False)
+                print(f"exported {done.rows} rows ({done.cases} cases) to {output}")
+                if args.with_files:
+                    files = await _download_files(settings, db, Path(args.with_files),
+                                                  case_opener(private), filters)
+                    detail["files"] = files
+        except (ValueError, ExportError) as exc:
+            progress.done()
+            _err(f"export failed: {exc}")
+            return 1
+        except OSError as exc:
+            progress.done()
+            _err(f"cannot write {exc.filename or output}: {exc.strerror}")
+            return 1
+        await _audit_export(db, detail)
+    finally:
+        await db.close()
+    return 0
+
+
+async def _download_files(settings: Settings, db: Any, folder: Path,
+                          decode: Callable[[bytes], bytes], filters: dict[str, Any]) -> int:
+    from bot.services.files import download_case_files
+
+    report = await download_case_files(db, api_base_url=settings.api_base_url,
+                                       token=settings.token, out_dir=folder, decode=decode,
+                                       **filters)
+    print(f"attachments: {report.saved} downloaded, {report.skipped} already there, "
+          f"{len(report.failed)} not available, into {folder}")
+    for line in report.failed[:50]:
+        _err(f"  not downloaded: {line}")
+    if len(report.failed) > 50:
+        _err(f"  ... and {len(report.failed) - 50} more")
+    return report.saved
+
+
+async def _audit_export(db: Any, detail: dict[str, Any]) -> None:
+    """Record the export (format, filters, counts; no content) in the staff audit log."""
+    try:
+        from bot.storage.staff import AuditLog
+    except ImportError:  # staff follow-up not installed in this version
+        return
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    await AuditLog(db).record(None, "export", detail, now)
+
+
+async def _broadcast(settings: Settings, args: argparse.Namespace) -> int:
+    """`python -m bot broadcast`: queue news for the running bot (see broadcast_cli)."""
+    from bot.services.broadcast_cli import queue_broadcast_from_cli
+
+    return await queue_broadcast_from_cli(args, settings)
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def _parser(argv: list[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot",
+                                     description="Atazhurt bot: run it, check it, back it up.")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="run the bot with long polling (needs BOT_TOKEN)")
+    run = sub.add_parser("run", help="run the bot on Telegram (long polling by default)")
+    run.add_argument("--webhook", action="store_true",
+                     help="receive updates by webhook (BOT_WEBHOOK_URL, BOT_WEBHOOK_SECRET)")
     sub.add_parser("sandbox", help="try the bot offline in this terminal")
     sub.add_parser("migrate", help="apply database migrations and exit")
-    args = parser.parse_args(argv)
+    sub.add_parser("check", help="check settings, data folder, database and token")
+    keys = sub.add_parser("keys", help="the organisation's key pair")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    gen = keys_sub.add_parser("generate", help="write a new key pair")
+    gen.add_argument("--out", required=True, type=Path, metavar="DIR")
+    dec = sub.add_parser("decrypt", help="open a sealed export or backup (offline computer)")
+    dec.add_argument("--key", required=True, type=Path, metavar="FILE",
+                     help="the organisation's private key")
+    dec.add_argument("--input", required=True, type=Path, metavar="SEALED")
+    dec.add_argument("--output", required=True, type=Path, metavar="PLAIN")
+    bak = sub.add_parser("backup", help="write a sealed backup of the database")
+    bak.add_argument("--output", required=True, type=Path, metavar="FILE")
+    res = sub.add_parser("restore", help="replace the database by a backup (bot stopped)")
+    res.add_argument("--input", required=True, type=Path, metavar="FILE")
+    res.add_argument("--key", type=Path, metavar="FILE",
+                     help="the private key (default: BOT_PRIVATE_KEY_FILE or BOT_DATA_DIR/keys)")
+    exp = sub.add_parser("export", help="export cases to CSV, XLSX or JSONL")
+    exp.add_argument("--format", required=True, choices=("csv", "xlsx", "jsonl"))
+    exp.add_argument("--output", required=True, type=Path, metavar="PATH")
+    exp.add_argument("--since", metavar="YYYY-MM-DD")
+    exp.add_argument("--until", metavar="YYYY-MM-DD")
+    exp.add_argument("--status", metavar="S")
+    exp.add_argument("--lang", metavar="L")
+    exp.add_argument("--with-files", type=Path, metavar="DIR",
+                     help="also download the attachments into DIR")
+    if argv[:1] == ["broadcast"]:  # its parser imports the sender: only when it is used
+        from bot.services.broadcast_cli import add_broadcast_parser
+
+        add_broadcast_parser(sub)
+    else:
+        sub.add_parser("broadcast", help="queue news for relatives, sent by the running bot",
+                       add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line, load settings when the command needs them, and run it."""
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser(argv).parse_args(argv)
     try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(f"Bad setting: {exc}", file=sys.stderr)
-        return 2
-    _setup_logging(settings.log_level)
-    commands: dict[str, Any] = {"run": run_bot, "sandbox": sandbox, "migrate": migrate}
-    try:
-        return int(asyncio.run(commands[args.command](settings)))
+        if args.command == "keys":
+            setup_logging("WARNING")
+            return keys_generate(args.out)
+        if args.command == "decrypt":
+            setup_logging("WARNING")
+            return decrypt(args.key, args.input, args.output)
+        try:
+            settings = load_settings()
+        except SettingsError as exc:
+            if args.command == "check":
+                for problem in exc.problems:
+                    _err(problem)
+            else:
+                _err(f"Bad setting: {exc}")
+            return 2
+        # check speaks in problem lines only; the others log as the bot does.
+        _setup_logging("WARNING" if args.command == "check" and settings.log_level.upper()
+                       in ("INFO", "DEBUG") else settings.log_level)
+        commands: dict[str, Callable[[], Coroutine[Any, Any, int]]] = {
+            "run": lambda: run_bot(settings, webhook=True if args.webhook else None),
+            "sandbox": lambda: sandbox(settings),
+            "migrate": lambda: migrate(settings),
+            "check": lambda: check(settings),
+            "backup": lambda: backup(settings, args.output),
+            "restore": lambda: restore(settings, args.input, args.key),
+            "export": lambda: export(settings, args),
+            "broadcast": lambda: _broadcast(settings, args),
+        }
+        return int(asyncio.run(commands[args.command]()))
     except KeyboardInterrupt:
         return 130
 
 
 if __name__ == "__main__":
+    os.umask(0o077)  # the database, keys, backups and exports: readable by this user only
     sys.exit(main())

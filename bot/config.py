@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from datetime import time as dtime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -14,8 +17,14 @@ IdList = Annotated[frozenset[int], NoDecode]
 class SettingsError(Exception):
     """A setting is missing or wrong; str() is one line saying what to fix."""
 
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems: list[str] = problems if problems is not None else [message]
+
 
 class Settings(BaseSettings):
+    """Every setting of the bot, from BOT_* variables (documented in deploy/.env.example)."""
+
     model_config = SettingsConfigDict(
         env_prefix="BOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
@@ -34,6 +43,17 @@ class Settings(BaseSettings):
     # Draft answered more than this long ago: the next message re-shows the question first.
     resume_after_hours: float = 6.0
     log_level: str = "INFO"
+    # Webhook mode (python -m bot run --webhook, or BOT_WEBHOOK_URL set): Telegram POSTs
+    # updates to this public https URL; a reverse proxy forwards them to LISTEN:PORT, same path.
+    webhook_url: str = ""
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = Field(default=8443, ge=1, le=65535)
+    # Telegram sends it in X-Telegram-Bot-Api-Secret-Token; requests without it are refused.
+    webhook_secret: str = ""
+    # Daily sealed backups (see deploy/README.md): where, how many to keep, when (UTC, HH:MM).
+    backup_dir: Path | None = None
+    backup_keep: int = Field(default=7, ge=1)
+    backup_time: str = "02:30"
 
     @field_validator("admin_ids", "staff_ids", mode="before")
     @classmethod
@@ -46,7 +66,8 @@ class Settings(BaseSettings):
                 raise ValueError("must be Telegram user ids separated by commas") from None
         return value
 
-    @field_validator("staff_chat_id", "public_key_file", "private_key_file", mode="before")
+    @field_validator("staff_chat_id", "public_key_file", "private_key_file", "backup_dir",
+                     mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
@@ -66,9 +87,52 @@ class Settings(BaseSettings):
             raise ValueError("does not look like a token from @BotFather (digits:letters)")
         return value
 
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            return ""
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be the public https:// address Telegram posts updates to")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: str) -> str:
+        value = value.strip()
+        if value and not _SECRET.fullmatch(value):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and - "
+                             "(for example: openssl rand -hex 32)")
+        return value
+
+    @field_validator("backup_time")
+    @classmethod
+    def _backup_time(cls, value: str) -> str:
+        value = value.strip()
+        try:
+            dtime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("must be a time of day as HH:MM (UTC)") from None
+        return value
+
     @property
     def db_path(self) -> Path:
         return self.data_dir / "bot.sqlite3"
+
+    @property
+    def backup_path(self) -> Path:
+        """Where the daily backups go: BOT_BACKUP_DIR, or BOT_DATA_DIR/backups."""
+        return self.backup_dir if self.backup_dir is not None else self.data_dir / "backups"
+
+    @property
+    def webhook_path(self) -> str:
+        """The path part of BOT_WEBHOOK_URL, which the local webhook server listens on."""
+        return urlsplit(self.webhook_url).path.lstrip("/")
+
+
+_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -81,4 +145,4 @@ def load_settings(**overrides: Any) -> Settings:
             name = "BOT_" + str(err["loc"][0]).upper() if err["loc"] else "settings"
             msg = str(err["msg"]).removeprefix("Value error, ")
             lines.append(f"{name}: {msg}")
-        raise SettingsError("; ".join(lines)) from None
+        raise SettingsError("; ".join(lines), lines) from None

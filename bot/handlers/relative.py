@@ -477,26 +477,35 @@ async def on_form_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await query.answer()
     before = engine.view(d.form, state)
     outcome = engine.apply(d.form, state, engine.Press(seq, action, arg), d.now())
+    old_message_id = row.question_message_id
     if outcome.changed and outcome.event != "toggled" and before.question is not None \
-            and pressed_id is not None and outcome.error is None:
-        await _mark_answered(query, t, d, before, outcome)
-    await after_outcome(update, context, d, lang, outcome, row.question_message_id,
+            and pressed_id is not None and outcome.error is None \
+            and await _mark_answered(query, t, d, before, outcome) \
+            and pressed_id == old_message_id:
+        old_message_id = None  # its buttons are gone already: no second edit to take them off
+    await after_outcome(update, context, d, lang, outcome, old_message_id,
                         pressed_id=pressed_id)
 
 
 async def _mark_answered(query: Any, t: Translator, d: Deps, before: engine.View,
-                         outcome: Outcome) -> None:
-    """Leave the answered question in the chat with the chosen answer and no buttons."""
+                         outcome: Outcome) -> bool:
+    """Leave the answered question in the chat with the chosen answer and no buttons.
+
+    True when the message was edited (and so has no buttons left).
+    """
     q = before.question
     assert q is not None
     value = outcome.state.answers.get(before.block, {}).get(q.id)
     if value is None or before.step != "question" or q.type == "attachments":
-        return
+        return False
     text, _ = render.view_message(t, d.form, before)
     text = text.split("\n\n<i>")[0]  # drop the typing hint; the answer follows
-    with contextlib.suppress(BadRequest):
+    try:
         await query.edit_message_text(f"{text}\n\n{render.chosen_line(t, q, value)}",
                                       reply_markup=None)
+    except BadRequest:
+        return False
+    return True
 
 
 async def show_review_menu(query: Any, t: Translator, d: Deps, state: DraftState,
@@ -581,15 +590,31 @@ async def submit(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps, la
         form_version=d.form.version,
         data=json.dumps(data, ensure_ascii=False).encode(),
     )
+    from bot.services.outbox import outbox_repository, send_outbox_now
+
     first = await PrivacyRepository(d.db).first_message(user.id)
-    number = await d.cases.submit(case, _now_str(d), new_case_number)
-    log.info("case submitted: persons=%d", case.persons_count)
-    await _strip_keyboard(context, user.id, old_message_id)
     clean = None
     if first is not None and old_message_id is not None:
         clean = keyboard([[button("🧹 " + t._("Remove these questions and answers from the chat"),
                                   f"cc:{first}:{old_message_id}")]])
-    await _send(update, t._(THANKS) % {"number": esc(number)}, clean)
+    outbox = outbox_repository(d)
+    queued: list[int] = []
+
+    async def confirm(conn: Any, number: str, case_id: int) -> None:
+        # In the case's transaction: the confirmation exists if and only if the case does, and
+        # the outbox sends it until Telegram takes it, across restarts.
+        outbox_id = await outbox.enqueue(
+            conn, user.id, t._(THANKS) % {"number": esc(number)}, "HTML",
+            clean.to_json() if clean is not None else None,
+            kind="case_confirmation", dedup_key=f"case:{case_id}:confirmation")
+        if outbox_id is not None:
+            queued.append(outbox_id)
+
+    number = await d.cases.submit(case, _now_str(d), new_case_number, in_transaction=confirm)
+    log.info("case submitted: persons=%d", case.persons_count)
+    await _strip_keyboard(context, user.id, old_message_id)
+    for outbox_id in queued:  # sent now; the outbox retries it if Telegram does not take it
+        await send_outbox_now(context.application, outbox_id)
     context.application.create_task(_announce(context, number), update=update)
 
 

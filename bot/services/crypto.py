@@ -32,10 +32,24 @@ class NoPrivateKey(Exception):
 
 
 def _write_secret(path: Path, data: bytes) -> None:
+    """Write a key file whole or not at all, never replacing an existing one.
+
+    The key goes to a temporary file first and is linked into place once complete, so a crash
+    (even SIGKILL) during the first start never leaves an empty or half-written key behind.
+    """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(base64.b64encode(data) + b"\n")
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # from a crash mid-write
+        stale.unlink(missing_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(base64.b64encode(data) + b"\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.link(tmp, path)  # FileExistsError if the key exists, as O_EXCL did
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _read_key(path: Path) -> bytes:
@@ -89,6 +103,11 @@ def load_keyring(data_dir: Path, public_file: Path | None, private_file: Path | 
     keys_dir = data_dir / "keys"
     if public_file is None and private_file is None:
         public_file, private_file = keys_dir / PUBLIC_NAME, keys_dir / PRIVATE_NAME
+        if not public_file.exists() and private_file.exists():
+            # A crash between writing the two halves of the pair: the public half follows.
+            recovered = PrivateKey(_read_key(private_file)).public_key
+            _write_secret(public_file, bytes(recovered))
+            public_file.chmod(0o644)
         if not public_file.exists():
             generate_keypair(keys_dir)
             log.warning(

@@ -19,37 +19,42 @@ the questionnaire, in its order, so a new question appears in exports without co
   ``2018-03``, ``2018-03-12``, or ``unknown``); phones in E.164. Answers to questions no longer
   in the form are only in JSONL.
 
-Formula injection (OWASP "CSV injection"): a spreadsheet treats a cell that starts with ``=``,
+Formula injection (OWASP "CSV injection"): a spreadsheet reads a cell that starts with ``=``,
 ``+``, ``-`` or ``@`` (or a tab or carriage return) as a formula, and a relative's answer could
-be crafted to run one on a staff member's computer. In CSV, such a cell gets a leading
-apostrophe (``'=HYPERLINK(...)``, ``'+77011234567``), which Excel and LibreOffice hide when the
-cell is shown as text; every other cell is exactly as stored. In XLSX every answer is written as
-a text cell (never a formula, number or link) and such cells also carry Excel's "quote prefix"
-style, so the value is unchanged (``+77011234567`` stays readable) and stays text even when the
-cell is edited. Excel holds at most 32,767 characters in a cell: a longer XLSX cell is cut with
-a marker saying so (CSV and JSONL are never cut).
+be crafted to run one on a staff member's computer. In CSV such a cell gets a leading
+apostrophe, as OWASP recommends (``'=HYPERLINK(...)``, ``'+77011234567``, ``'-``): the
+apostrophe shows in the spreadsheet and is the only change made to any CSV cell (remove it when
+feeding a CSV back into another system). In XLSX every answer is a text cell (never a formula,
+number or link) and such cells also carry Excel's "quote prefix" style, so the value is exactly
+as stored (``+77011234567`` stays readable) and stays text even when the cell is edited. Excel
+holds at most 32,767 characters in a cell: a longer XLSX cell is cut, with a marker saying so
+(CSV and JSONL are never cut).
 
 JSONL has one object per case (not per person): the metadata columns followed by the stored
 answers exactly as kept (``form_version``, ``notice_version``, ``language``, ``consent``,
 ``consent_at``, ``reporter``, ``persons``), UTF-8, not ASCII-escaped.
 
 The file is written under a temporary name next to ``output`` (mode 0600) and renamed when
-complete, so a failed or cancelled export leaves no partial file. Writing runs in a worker
-thread, one batch at a time, so the bot's event loop keeps serving while an export runs.
+complete, so a failed or cancelled export leaves no partial file. Each batch is encoded in a
+worker thread while the next one is read, so the bot's event loop keeps serving meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import importlib
 import json
 import os
 import re
 import secrets
-from collections.abc import Callable
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal, NamedTuple, Protocol
+from typing import IO, Any, Literal, NamedTuple, Protocol, TypeVar
 
 import xlsxwriter
 from xlsxwriter.utility import xl_col_to_name
@@ -61,6 +66,8 @@ from bot.storage.export_queries import CaseRow, iter_case_batches
 ExportFormat = Literal["csv", "xlsx", "jsonl"]
 FORMATS: tuple[ExportFormat, ...] = ("csv", "xlsx", "jsonl")
 Cell = str | int | None
+Decode = Callable[[bytes], bytes]
+T = TypeVar("T")
 
 #: First characters that make a spreadsheet read a cell as a formula (OWASP).
 FORMULA_TRIGGERS = frozenset("=+-@\t\r")
@@ -70,13 +77,19 @@ XLSX_CELL_LIMIT = 32_767
 LONG_TEXT = 500
 MAX_WIDTH = 60
 _WIDTH_SAMPLE_ROWS = 2_000
+_CACHE_LIMIT = 4_096  # encoded choice answers kept per column (combinations of a multi choice)
 
-CASE_COLUMNS = ("case_number", "status", "language", "submitted_at", "updated_at",
-                "assignee_id", "person_index", "persons_in_case")
-CONSENT_EXTRA = ("notice_version", "consent_at")
-JSON_META = ("case_number", "status", "language", "submitted_at", "updated_at", "assignee_id",
-             "persons_count", "prefecture", "attachments_count", "consent_share",
-             "consent_publish", "notice_version")
+CASE_COLUMNS = (
+    ("case_number", "Case number"),
+    ("status", "Status (code)"),
+    ("language", "Language of the relative (code)"),
+    ("submitted_at", "Submitted at (ISO 8601)"),
+    ("updated_at", "Last change (ISO 8601)"),
+    ("assignee_id", "Assigned staff member (Telegram id)"),
+    ("person_index", "Which missing person of the case this row is (1-based)"),
+    ("persons_in_case", "Missing persons in the case"),
+)
+_NUMBER_COLUMNS = frozenset(("assignee_id", "person_index", "persons_in_case"))
 
 
 def identity(data: bytes) -> bytes:
@@ -90,52 +103,60 @@ class ExportError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class ExportResult:
+    """What an export wrote."""
+
     rows: int  # CSV/XLSX rows (one per missing person) or JSONL lines (one per case)
     cases: int
 
 
 @dataclass(frozen=True, slots=True)
 class Column:
+    """One CSV/XLSX column."""
+
     name: str
     description: str  # English, for the XLSX "Columns" sheet
     wrap: bool = False  # long free text
     number: bool = False
 
 
+# --------------------------------------------------------------------------- values
+
 _TEXT, _OPTION, _ATTACH = range(3)
 
 
 class _Field(NamedTuple):
-    key: str
-    kind: int
-    labels: dict[str, str]
+    key: str  # the question id in the stored answers
+    kind: int  # _TEXT (one column), _OPTION or _ATTACH (two columns)
+    labels: dict[str, str]  # option code -> English label
+    col: int  # index of its first column
 
 
 def _column_name(group: Group, q: Question) -> str:
     return q.id if q.id.startswith(group.id + "_") else f"{group.id}_{q.id}"
 
 
-def _fields(group: Group) -> tuple[list[_Field], list[Column]]:
+def _fields(group: Group, first_col: int) -> tuple[list[_Field], list[Column]]:
     fields: list[_Field] = []
     columns: list[Column] = []
     for q in group.questions:
         name = _column_name(group, q)
+        col = first_col + len(columns)
         labels = {o.code: o.label for o in q.options}
         if q.type in ("single", "multi"):
-            fields.append(_Field(q.id, _OPTION, labels))
+            fields.append(_Field(q.id, _OPTION, labels, col))
             columns += [Column(name, f"{q.short} (codes)"),
                         Column(f"{name}_label", f"{q.short} (English labels)")]
         elif q.type == "attachments":
-            fields.append(_Field(q.id, _ATTACH, labels))
+            fields.append(_Field(q.id, _ATTACH, labels, col))
             columns += [Column(name, f"{q.short} (kind:file_unique_id)", wrap=True),
                         Column(f"{name}_count", f"{q.short} (number)", number=True)]
         else:
-            fields.append(_Field(q.id, _TEXT, labels))
+            fields.append(_Field(q.id, _TEXT, labels, col))
             columns.append(Column(name, q.short, wrap=q.type == "text" and q.max_len >= LONG_TEXT))
     return fields, columns
 
 
-def _duration(seconds: Any) -> str:
+def _duration(seconds: float) -> str:
     s = int(seconds)
     h, rest = divmod(s, 3600)
     return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
@@ -147,16 +168,16 @@ def _voice(media: dict[str, Any]) -> str:
     ref = media.get("file_unique_id") or media.get("file_id")
     if ref:
         parts.append(f"file_unique_id={ref}")
-    if isinstance(media.get("duration"), int | float):
-        parts.append(_duration(media["duration"]))
+    duration = media.get("duration")
+    if isinstance(duration, int | float) and not isinstance(duration, bool):
+        parts.append(_duration(duration))
     return "[" + ", ".join(parts) + "]"
 
 
 def _other_text(value: Any) -> str:
+    """A non-string answer to a text question: a voice message, or anything else as JSON."""
     if isinstance(value, dict) and isinstance(value.get("voice"), dict):
         return _voice(value["voice"])
-    if isinstance(value, int | float):
-        return str(value)
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
@@ -168,72 +189,62 @@ def _attachment(item: Any) -> str:
     return f"{ref} ({name})" if name else ref
 
 
-def _cells(answers: Any, fields: list[_Field], out: list[Cell]) -> None:
-    """Append the export cells of one part's answers (None where unanswered)."""
-    if not isinstance(answers, dict):
-        answers = {}
-    get = answers.get
-    append = out.append
-    for key, kind, labels in fields:
-        v = get(key)
-        if kind == _TEXT:
-            append(v if v is None or v.__class__ is str else _other_text(v))
-        elif kind == _OPTION:
-            if v is None:
-                append(None)
-                append(None)
-            elif v.__class__ is str:
-                append(v)
-                append(labels.get(v, v))
-            elif isinstance(v, list):
-                codes = [str(c) for c in v]
-                append(";".join(codes))
-                append("; ".join([labels.get(c, c) for c in codes]))
-            else:
-                append(_other_text(v))
-                append(None)
-        else:  # attachments
-            if v is None:
-                append(None)
-                append(0)
-            elif isinstance(v, list):
-                append("; ".join([_attachment(a) for a in v]) if v else None)
-                append(len(v))
-            else:
-                append(_other_text(v))
-                append(1)
+def _field_cells(f: _Field, v: Any) -> tuple[Cell, ...]:
+    """The cells of one answer: one for text, two (codes and labels, or list and count)."""
+    if f.kind == _TEXT:
+        return (v if v is None or v.__class__ is str else _other_text(v),)
+    if f.kind == _OPTION:
+        if v is None:
+            return (None, None)
+        if isinstance(v, str):
+            return (v, f.labels.get(v, v))
+        if isinstance(v, list):
+            codes = [str(c) for c in v]
+            return (";".join(codes), "; ".join([f.labels.get(c, c) for c in codes]))
+        return (_other_text(v), None)
+    if v is None:
+        return (None, 0)
+    if isinstance(v, list):
+        return ("; ".join([_attachment(a) for a in v]) if v else None, len(v))
+    return (_other_text(v), 1)
+
+
+def _answers(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _option_key(v: Any) -> Any:
+    """A hashable key for a choice answer (a code or a list of codes), or None."""
+    if v.__class__ is str:
+        return v
+    if isinstance(v, list) and all(c.__class__ is str for c in v):
+        return tuple(v)
+    return None
 
 
 class ExportPlan:
     """The export's columns, derived from the form, and how a case becomes rows of them."""
 
     def __init__(self, form: Form) -> None:
-        columns = [Column(n, d, number=n in ("assignee_id", "person_index", "persons_in_case"))
-                   for n, d in zip(CASE_COLUMNS, (
-                       "Case number", "Status (code)", "Language of the relative (code)",
-                       "Submitted at (ISO 8601)", "Last change (ISO 8601)",
-                       "Assigned staff member (Telegram id)",
-                       "Which missing person of the case this row is (1-based)",
-                       "Missing persons in the case"), strict=True)]
-        self._once: list[tuple[str, list[_Field], bool]] = []
-        person_fields: list[_Field] = []
+        columns = [Column(n, d, number=n in _NUMBER_COLUMNS) for n, d in CASE_COLUMNS]
+        #: (key in the stored data, fields, column of notice_version when consent_at follows)
+        self.once: list[tuple[str, list[_Field], int | None]] = []
+        self.person_fields: list[_Field] = []
         person_columns: list[Column] = []
         for group in form.groups:
-            fields, cols = _fields(group)
             if group.repeat:
-                person_fields, person_columns = fields, cols
                 continue
-            is_consent = group.id == "consent"
-            self._once.append((group.id, fields, is_consent))
+            fields, cols = _fields(group, len(columns))
             columns += cols
-            if is_consent:
+            extra = len(columns) if group.id == "consent" else None
+            self.once.append((group.id, fields, extra))
+            if extra is not None:
                 columns += [Column("notice_version", "Version of the privacy notice agreed to",
                                    number=True),
                             Column("consent_at", "When the consent was given (ISO 8601)")]
-        self._person_start = len(columns)
+        self.person_fields, person_columns = _fields(form.repeat_group, len(columns))
         columns += person_columns
-        self._person_fields = person_fields
-        self._blank_person: list[Cell] = [None] * len(person_columns)
+        self.person_width = len(person_columns)
         names = [c.name for c in columns]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -241,43 +252,48 @@ class ExportPlan:
         self.columns: tuple[Column, ...] = tuple(columns)
         self.names: tuple[str, ...] = tuple(names)
 
-    def parts(self, case: CaseRow, data: dict[str, Any]
-              ) -> tuple[list[Cell], list[Cell], list[list[Cell]]]:
-        """A case's cells in three parts: before ``person_index``, after ``persons_in_case``
-        up to the first person column (consent, reporter), and one list per missing person.
-        A row is ``head + [index, count] + shared + person``; writers encode the parts that
-        are repeated on every row of the case only once."""
-        head: list[Cell] = [case.number, case.status, case.language, case.submitted_at,
-                            case.updated_at, case.assignee_id]
-        shared: list[Cell] = []
-        for key, fields, is_consent in self._once:
-            _cells(data.get(key), fields, shared)
-            if is_consent:
-                at = data.get("consent_at")
-                times = [str(t) for t in at.values()] if isinstance(at, dict) else []
-                shared.append(data.get("notice_version", case.notice_version))
-                shared.append(max(times) if times else None)
-        persons = data.get("persons")
-        out: list[list[Cell]] = []
-        if isinstance(persons, list):
-            for person in persons:
-                cells: list[Cell] = []
-                _cells(person, self._person_fields, cells)
-                out.append(cells)
-        return head, shared, out
+    @staticmethod
+    def head(case: CaseRow) -> list[Cell]:
+        """The cells before ``person_index``."""
+        return [case.number, case.status, case.language, case.submitted_at, case.updated_at,
+                case.assignee_id]
 
-    @property
-    def blank_person(self) -> list[Cell]:
-        """The person cells of the row of a case without missing persons."""
-        return list(self._blank_person)
+    @staticmethod
+    def consent_extra(case: CaseRow, data: dict[str, Any]) -> list[Cell]:
+        """``notice_version`` and ``consent_at`` (the latest consent answer's time)."""
+        at = data.get("consent_at")
+        times = [str(t) for t in at.values()] if isinstance(at, dict) else []
+        notice = data.get("notice_version", case.notice_version)
+        if notice is not None and not isinstance(notice, int | str):
+            notice = str(notice)
+        return [notice, max(times) if times else None]
+
+    @staticmethod
+    def persons(data: dict[str, Any]) -> list[dict[str, Any]]:
+        """The answers of each missing person, in order."""
+        persons = data.get("persons")
+        return [_answers(p) for p in persons] if isinstance(persons, list) else []
 
     def rows(self, case: CaseRow, data: dict[str, Any]) -> list[list[Cell]]:
-        """One row per missing person (one row, with ``persons_in_case`` 0, when none)."""
-        head, shared, persons = self.parts(case, data)
+        """One row of cells per missing person (one row, ``persons_in_case`` 0, when none)."""
+        shared: list[Cell] = []
+        for key, fields, extra in self.once:
+            answers = _answers(data.get(key))
+            for f in fields:
+                shared += _field_cells(f, answers.get(f.key))
+            if extra is not None:
+                shared += self.consent_extra(case, data)
+        head = self.head(case)
+        persons = self.persons(data)
         if not persons:
-            return [[*head, None, 0, *shared, *self._blank_person]]
-        n = len(persons)
-        return [[*head, i, n, *shared, *person] for i, person in enumerate(persons, 1)]
+            return [[*head, None, 0, *shared, *([None] * self.person_width)]]
+        out = []
+        for i, person in enumerate(persons, 1):
+            row = [*head, i, len(persons), *shared]
+            for f in self.person_fields:
+                row += _field_cells(f, person.get(f.key))
+            out.append(row)
+        return out
 
 
 def json_case(case: CaseRow, data: dict[str, Any]) -> dict[str, Any]:
@@ -317,23 +333,39 @@ def xlsx_fit(value: str) -> str:
     return value + marker
 
 
+def column_names(form: Form) -> list[str]:
+    """The CSV/XLSX header for ``form``, in order."""
+    return list(ExportPlan(form).names)
+
+
 # --------------------------------------------------------------------------- writers
 
 
+try:  # optional: about three times faster than json, and decoding is a third of a CSV export
+    _orjson: Any = importlib.import_module("orjson")
+except ImportError:  # pragma: no cover - depends on the installation
+    _orjson = None
+
+
 def _loads(data: bytes) -> Any:
+    if _orjson is not None:
+        try:
+            return _orjson.loads(data)
+        except ValueError:
+            pass  # what orjson refuses (NaN, huge integers) json may still read
     return json.loads(data)
 
 
 def _dumps(obj: Any) -> bytes:
+    if _orjson is not None:
+        try:
+            return bytes(_orjson.dumps(obj))
+        except TypeError:
+            pass  # integers beyond 64 bits
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-class _Sink(Protocol):
-    def write(self, cases: list[CaseRow], decode: Callable[[bytes], bytes]) -> int: ...
-    def close(self) -> None: ...
-
-
-def _decoded(case: CaseRow, decode: Callable[[bytes], bytes]) -> dict[str, Any]:
+def _decoded(case: CaseRow, decode: Decode) -> dict[str, Any]:
     try:
         data = _loads(decode(case.data))
     except Exception as exc:
@@ -343,71 +375,128 @@ def _decoded(case: CaseRow, decode: Callable[[bytes], bytes]) -> dict[str, Any]:
     return data
 
 
+class _Sink(Protocol):
+    """A file format: encodes each batch of cases, then finishes the file."""
+
+    def write(self, cases: list[CaseRow], decode: Decode) -> int: ...
+    def close(self) -> None: ...
+
+
+def _csv_text(v: str) -> str:
+    """One non-empty text cell for CSV: formula guard, then csv's QUOTE_MINIMAL quoting."""
+    if v[0] in FORMULA_TRIGGERS:
+        v = "'" + v
+    if '"' in v:
+        return '"' + v.replace('"', '""') + '"'
+    if "," in v or "\n" in v or "\r" in v:
+        return '"' + v + '"'
+    return v
+
+
 def csv_cells(cells: list[Cell]) -> list[str]:
     """Encode cells as the csv module's default dialect would, after the formula guard.
 
-    Equivalent to ``csv.writer`` (QUOTE_MINIMAL, "," and '"', "\\r\\n") for rows of more
-    than one field, about twice as fast; tests compare the two on arbitrary text.
+    The same text as ``csv.writer`` (QUOTE_MINIMAL, "," and '"', "\\r\\n") for rows of more
+    than one field, about twice as fast; a test compares the two on arbitrary text.
     """
-    out: list[str] = []
-    append = out.append
-    for v in cells:
-        if v is None:
-            append("")
-        elif v.__class__ is str:
-            if v:
-                if v[0] in FORMULA_TRIGGERS:
-                    v = "'" + v
-                if '"' in v:
-                    v = '"' + v.replace('"', '""') + '"'
-                elif "," in v or "\n" in v or "\r" in v:
-                    v = '"' + v + '"'
-            append(v)
-        else:
-            append(str(v))
-    return out
+    return ["" if v is None else _csv_text(v) if v.__class__ is str and v else str(v)
+            for v in cells]
+
+
+_CSV_EMPTY = {_TEXT: "", _OPTION: ",", _ATTACH: ",0"}  # unanswered, as _field_cells gives
 
 
 class _CsvSink:
+    """CSV: UTF-8 with a byte-order mark, "," and '"' with minimal quoting, CRLF lines."""
+
     def __init__(self, fh: IO[bytes], plan: ExportPlan) -> None:
         self._fh = fh
         self._plan = plan
-        self._blank = csv_cells(plan.blank_person)
+        # Per field: (question id, kind, text when unanswered, cache of "code,label" by answer).
+        self._once = [(key, self._compile(fields), extra) for key, fields, extra in plan.once]
+        self._person = self._compile(plan.person_fields)
+        self._blank = csv_cells([None] * plan.person_width)
         fh.write(b"\xef\xbb\xbf")  # the UTF-8 byte-order mark: Excel then reads UTF-8
         fh.write((",".join(csv_cells(list(plan.names))) + "\r\n").encode("utf-8"))
 
-    def write(self, cases: list[CaseRow], decode: Callable[[bytes], bytes]) -> int:
+    @staticmethod
+    def _compile(fields: list[_Field]) -> list[tuple[str, int, str, dict[Any, str], _Field]]:
+        return [(f.key, f.kind, _CSV_EMPTY[f.kind], {}, f) for f in fields]
+
+    @staticmethod
+    def _part(answers: dict[str, Any], fields: list[tuple[str, int, str, dict[Any, str], _Field]],
+              out: list[str]) -> None:
+        get = answers.get
+        append = out.append
+        triggers = FORMULA_TRIGGERS
+        for key, kind, empty, cache, f in fields:
+            v = get(key)
+            if v is None:
+                append(empty)
+            elif kind == _TEXT:
+                if v.__class__ is not str:
+                    v = _other_text(v)
+                if v:  # _csv_text(), inline: this is the innermost loop
+                    if v[0] in triggers:
+                        v = "'" + v
+                    if '"' in v:
+                        v = '"' + v.replace('"', '""') + '"'
+                    elif "," in v or "\n" in v or "\r" in v:
+                        v = '"' + v + '"'
+                append(v)
+            elif kind == _OPTION:
+                k = v if v.__class__ is str else tuple(v) if v.__class__ is list else None
+                try:
+                    append(cache[k])
+                except (KeyError, TypeError):
+                    text = ",".join(csv_cells(list(_field_cells(f, v))))
+                    if k is not None and len(cache) < _CACHE_LIMIT:
+                        with contextlib.suppress(TypeError):
+                            cache[k] = text
+                    append(text)
+            else:
+                append(",".join(csv_cells(list(_field_cells(f, v)))))
+
+    def write(self, cases: list[CaseRow], decode: Decode) -> int:
+        plan = self._plan
+        part = self._part
         lines: list[str] = []
-        parts = self._plan.parts
         for case in cases:
-            head, shared, persons = parts(case, _decoded(case, decode))
-            before = csv_cells(head)
-            after = csv_cells(shared)
+            data = _decoded(case, decode)
+            before = csv_cells(plan.head(case))
+            shared: list[str] = []
+            for key, fields, extra in self._once:
+                part(_answers(data.get(key)), fields, shared)
+                if extra is not None:
+                    shared += csv_cells(plan.consent_extra(case, data))
+            persons = plan.persons(data)
             if not persons:
-                lines.append(",".join([*before, "", "0", *after, *self._blank]))
+                lines.append(",".join([*before, "", "0", *shared, *self._blank]))
                 continue
             n = str(len(persons))
             for i, person in enumerate(persons, 1):
-                lines.append(",".join([*before, str(i), n, *after, *csv_cells(person)]))
+                cells = [*before, str(i), n, *shared]
+                part(person, self._person, cells)
+                lines.append(",".join(cells))
         if lines:
-            lines.append("")
-            self._fh.write("\r\n".join(lines).encode("utf-8"))
-        return len(lines) - 1 if lines else 0
+            self._fh.write(("\r\n".join(lines) + "\r\n").encode("utf-8"))
+        return len(lines)
 
     def close(self) -> None:
         self._fh.flush()
 
 
 class _JsonlSink:
+    """JSONL: one case per line, UTF-8."""
+
     def __init__(self, fh: IO[bytes], plan: ExportPlan) -> None:
         self._fh = fh
 
-    def write(self, cases: list[CaseRow], decode: Callable[[bytes], bytes]) -> int:
+    def write(self, cases: list[CaseRow], decode: Decode) -> int:
         lines = [_dumps(json_case(case, _decoded(case, decode))) for case in cases]
         if lines:
-            lines.append(b"")
-            self._fh.write(b"\n".join(lines))
-        return len(cases)
+            self._fh.write(b"\n".join(lines) + b"\n")
+        return len(lines)
 
     def close(self) -> None:
         self._fh.flush()
@@ -415,7 +504,8 @@ class _JsonlSink:
 
 _CONTROL_ESCAPED = re.compile("(_x[0-9a-fA-F]{4}_)")
 _CONTROL = re.compile(r"([\x00-\x08\x0b-\x1f])")
-_XML_SPECIAL = re.compile("[&<>\x00-\x08\x0b-\x1f\ufffe\uffff]|_x[0-9a-fA-F]{4}_")
+_XML_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\ufffe\uffff]")  # one class: fast to scan
+_ROW = "\x00"  # stands for the row number in prepared cell XML (never left in escaped text)
 
 
 def _xml_text(s: str) -> str:
@@ -429,23 +519,24 @@ def _xml_text(s: str) -> str:
 
 
 def _fast_path_ok(ws: Any) -> bool:
-    """Whether this xlsxwriter worksheet streams rows the way _XlsxSink's fast path expects."""
-    return (getattr(ws, "constant_memory", False) is True or ws.constant_memory == 1) and all(
-        hasattr(ws, a) for a in ("fh", "row_data_fh", "previous_row", "table", "dim_rowmin",
-                                 "dim_rowmax", "dim_colmin", "dim_colmax")
-    ) and ws.fh is ws.row_data_fh and not ws.table
+    """Whether this worksheet streams rows the way _XlsxSink's fast path expects."""
+    names = ("constant_memory", "fh", "row_data_fh", "previous_row", "table", "dim_rowmin",
+             "dim_rowmax", "dim_colmin", "dim_colmax")
+    return (all(hasattr(ws, a) for a in names) and bool(ws.constant_memory)
+            and ws.fh is ws.row_data_fh and not ws.table and ws.dim_rowmin is None)
 
 
 class _XlsxSink:
-    """XLSX through xlsxwriter in constant_memory mode.
+    """XLSX through xlsxwriter in constant_memory mode, one sheet "Cases" and one "Columns".
 
-    xlsxwriter builds each cell through several generic layers (about 15 µs a cell here, so
-    two minutes for 100,000 cases). The fast path writes the same ``<row>``/``<c>`` XML that
-    xlsxwriter's constant_memory mode writes for ``write_string``/``write_number`` (inline
-    strings, the same escaping) straight into the worksheet's row-data file, and keeps its
-    dimensions up to date; everything else (styles, frozen pane, filter, widths, packaging)
-    stays xlsxwriter's. A test checks that both paths give byte-identical sheet XML; when the
-    worksheet does not look as expected (another xlsxwriter version), the public API is used.
+    Going through ``write_string`` costs about 15 µs a cell here (two minutes for 100,000
+    cases), so the fast path writes the very ``<row>``/``<c>`` XML that xlsxwriter's
+    constant_memory mode writes for ``write_string``/``write_number`` (inline strings, the same
+    escaping, the same styles) straight into the worksheet's row-data file and records the
+    dimensions as xlsxwriter would; choices are encoded once per code, and the cells repeated
+    on every row of a case once per case. Styles, the frozen pane, the filter, the widths and
+    the packaging stay xlsxwriter's. A test checks that both paths give byte-identical sheet
+    XML; when the worksheet does not look as expected (another xlsxwriter), the API is used.
     """
 
     def __init__(self, fh: IO[bytes], plan: ExportPlan, tmpdir: Path, *,
@@ -460,103 +551,151 @@ class _XlsxSink:
         })
         wb = self._wb
         wb.set_properties({"title": "Cases", "comments": "Exported by the bot"})
-        self._header = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
-        wrap = wb.add_format({"text_wrap": True, "valign": "top"})
+        header = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
         top = wb.add_format({"valign": "top"})
-        wrap_q = wb.add_format({"text_wrap": True, "valign": "top", "quote_prefix": True})
+        wrap = wb.add_format({"text_wrap": True, "valign": "top"})
         top_q = wb.add_format({"valign": "top", "quote_prefix": True})
-        for f in (self._header, top, wrap, top_q, wrap_q):
+        wrap_q = wb.add_format({"text_wrap": True, "valign": "top", "quote_prefix": True})
+        for f in (header, top, wrap, top_q, wrap_q):
             f._get_xf_index()  # fixed style ids, whichever path writes the cells
-        self._plain = [wrap if c.wrap else top for c in plan.columns]
-        self._quoted = [wrap_q if c.wrap else top_q for c in plan.columns]
+        n = len(plan.names)
+        self._formats = {False: ([wrap if c.wrap else top for c in plan.columns],
+                                 [wrap_q if c.wrap else top_q for c in plan.columns]),
+                         True: ([header] * n, [header] * n)}
         self._ws = wb.add_worksheet("Cases")
-        ws = self._ws
-        self._fast = fast and _fast_path_ok(ws)
-        self._refs = [xl_col_to_name(c) for c in range(len(plan.names))]
-        self._plain_s = [f._get_xf_index() for f in self._plain]
-        self._quoted_s = [f._get_xf_index() for f in self._quoted]
-        self._widths = [len(n) + 2 for n in plan.names]
+        self._fast = fast and _fast_path_ok(self._ws)
+        self._refs = [xl_col_to_name(c) for c in range(n)]
+        self._plain = [str(f._get_xf_index()) for f in self._formats[False][0]]
+        self._quoted = [str(f._get_xf_index()) for f in self._formats[False][1]]
+        self._choices: dict[int, dict[Any, str]] = {}
+        self._widths = [len(name) + 2 for name in plan.names]
         self._row = 0
-        self._write_rows([list(plan.names)], header=True)
-        ws.freeze_panes(1, 0)
+        if self._fast:
+            self._emit([f'<row r="1">{self._header_xml(header)}</row>'], 1)
+        else:
+            self._write_api([list(plan.names)], header=True)
+        self._ws.freeze_panes(1, 0)
         about = wb.add_worksheet("Columns")
-        about.write_string(0, 0, "column", self._header)
-        about.write_string(0, 1, "description", self._header)
+        about.write_string(0, 0, "column", header)
+        about.write_string(0, 1, "description", header)
         for i, c in enumerate(plan.columns, 1):
             about.write_string(i, 0, c.name)
             about.write_string(i, 1, c.description)
-        about.set_column(0, 0, max(len(n) for n in plan.names) + 2)
+        about.set_column(0, 0, max(len(name) for name in plan.names) + 2)
         about.set_column(1, 1, MAX_WIDTH)
 
-    def write(self, cases: list[CaseRow], decode: Callable[[bytes], bytes]) -> int:
-        rows: list[list[Cell]] = []
-        plan_rows = self._plan.rows
-        for case in cases:
-            rows += plan_rows(case, _decoded(case, decode))
-        self._write_rows(rows)
-        return len(rows)
+    def _header_xml(self, header: Any) -> str:
+        s = header._get_xf_index()
+        return "".join(f'<c r="{ref}1" s="{s}" t="inlineStr"><is><t>{_xml_text(name)}</t></is></c>'
+                       for ref, name in zip(self._refs, self._plan.names, strict=True))
 
-    def _write_rows(self, rows: list[list[Cell]], header: bool = False) -> None:
-        if self._fast:
-            self._write_fast(rows, header)
-        else:
-            self._write_api(rows, header)
-
-    def _write_fast(self, rows: list[list[Cell]], header: bool) -> None:
-        ws = self._ws
-        refs, widths = self._refs, self._widths
-        hs = str(self._header._get_xf_index())
-        plain_s = [hs] * len(refs) if header else [str(i) for i in self._plain_s]
-        quoted_s = [hs] * len(refs) if header else [str(i) for i in self._quoted_s]
-        special = _XML_SPECIAL.search
-        half = XLSX_CELL_LIMIT // 2
+    def write(self, cases: list[CaseRow], decode: Decode) -> int:
+        plan = self._plan
+        decoded = [(case, _decoded(case, decode)) for case in cases]
+        if not self._fast or self._row <= _WIDTH_SAMPLE_ROWS:
+            rows: list[list[Cell]] = []
+            for case, data in decoded:
+                rows += plan.rows(case, data)
+            self._sample_widths(rows)
+            if not self._fast:
+                self._write_api(rows)
+                return len(rows)
         out: list[str] = []
-        append = out.append
         r = self._row
-        for row in rows:
-            rn = str(r + 1)
-            append(f'<row r="{rn}">')
-            sample = r <= _WIDTH_SAMPLE_ROWS
-            for c, v in enumerate(row):
-                if v is None:
-                    continue
-                if v.__class__ is int:
-                    append(f'<c r="{refs[c]}{rn}" s="{plain_s[c]}"><v>{v:.16G}</v></c>')
-                    continue
-                s: str = v  # type: ignore[assignment]
-                if not s:
-                    continue
-                if len(s) > half:
-                    s = xlsx_fit(s)
-                if sample and len(s) + 2 > widths[c]:
-                    widths[c] = len(s) + 2
-                style = quoted_s[c] if s[0] in FORMULA_TRIGGERS else plain_s[c]
-                if special(s) is not None:
-                    s = _xml_text(s)
-                t = "<t xml:space=\"preserve\">" if s[0].isspace() or s[-1].isspace() else "<t>"
-                append(f'<c r="{refs[c]}{rn}" s="{style}" t="inlineStr"><is>{t}{s}</t></is></c>')
-            append("</row>")
-            r += 1
-        if not rows:
-            return
-        ws.fh.write("".join(out))
-        # What xlsxwriter's _check_dimensions() would have recorded: the header row (written
-        # first, every column named) spans all columns.
-        ws.dim_rowmin = 0
-        ws.dim_rowmax = r - 1
-        ws.dim_colmin = 0
-        ws.dim_colmax = len(refs) - 1
-        ws.previous_row = r - 1
-        self._row = r
+        for case, data in decoded:
+            head = [self._cell(c, v) for c, v in enumerate(plan.head(case))]
+            shared: list[str] = []
+            for key, fields, extra in plan.once:
+                self._part(_answers(data.get(key)), fields, shared)
+                if extra is not None:
+                    notice, at = plan.consent_extra(case, data)
+                    shared.append(self._cell(extra, notice) + self._cell(extra + 1, at))
+            before = "".join(head)
+            after = "".join(shared)
+            persons = plan.persons(data)
+            if not persons:
+                out.append(f'<row r="{r + 1}">' + (before + self._cell(7, 0) + after)
+                           .replace(_ROW, str(r + 1)) + "</row>")
+                r += 1
+                continue
+            count = self._cell(7, len(persons))
+            for i, person in enumerate(persons, 1):
+                cells = [before, self._cell(6, i), count, after]
+                self._part(person, plan.person_fields, cells)
+                rn = str(r + 1)
+                out.append(f'<row r="{rn}">' + "".join(cells).replace(_ROW, rn) + "</row>")
+                r += 1
+        written = r - self._row
+        self._emit(out, r)
+        return written
 
-    def _write_api(self, rows: list[list[Cell]], header: bool) -> None:
+    def _cell(self, c: int, v: Cell) -> str:
+        """The XML of one cell in column ``c`` (row number left as a placeholder)."""
+        if v is None:
+            return ""
+        if v.__class__ is int:
+            return f'<c r="{self._refs[c]}{_ROW}" s="{self._plain[c]}"><v>{v:.16G}</v></c>'
+        s: str = v  # type: ignore[assignment]
+        if not s:
+            return ""
+        if len(s) > XLSX_CELL_LIMIT // 2:
+            s = xlsx_fit(s)
+        style = self._quoted[c] if s[0] in FORMULA_TRIGGERS else self._plain[c]
+        if "&" in s or "<" in s or ">" in s or "_x" in s or _XML_CONTROL.search(s) is not None:
+            s = _xml_text(s)
+        t = '<t xml:space="preserve">' if s[0].isspace() or s[-1].isspace() else "<t>"
+        return f'<c r="{self._refs[c]}{_ROW}" s="{style}" t="inlineStr"><is>{t}{s}</t></is></c>'
+
+    def _part(self, answers: dict[str, Any], fields: list[_Field], out: list[str]) -> None:
+        get = answers.get
+        append = out.append
+        cell = self._cell
+        choices = self._choices
+        for f in fields:
+            v = get(f.key)
+            if v is None and f.kind != _ATTACH:
+                continue
+            if f.kind == _TEXT:
+                append(cell(f.col, v if v.__class__ is str else _other_text(v)))
+            elif f.kind == _OPTION and (key := _option_key(v)) is not None:
+                table = choices.setdefault(f.col, {})
+                xml = table.get(key)
+                if xml is None:
+                    a, b = _field_cells(f, v)
+                    xml = cell(f.col, a) + cell(f.col + 1, b)
+                    if len(table) < _CACHE_LIMIT:
+                        table[key] = xml
+                append(xml)
+            else:
+                a, b = _field_cells(f, v)
+                append(cell(f.col, a) + cell(f.col + 1, b))
+
+    def _emit(self, out: list[str], next_row: int) -> None:
+        if not out:
+            return
         ws = self._ws
-        plain = [self._header] * len(self._refs) if header else self._plain
-        quoted = [self._header] * len(self._refs) if header else self._quoted
+        ws.fh.write("".join(out))
+        # What xlsxwriter's _check_dimensions() would have recorded: the header row (always
+        # written first, every column named) spans all columns.
+        ws.dim_rowmin = 0
+        ws.dim_rowmax = next_row - 1
+        ws.dim_colmin = 0
+        ws.dim_colmax = len(self._refs) - 1
+        ws.previous_row = next_row - 1
+        self._row = next_row
+
+    def _sample_widths(self, rows: list[list[Cell]]) -> None:
         widths = self._widths
+        for row in rows[: max(0, _WIDTH_SAMPLE_ROWS + 1 - self._row)]:
+            for c, v in enumerate(row):
+                if v.__class__ is str:
+                    widths[c] = max(widths[c], len(v) + 2)
+
+    def _write_api(self, rows: list[list[Cell]], header: bool = False) -> None:
+        ws = self._ws
+        plain, quoted = self._formats[header]
         r = self._row
         for row in rows:
-            sample = r <= _WIDTH_SAMPLE_ROWS
             for c, v in enumerate(row):
                 if v is None:
                     continue
@@ -568,8 +707,6 @@ class _XlsxSink:
                     continue
                 if len(s) > XLSX_CELL_LIMIT // 2:
                     s = xlsx_fit(s)
-                if sample and len(s) + 2 > widths[c]:
-                    widths[c] = len(s) + 2
                 fmt = quoted[c] if s[0] in FORMULA_TRIGGERS else plain[c]
                 if s.startswith("<r>") and s.endswith("</r>"):
                     # xlsxwriter would copy such text into the XML as a rich string:
@@ -583,14 +720,51 @@ class _XlsxSink:
     def close(self) -> None:
         ws = self._ws
         ws.autofilter(0, 0, max(self._row - 1, 0), len(self._plan.names) - 1)
-        for c, (col, width) in enumerate(zip(self._plan.columns, self._widths, strict=True)):
-            ws.set_column(c, c, MAX_WIDTH if col.wrap and width > MAX_WIDTH else
-                          min(width, MAX_WIDTH))
+        for c, width in enumerate(self._widths):
+            ws.set_column(c, c, min(width, MAX_WIDTH))
         self._wb.close()
 
 
+# --------------------------------------------------------------------------- export
+
+
 def _temp_path(output: Path) -> Path:
+    """A hidden name next to ``output`` for the file being written."""
     return output.with_name(f".{output.name}.{secrets.token_hex(6)}.part")
+
+
+async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Run ``fn`` in a worker thread; if cancelled, let it finish before passing the
+    cancellation on, so the files it writes are not removed under its feet."""
+    future = asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        with contextlib.suppress(BaseException):
+            await asyncio.wait([future])
+        raise
+
+
+def _finish(sink: _Sink, fh: IO[bytes]) -> None:
+    """Close the writer, then make the file durable before it is renamed into place."""
+    sink.close()
+    fh.flush()
+    os.fsync(fh.fileno())
+    fh.close()
+
+
+async def _prefetched(batches: AsyncIterator[list[CaseRow]]) -> AsyncIterator[list[CaseRow]]:
+    """Yield the batches while the next one is already being read."""
+    pending: asyncio.Future[list[CaseRow] | None] = asyncio.ensure_future(anext(batches, None))
+    try:
+        while (chunk := await pending) is not None:
+            pending = asyncio.ensure_future(anext(batches, None))
+            yield chunk
+    finally:
+        if not pending.done():
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
 
 
 async def export_cases(
@@ -603,7 +777,7 @@ async def export_cases(
     until: str | None = None,
     status: str | None = None,
     lang: str | None = None,
-    decode: Callable[[bytes], bytes] = identity,
+    decode: Decode = identity,
     progress: Callable[[int], None] | None = None,
     batch: int = 500,
 ) -> ExportResult:
@@ -620,6 +794,7 @@ async def export_cases(
     tmp = _temp_path(output)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     fh = os.fdopen(fd, "wb", buffering=1 << 20)
+    work_dir: str | None = None  # xlsxwriter's temporary files: private, removed in any case
     done = False
     try:
         sink: _Sink
@@ -628,15 +803,18 @@ async def export_cases(
         elif fmt == "jsonl":
             sink = _JsonlSink(fh, plan)
         else:
-            sink = _XlsxSink(fh, plan, output.parent)
+            work_dir = tempfile.mkdtemp(prefix=".export-", dir=output.parent)
+            sink = _XlsxSink(fh, plan, Path(work_dir))
         rows = cases = 0
-        async for chunk in iter_case_batches(db, since=since, until=until, status=status,
-                                             lang=lang, batch=batch):
-            rows += await asyncio.to_thread(sink.write, chunk, decode)
+        batches = iter_case_batches(db, since=since, until=until, status=status, lang=lang,
+                                    batch=batch)
+        # The first batch is read here, so a bad date fails before any work is done.
+        async for chunk in _prefetched(batches):
+            rows += await _in_thread(sink.write, chunk, decode)
             cases += len(chunk)
             if progress is not None:
                 progress(cases)
-        await asyncio.to_thread(_finish, sink, fh)
+        await _in_thread(_finish, sink, fh)
         os.replace(tmp, output)
         done = True
     finally:
@@ -644,17 +822,6 @@ async def export_cases(
             with contextlib.suppress(Exception):
                 fh.close()
             tmp.unlink(missing_ok=True)
+        if work_dir is not None:
+            shutil.rmtree(work_dir, ignore_errors=True)
     return ExportResult(rows=rows, cases=cases)
-
-
-def _finish(sink: _Sink, fh: IO[bytes]) -> None:
-    """Close the writer, then make the file durable before it is renamed into place."""
-    sink.close()
-    fh.flush()
-    os.fsync(fh.fileno())
-    fh.close()
-
-
-def column_names(form: Form) -> list[str]:
-    """The CSV/XLSX header for ``form``, in order."""
-    return list(ExportPlan(form).names)

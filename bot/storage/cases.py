@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+
+import aiosqlite
 
 from bot.storage.db import Database
 
 Codec = Callable[[bytes], bytes]
+# Called inside the submit transaction with (connection, case number, case id).
+InTransaction = Callable[[aiosqlite.Connection, str, int], Awaitable[None]]
 
 
 def _identity(data: bytes) -> bytes:
@@ -47,8 +51,14 @@ class CaseRepository:
         self._seal = seal
         self._unseal = unseal
 
-    async def submit(self, case: NewCase, now: str, new_number: Callable[[], str]) -> str:
-        """Store the case, record the event and drop the draft, all in one transaction."""
+    async def submit(self, case: NewCase, now: str, new_number: Callable[[], str], *,
+                     in_transaction: InTransaction | None = None) -> str:
+        """Store the case, record the event and drop the draft, all in one transaction.
+
+        `in_transaction(conn, number, case_id)` runs inside that transaction, after the case is
+        written: what it writes (the confirmation in the outbox) commits with the case or not
+        at all.
+        """
         async with self._db.transaction() as conn:
             for _ in range(20):
                 number = new_number()
@@ -74,6 +84,9 @@ class CaseRepository:
                 (case_id, now),
             )
             await conn.execute("DELETE FROM drafts WHERE user_id = ?", (case.user_id,))
+            if in_transaction is not None:
+                assert case_id is not None
+                await in_transaction(conn, number, case_id)
         return number
 
     async def for_user(self, user_id: int) -> list[CaseSummary]:

@@ -114,15 +114,18 @@ class Database:
             return cur.rowcount
 
     async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+        """The first row, for statements that return at most one (a key, count(), LIMIT 1)."""
+        # One trip to aiosqlite's thread instead of two (execute, then fetch): each trip is a
+        # thread hand-off, and a busy bot pays for it on every update.
         async with self._lock:
-            cur = await self._conn.execute(sql, params)
-            row: sqlite3.Row | None = await cur.fetchone()
+            rows = await self._conn.execute_fetchall(sql, params)
+        for row in rows:
             return row
+        return None
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         async with self._lock:
-            cur = await self._conn.execute(sql, params)
-            return list(await cur.fetchall())
+            return list(await self._conn.execute_fetchall(sql, params))
 
     async def iterate(self, sql: str, params: Params = (), batch: int = 500
                       ) -> AsyncIterator[list[sqlite3.Row]]:

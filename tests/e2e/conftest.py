@@ -18,10 +18,14 @@ from bot.i18n import translator
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.simusers import SimUser
 from bot.sandbox.world import SentMessage
+from bot.services.broadcast import start_background, stop_background
+from bot.services.outbox import start_outbox, stop_outbox
 
 
 class BotRunner:
     """Starts, stops and restarts the bot against the emulator, keeping the data folder."""
+
+    rate_limit = False  # AIORateLimiter slows tests down; fault tests turn it on
 
     def __init__(self, emulator: Emulator, data_dir: Path, *, real_flood_limit: bool = False,
                  **settings: Any) -> None:
@@ -39,19 +43,23 @@ class BotRunner:
 
     async def start(self) -> None:
         self.deps = await open_deps(self.settings())
-        self.app = build_application(self.deps, rate_limit=False)
+        self.app = build_application(self.deps, rate_limit=self.rate_limit)
         if self.flood is not None:
             self.app.bot_data["flood_guard"] = self.flood
         await self.app.initialize()
         await set_command_menus(self.app)
         await self.app.start()
+        await start_outbox(self.app)
+        await start_background(self.app)
         await self.app.updater.start_polling(poll_interval=0.0, timeout=1)
 
     async def stop(self) -> None:
         if self.app is None:
             return
         await self.app.updater.stop()
+        await stop_background(self.app)
         await self.app.stop()
+        await stop_outbox(self.app)
         await self.app.shutdown()
         assert self.deps is not None
         await self.deps.db.close()

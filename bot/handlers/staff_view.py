@@ -1,0 +1,362 @@
+"""What staff see: announcements, case cards, histories and lists, as translated, escaped HTML.
+
+Every block built here is balanced HTML that fits a message on its own; long free text is cut
+into several blocks at line breaks (never inside an escape), so common.split_html can join
+blocks into messages without ever passing Telegram's 4,096 characters or breaking a tag.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from nacl.exceptions import CryptoError
+
+from bot.form.model import Form, Group, Question
+from bot.handlers.common import esc
+from bot.handlers.render import block_title, format_answer
+from bot.i18n import LANGUAGE_NAMES, N_, Translator
+from bot.services.crypto import NoPrivateKey
+from bot.storage.staff import CaseEvent, CaseInfo
+
+#: A block's budget, well under 4,096 so a header fits beside it, counted in UTF-16 units
+#: (how Telegram counts) of the HTML (never shorter than the text shown).
+BLOCK_LIMIT = 3800
+#: Free-text answers longer than this get blocks of their own.
+LONG_ANSWER = 300
+
+STAFF_STATUS_LABELS = {
+    "new": N_("New"),
+    "in_review": N_("In review"),
+    "needs_info": N_("Needs information"),
+    "verified": N_("Verified"),
+    "referred": N_("Referred"),
+    "located": N_("Located"),
+    "closed": N_("Closed"),
+    "withdrawn": N_("Withdrawn"),
+}
+
+Reveal = Callable[[CaseEvent], dict[str, Any] | None]
+
+
+def status_label(t: Translator, code: str) -> str:
+    return t._(STAFF_STATUS_LABELS[code]) if code in STAFF_STATUS_LABELS else code
+
+
+def prefecture_label(t: Translator, form: Form, code: str | None) -> str:
+    if not code:
+        return "—"
+    option = form.repeat_group.by_id["prefecture"].option(code)
+    return t._(option.label) if option else code
+
+
+def when(t: Translator, iso: str) -> str:
+    try:
+        return t.format_datetime(datetime.fromisoformat(iso))
+    except ValueError:
+        return iso
+
+
+def staff_ref(user_id: int | None) -> str:
+    return f"<code>{user_id}</code>" if user_id is not None else "—"
+
+
+# ----------------------------------------------------------------------------- long text
+
+
+def _units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def escaped_chunks(text: str, budget: int) -> list[str]:
+    """`text` escaped and cut into pieces of at most `budget` UTF-16 units each.
+
+    Cuts fall on a line break when there is one in the second half of a piece (the break
+    itself is dropped: the next message starts on a new line), else on a space, else anywhere
+    between two characters, never inside an escape such as &amp;.
+    """
+    pieces: list[str] = []
+    rest = text
+    while rest:
+        size = n = 0
+        while n < len(rest):
+            width = _units(esc(rest[n]))
+            if size + width > budget:
+                break
+            size += width
+            n += 1
+        if n >= len(rest):
+            pieces.append(esc(rest))
+            break
+        cut = rest.rfind("\n", 0, n)
+        if cut > n // 2:
+            pieces.append(esc(rest[:cut]))
+            rest = rest[cut + 1:]
+            continue
+        space = rest.rfind(" ", 0, n)
+        cut = space + 1 if space > n // 2 else max(n, 1)
+        pieces.append(esc(rest[:cut]))
+        rest = rest[cut:]
+    return pieces
+
+
+def text_blocks(head: str, text: str, limit: int = BLOCK_LIMIT) -> list[str]:
+    """A heading (our HTML) followed by a relative's or staff member's text, in blocks."""
+    pieces = escaped_chunks(text, limit - _units(head) - 1) or [""]
+    return [f"{head}\n{pieces[0]}", *pieces[1:]]
+
+
+def pack_lines(lines: Sequence[str], limit: int = BLOCK_LIMIT) -> list[str]:
+    """Lines (each balanced HTML under the limit) joined into as few blocks as fit."""
+    blocks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in lines:
+        width = _units(line) + 1
+        if current and size + width > limit:
+            blocks.append("\n".join(current))
+            current, size = [], 0
+        current.append(line)
+        size += width
+    if current:
+        blocks.append("\n".join(current))
+    return blocks
+
+
+# ----------------------------------------------------------------------------- announcements
+
+
+def announcement(t: Translator, form: Form, case: CaseInfo, names: Sequence[str] = ()) -> str:
+    lines = [
+        "🆕 " + t._("<b>New case %(number)s</b>") % {"number": esc(case.number)},
+        t._("Language: %(language)s")
+        % {"language": esc(LANGUAGE_NAMES.get(case.language, case.language))},
+        t.ngettext("%(count)s missing person", "%(count)s missing persons", case.persons_count)
+        % {"count": case.persons_count},
+        t._("Prefecture: %(prefecture)s")
+        % {"prefecture": esc(prefecture_label(t, form, case.prefecture))},
+        t.ngettext("%(count)s attachment", "%(count)s attachments", case.attachments_count)
+        % {"count": case.attachments_count},
+    ]
+    lines += [f"• {esc(name)}" for name in names]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- the case card
+
+
+def card_header(t: Translator, form: Form, case: CaseInfo) -> str:
+    assignee = staff_ref(case.assignee_id) if case.assignee_id is not None else t._("nobody")
+    return "\n".join([
+        "📂 " + t._("<b>Case %(number)s</b>") % {"number": esc(case.number)},
+        t._("Status: %(status)s") % {"status": esc(status_label(t, case.status))},
+        t._("Assigned to: %(staff)s") % {"staff": assignee},
+        t._("Submitted: %(date)s") % {"date": esc(when(t, case.submitted_at))},
+        t._("Last change: %(date)s") % {"date": esc(when(t, case.updated_at))},
+        t._("Language: %(language)s")
+        % {"language": esc(LANGUAGE_NAMES.get(case.language, case.language))},
+        t.ngettext("%(count)s missing person", "%(count)s missing persons", case.persons_count)
+        % {"count": case.persons_count},
+        t._("Prefecture: %(prefecture)s")
+        % {"prefecture": esc(prefecture_label(t, form, case.prefecture))},
+        t.ngettext("%(count)s attachment", "%(count)s attachments", case.attachments_count)
+        % {"count": case.attachments_count},
+    ])
+
+
+FILE_KINDS = {
+    "photo": N_("photo"),
+    "document": N_("document"),
+    "voice": N_("voice message"),
+    "audio": N_("audio"),
+    "video": N_("video"),
+    "video_note": N_("video message"),
+}
+
+
+def kind_label(t: Translator, kind: Any) -> str:
+    return t._(FILE_KINDS[kind]) if kind in FILE_KINDS else str(kind)
+
+
+def _attachment_line(t: Translator, index: int, item: dict[str, Any]) -> str:
+    name = item.get("name")
+    label = f"{index + 1}. {kind_label(t, item.get('kind'))}" + (f": {name}" if name else "")
+    return "📎 " + esc(label)
+
+
+def _group_blocks(t: Translator, form: Form, group: Group, block: str,
+                  answers: dict[str, Any]) -> list[str]:
+    """One part of the answers: short ones as lines, long free text in blocks of its own."""
+    title = f"<b>{esc(block_title(t, form, block))}</b>"
+    blocks: list[str] = []
+    lines = [title]  # after a long answer the title repeats, so every block says whose it is
+    for q in group.questions:
+        if q.id not in answers:
+            continue
+        value = answers[q.id]
+        label = esc(t._(q.short))
+        if q.type == "attachments":
+            lines.append(f"{label}: {format_answer(t, q, value)}")
+            lines += [_attachment_line(t, i, item) for i, item in enumerate(value or [])]
+        elif isinstance(value, str) and _is_free_text(q) and len(value) > LONG_ANSWER:
+            blocks += pack_lines(lines) if len(lines) > 1 else []
+            blocks += text_blocks(f"<b>{esc(block_title(t, form, block))} · {label}</b>", value)
+            lines = [title]
+        else:
+            lines.append(f"{label}: {format_answer(t, q, value)}")
+    return blocks + (pack_lines(lines) if len(lines) > 1 else [])
+
+
+def _is_free_text(q: Question) -> bool:
+    return q.type in ("text", "phone", "chinese_id")
+
+
+def answer_blocks(t: Translator, form: Form, data: dict[str, Any]) -> list[str]:
+    """Every answer with its label in the staff member's language, free text as written."""
+    blocks: list[str] = []
+    for group in form.groups:
+        if group.repeat:
+            for i, person in enumerate(data.get("persons") or []):
+                blocks += _group_blocks(t, form, group, f"{group.id}.{i}", person)
+        else:
+            blocks += _group_blocks(t, form, group, group.id, data.get(group.id) or {})
+    return blocks
+
+
+def files_of(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(reference, media) for every file a case holds: "<person>.<index>" or "<person>.story"."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    for p, person in enumerate(data.get("persons") or []):
+        for i, item in enumerate(person.get("attachments") or []):
+            if isinstance(item, dict) and item.get("file_id"):
+                out.append((f"{p}.{i}", item))
+        story = person.get("story")
+        if isinstance(story, dict) and isinstance(story.get("voice"), dict):
+            out.append((f"{p}.story", story["voice"]))
+    return out
+
+
+def file_label(t: Translator, ref: str, media: dict[str, Any]) -> str:
+    person, _, index = ref.partition(".")
+    if index == "story":
+        what = t._("story") + ", " + kind_label(t, media.get("kind") or "voice")
+    else:
+        what = f"{int(index) + 1}. {kind_label(t, media.get('kind'))}"
+    return t._("Missing person %(number)s") % {"number": int(person) + 1} + f" · {what}"
+
+
+# ----------------------------------------------------------------------------- history
+
+
+EVENT_TEXTS = {
+    "submitted": N_("submitted the report"),
+    "status": N_("status: %(from)s → %(to)s"),
+    "status_changed": N_("changed the status"),
+    "assigned": N_("assigned to %(staff)s"),
+    "unassigned": N_("no longer assigned"),
+    "note": N_("internal note:"),
+    "question": N_("asked the relative:"),
+    "answer": N_("answered:"),
+    "undelivered": N_("the question could not be delivered"),
+    "withdrawn": N_("erased their data: the case is withdrawn"),
+    "sealed": N_("(sealed: the private key is offline)"),
+    "erased": N_("(erased)"),
+}
+
+
+def _who(t: Translator, event: CaseEvent) -> str:
+    if event.actor_id is not None:
+        return staff_ref(event.actor_id)
+    return esc(t._("relative")) if event.kind in ("submitted", "answer", "withdrawn") \
+        else esc(t._("bot"))
+
+
+def _event_head(t: Translator, event: CaseEvent) -> str:
+    head = f"• {esc(when(t, event.at))} · {_who(t, event)}: "
+    kind, detail = event.kind, event.detail
+    if kind == "status":
+        if detail is None or ">" not in detail:  # erased with the relative's data
+            return head + esc(t._(EVENT_TEXTS["status_changed"]))
+        old, new = detail.split(">", 1)
+        return head + esc(t._(EVENT_TEXTS["status"])
+                          % {"from": status_label(t, old), "to": status_label(t, new)})
+    if kind == "assigned" and detail is not None:
+        if not detail:
+            return head + esc(t._(EVENT_TEXTS["unassigned"]))
+        target = staff_ref(int(detail)) if detail.lstrip("-").isdigit() else esc(detail)
+        return head + esc(t._(EVENT_TEXTS["assigned"])) % {"staff": target}
+    if kind in EVENT_TEXTS:
+        return head + esc(t._(EVENT_TEXTS[kind]))
+    return head + esc(kind)
+
+
+def _content(t: Translator, content: dict[str, Any]) -> str:
+    """The text of a note, question or answer as written, or what kind of file it was."""
+    if content.get("text") is not None:
+        return str(content["text"])
+    caption = content.get("caption")
+    name = content.get("file_name")
+    parts = [f"[{kind_label(t, content.get('kind'))}]"] + [str(x) for x in (name, caption) if x]
+    return " ".join(parts)
+
+
+def history_blocks(t: Translator, events: Sequence[CaseEvent], reveal: Reveal) -> list[str]:
+    """The case's history, oldest first: who did what and when, with the exchange in full."""
+    title = t._("History")
+    lines = [f"<b>{esc(title)}</b>"]
+    blocks: list[str] = []
+    for event in events:
+        head = _event_head(t, event)
+        if event.kind not in ("note", "question", "answer"):
+            lines.append(head)
+            continue
+        try:
+            content = reveal(event)
+        except (NoPrivateKey, CryptoError, ValueError):  # key offline, or not ours
+            content = None
+            head += " " + esc(t._(EVENT_TEXTS["sealed"]))
+        if content is None:
+            if not event.detail:
+                head += " " + esc(t._(EVENT_TEXTS["erased"]))
+            lines.append(head)
+            continue
+        text = _content(t, content)
+        if _units(head) + _units(esc(text)) < LONG_ANSWER * 2 and "\n" not in text:
+            lines.append(f"{head} {esc(text)}")
+            continue
+        blocks += pack_lines(lines)
+        blocks += text_blocks(head, text)
+        lines = []
+    return blocks + (pack_lines(lines) if lines else [])
+
+
+# ----------------------------------------------------------------------------- lists
+
+
+def list_line(t: Translator, form: Form, case: CaseInfo) -> str:
+    submitted = when(t, case.submitted_at)
+    parts = [
+        f"<code>{esc(case.number)}</code>",
+        esc(status_label(t, case.status)),
+        esc(submitted),
+        esc(t.ngettext("%(count)s person", "%(count)s persons", case.persons_count)
+            % {"count": case.persons_count}),
+        esc(prefecture_label(t, form, case.prefecture)),
+    ]
+    if case.assignee_id is not None:
+        parts.append("👤 " + staff_ref(case.assignee_id))
+    return " · ".join(parts)
+
+
+LIST_FILTERS = {
+    "open": N_("Open cases"),
+    "all": N_("All cases"),
+    "mine": N_("My cases"),
+}
+
+
+def filter_label(t: Translator, name: str) -> str:
+    if name in LIST_FILTERS:
+        return t._(LIST_FILTERS[name])
+    return status_label(t, name)

@@ -1,0 +1,153 @@
+"""Exports when the private key is offline: sealed on the server, opened on an offline computer.
+
+With only the public key on the server, case answers cannot be read there, and no plaintext
+may be written there either. So `python -m bot export` writes the matching cases *still
+sealed* (each case's sealed answers in base64, with the readable columns) into one file sealed
+as a whole to the organisation's public key. `python -m bot decrypt --key PRIVATE` on the
+offline computer opens that file, rebuilds the cases in a working database next to the output
+(holding only what the server's database holds: sealed answers), and runs the very same export
+code with the private key, so the CSV/XLSX/JSONL is exactly what a key-on-server export gives.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from nacl.exceptions import CryptoError
+from nacl.public import PrivateKey, PublicKey, SealedBox
+
+from bot.services.crypto import MAGIC as SEALED_VALUE
+from bot.services.sealedfile import SealedFileError, SealedReader, sealed_output
+from bot.storage.db import Database
+from bot.storage.export_queries import CaseRow, iter_case_batches
+from bot.storage.snapshot import load_case_rows, remove_side_files
+
+EXPORT_KIND = "export"
+
+
+@dataclass(frozen=True, slots=True)
+class SealedExportResult:
+    """What a sealed export wrote."""
+
+    path: Path
+    cases: int
+
+
+def case_opener(private: PrivateKey) -> Callable[[bytes], bytes]:
+    """The `decode` for export_cases: opens a case's sealed answers with the private key."""
+    box = SealedBox(private)
+
+    def decode(data: bytes) -> bytes:
+        if not data:
+            return b"{}"  # withdrawn by the relative (/delete): exported without answers
+        if not data.startswith(SEALED_VALUE):
+            return data  # stored as plain JSON before sealing was introduced
+        try:
+            return bytes(box.decrypt(data[len(SEALED_VALUE):]))
+        except CryptoError:
+            raise ValueError("this key cannot open the case") from None
+
+    return decode
+
+
+def _row_json(row: CaseRow) -> bytes:
+    values: dict[str, Any] = row._asdict()
+    values["data"] = base64.b64encode(row.data).decode("ascii")
+    return json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+
+
+async def write_sealed_export(
+    db: Database,
+    public: PublicKey,
+    *,
+    fmt: str,
+    output: Path,
+    since: str | None = None,
+    until: str | None = None,
+    status: str | None = None,
+    lang: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> SealedExportResult:
+    """Write the matching cases, still sealed, into `output` sealed as a whole to `public`."""
+    meta = {
+        "kind": EXPORT_KIND,
+        "format": fmt,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "filters": {"since": since, "until": until, "status": status, "lang": lang},
+        "columns": list(CaseRow._fields),
+    }
+    cases = 0
+    with sealed_output(output, public, meta) as writer:
+        async for batch in iter_case_batches(db, since=since, until=until, status=status,
+                                             lang=lang):
+            writer.write(b"".join(_row_json(row) for row in batch))
+            cases += len(batch)
+            if progress is not None:
+                progress(cases)
+    return SealedExportResult(output, cases)
+
+
+def _rows(reader: SealedReader, columns: list[str]) -> Iterator[dict[str, Any]]:
+    for line in reader.lines():
+        if not line.strip():
+            continue
+        try:
+            values = json.loads(line)
+        except ValueError:
+            raise SealedFileError("the sealed export is damaged (a row is not JSON)") from None
+        if not isinstance(values, dict) or set(values) - set(columns):
+            raise SealedFileError("the sealed export is damaged (unexpected columns)")
+        values["data"] = base64.b64decode(values.get("data") or "")
+        yield values
+
+
+async def open_sealed_export(
+    source: Path,
+    private: PrivateKey,
+    output: Path,
+    *,
+    fmt: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[dict[str, Any], Any]:
+    """Turn a sealed export into the plain CSV/XLSX/JSONL at `output`; (metadata, result).
+
+    `fmt` overrides the format chosen when the export was made. The working database (sealed
+    answers only) lives next to `output` while this runs and is deleted after.
+    """
+    from bot.form.model import load_form
+    from bot.services.export import FORMATS, export_cases
+
+    work = output.with_name(f".{output.name}.{secrets.token_hex(6)}.work.sqlite3")
+    db: Database | None = None
+    try:
+        with source.open("rb") as fh:
+            reader = SealedReader(fh, private)
+            meta = reader.meta
+            if meta.get("kind") != EXPORT_KIND:
+                raise SealedFileError(f"this sealed file is a {meta.get('kind', 'file')}, "
+                                      "not an export")
+            columns = [str(c) for c in meta.get("columns") or []]
+            fd = os.open(work, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.close(fd)
+            db = await Database.open(work)
+            await load_case_rows(db, _rows(reader, columns))
+        chosen = fmt or str(meta.get("format") or "csv")
+        if chosen not in FORMATS:
+            raise SealedFileError(f"unknown export format {chosen!r} in the sealed export")
+        result = await export_cases(db, load_form(), fmt=chosen,
+                                    output=output, decode=case_opener(private),
+                                    progress=progress)
+        return meta, result
+    finally:
+        if db is not None:
+            await db.close()
+        remove_side_files(work)
+        work.unlink(missing_ok=True)

@@ -1,0 +1,147 @@
+"""Whole-database operations for backups and restores: online copy, checks, and the swap.
+
+These use the standard sqlite3 module on their own connections (run them in a thread from async
+code): SQLite's online backup API copies a consistent snapshot while the bot keeps writing
+through its own connection (WAL mode lets readers and the writer work at the same time).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from bot.storage.db import Database, migrations
+
+SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def copy_database(src: Path, dst: Path) -> None:
+    """Copy the live database `src` into the (empty) file `dst` as one consistent snapshot.
+
+    The copy is made in a single backup step, which reads one snapshot of the database; the
+    copy is then switched to rollback-journal mode so that it is one self-contained file.
+    """
+    if not src.exists():
+        raise FileNotFoundError(f"no database at {src}")
+    source = sqlite3.connect(src, timeout=30)
+    try:
+        source.execute("PRAGMA busy_timeout=30000")
+        target = sqlite3.connect(dst)
+        try:
+            source.backup(target)  # pages=-1: everything in one step, one read snapshot
+            target.execute("PRAGMA journal_mode=DELETE")
+            target.commit()
+        finally:
+            target.close()
+    finally:
+        source.close()
+
+
+def check_database(path: Path) -> str | None:
+    """Why the database file at `path` cannot be used, or None when it is sound.
+
+    Runs PRAGMA integrity_check and looks at schema_migrations: it must exist, and hold only
+    migrations this version of the bot knows (a newer bot's database is refused).
+    """
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        return f"not a database ({type(exc).__name__})"
+    try:
+        try:
+            rows = [str(r[0]) for r in conn.execute("PRAGMA integrity_check").fetchall()]
+        except sqlite3.DatabaseError as exc:
+            return f"not a database ({exc})"
+        if rows != ["ok"]:
+            return f"integrity_check failed: {'; '.join(rows[:3])}"
+        try:
+            versions = {int(r[0]) for r in
+                        conn.execute("SELECT version FROM schema_migrations").fetchall()}
+        except sqlite3.DatabaseError:
+            return "no schema_migrations table: not a database of this bot"
+        if not versions:
+            return "schema_migrations is empty: not a database of this bot"
+        known = {v for v, _name, _sql in migrations()}
+        unknown = sorted(versions - known)
+        if unknown:
+            return (f"made by a newer version of the bot (migration {unknown[-1]} is unknown "
+                    "here): upgrade the bot first")
+        return None
+    finally:
+        conn.close()
+
+
+def schema_version(path: Path) -> int:
+    """The highest migration applied to the database file at `path` (0 when none)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+        return int(row[0] or 0)
+    finally:
+        conn.close()
+
+
+def count_rows(path: Path, table: str) -> int:
+    """Rows in one table of the database file at `path` (for reports, not for content)."""
+    if not table.isidentifier():
+        raise ValueError("bad table name")
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+        return int(row[0])
+    finally:
+        conn.close()
+
+
+def checkpoint(path: Path) -> None:
+    """Fold the write-ahead log into the database file (no-op when there is none)."""
+    if not path.exists():
+        return
+    conn = sqlite3.connect(path, timeout=30)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+
+
+def move_aside(path: Path, suffix: str) -> list[Path]:
+    """Rename the database and its -wal/-shm files to `<name><suffix>[-wal|-shm]`."""
+    moved = []
+    for side in ("", *SIDE_FILES):
+        old = path.with_name(path.name + side)
+        if old.exists():
+            new = path.with_name(path.name + suffix + side)
+            os.replace(old, new)
+            moved.append(new)
+    return moved
+
+
+def remove_side_files(path: Path) -> None:
+    """Delete a database's -wal, -shm and -journal files."""
+    for side in SIDE_FILES:
+        path.with_name(path.name + side).unlink(missing_ok=True)
+
+
+async def load_case_rows(db: Database, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Insert exported case rows (column name -> value) into an empty working database.
+
+    Used by `python -m bot decrypt` to rebuild the cases of a sealed export on the offline
+    computer, so that the very same export code writes the spreadsheet.
+    """
+    n = 0
+    async with db.transaction() as conn:
+        for row in rows:
+            values = dict(row)
+            values.setdefault("form_version", 0)
+            names = list(values)
+            if not all(name.isidentifier() for name in names):
+                raise ValueError("bad column name in a sealed export")
+            await conn.execute(
+                f"INSERT INTO cases ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                [values[k] for k in names],
+            )
+            n += 1
+    return n

@@ -1,0 +1,1 @@
+"""Benchmarks: standalone scripts (`python -m tests.bench.NAME`), not collected by pytest."""

@@ -1,0 +1,446 @@
+"""The command line as an operator uses it: check, keys, migrate, export, and SIGTERM mid-journey.
+
+Commands that talk to Telegram run as real subprocesses (`python -m bot ...`) against an
+emulator served by the test's own event loop; the others run in-process through `main()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import functools
+import io
+import json
+import os
+import re
+import signal
+import sqlite3
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openpyxl  # type: ignore[import-untyped]
+import pytest
+
+from bot.__main__ import main
+from bot.config import Settings
+from bot.sandbox.emulator import Emulator
+from bot.sandbox.world import StoredFile
+from bot.services.case_numbers import parse_case_number
+from bot.services.crypto import load_keyring
+from bot.storage.cases import CaseRepository, NewCase
+from bot.storage.db import Database, _statements, migrations
+from bot.storage.drafts import DraftRepository
+from bot.storage.privacy import PrivacyRepository
+from tests.e2e.conftest import click, tr
+from tests.e2e.test_relative_journey import choose_language, give_consent, prompt
+
+ROOT = Path(__file__).resolve().parents[2]
+STORY = ('Ағам "Ерлан", 2018 жылы жоғалды;\nқайда екенін білмейміз, «лагерь»? =1+1\n' * 80)
+NAMES = ("Әлия Нұрланқызы", "王小明", "ئابدۇللا")
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def cli_env(**settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env["PYTHONPATH"] = str(ROOT)
+    env.update({f"BOT_{k.upper()}": v for k, v in settings.items()})
+    return env
+
+
+async def run_cli(*args: str, env: dict[str, str], cwd: Path,
+                  timeout: float = 60) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *args, cwd=cwd, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Run main() in-process in an empty folder (no .env), with no BOT_ settings."""
+    for key in list(os.environ):
+        if key.startswith("BOT_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+
+
+def lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+# ----------------------------------------------------------------------------- check
+
+
+async def test_check(emulator: Emulator, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    good = cli_env(token=emulator.token, api_base_url=emulator.base_url, data_dir=str(data))
+    rc, out, err = await run_cli("check", env=good, cwd=tmp_path)
+    assert (rc, err) == (0, ""), err
+    assert out.startswith("ok: ") and "@sandbox_bot" in out and "schema version" in out
+    assert emulator.token not in out + err
+    assert (data / "bot.sqlite3").exists()
+
+    wrong = "999999:WRONG-token-value"
+    rc, out, err = await run_cli("check", env={**good, "BOT_TOKEN": wrong}, cwd=tmp_path)
+    assert rc == 2
+    assert lines(err) == ["BOT_TOKEN: rejected by Telegram (401 Unauthorized)"]
+    assert wrong not in out + err and "WRONG" not in out + err
+
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("not a folder")
+    unwritable = {**good, "BOT_DATA_DIR": str(a_file / "sub")}  # root ignores chmod
+    rc, out, err = await run_cli("check", env=unwritable, cwd=tmp_path)
+    assert rc == 2
+    assert lines(err) == [f"BOT_DATA_DIR: {a_file / 'sub'} is not writable (Not a directory)"]
+
+    both = {**unwritable, "BOT_TOKEN": wrong}
+    rc, _out, err = await run_cli("check", env=both, cwd=tmp_path)
+    assert rc == 2 and len(lines(err)) == 2
+
+
+def test_check_reports_each_bad_setting_on_its_own_line(
+        in_tmp: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("BOT_WEBHOOK_PORT", "eighty")
+    monkeypatch.setenv("BOT_BACKUP_KEEP", "0")
+    monkeypatch.setenv("BOT_TOKEN", "no-colon")
+    assert main(["check"]) == 2
+    err = lines(capsys.readouterr().err)
+    assert len(err) == 3
+    assert {e.split(":")[0] for e in err} == {"BOT_WEBHOOK_PORT", "BOT_BACKUP_KEEP", "BOT_TOKEN"}
+
+
+# ----------------------------------------------------------------------------- keys, migrate
+
+
+def test_keys_generate(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = in_tmp / "offline-keys"
+    assert main(["keys", "generate", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "org_public.key" in printed and "org_private.key" in printed
+    assert (out / "org_private.key").stat().st_mode & 0o077 == 0
+    settings = Settings(data_dir=in_tmp / "d", public_key_file=out / "org_public.key",
+                        private_key_file=out / "org_private.key")
+    keys = load_keyring(settings.data_dir, settings.public_key_file, settings.private_key_file)
+    assert keys.unseal(keys.seal(b"x")) == b"x"
+    before = (out / "org_private.key").read_bytes()
+    assert main(["keys", "generate", "--out", str(out)]) == 1
+    assert "refusing to overwrite" in capsys.readouterr().err
+    assert (out / "org_private.key").read_bytes() == before
+
+
+def test_migrate_upgrades_a_first_schema_database(
+        in_tmp: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = in_tmp / "data"
+    data.mkdir()
+    path = data / "bot.sqlite3"
+    version, name, sql = migrations()[0]
+    assert version == 1
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
+                 "name TEXT NOT NULL, applied_at TEXT NOT NULL)")
+    for statement in _statements(sql):
+        conn.execute(statement)
+    conn.execute("INSERT INTO schema_migrations VALUES (1, ?, '2024-01-01')", (name,))
+    conn.execute("INSERT INTO users VALUES (7, 'kk', 1, 1, '2024-01-01', '2024-01-02')")
+    conn.execute("INSERT INTO drafts (user_id, form_version, state, seq, created_at, updated_at)"
+                 " VALUES (7, 1, X'00FF', 3, '2024-01-01', '2024-01-02')")
+    conn.execute("INSERT INTO cases (case_id, number, user_id, language, persons_count, "
+                 "notice_version, form_version, data, submitted_at, updated_at) VALUES "
+                 "(1, '4821-0736', 7, 'kk', 2, 1, 1, X'53310102', '2024-01-03', '2024-01-03')")
+    conn.execute("INSERT INTO case_events (case_id, at, kind) VALUES (1, '2024-01-03', "
+                 "'submitted')")
+    conn.commit()
+    tables = ("users", "drafts", "cases", "case_events")
+    before = {t: conn.execute(f"SELECT * FROM {t}").fetchall() for t in tables}
+    conn.close()
+
+    monkeypatch.setenv("BOT_DATA_DIR", str(data))
+    assert main(["migrate"]) == 0
+    latest = migrations()[-1][0]
+    assert f"schema version {latest}" in capsys.readouterr().out
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    for table, rows in before.items():
+        cols = len(rows[0])
+        after = [r[:cols] for r in conn.execute(f"SELECT * FROM {table}").fetchall()]
+        assert after == rows, table  # new columns may follow; old values are intact
+    versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations")]
+    assert versions == [v for v, _n, _s in migrations()]
+    conn.close()
+    assert main(["migrate"]) == 0
+    assert "applied now: none" in capsys.readouterr().out
+
+
+def test_env_example_lists_every_setting() -> None:
+    text = (ROOT / "deploy" / ".env.example").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^#?\s*(BOT_[A-Z_]+)=", text, flags=re.M))
+    expected = {f"BOT_{name.upper()}" for name in Settings.model_fields}
+    assert expected <= documented, sorted(expected - documented)
+
+
+# ----------------------------------------------------------------------------- exports
+
+
+def media(stored: StoredFile, kind: str, name: str | None = None) -> dict[str, Any]:
+    item: dict[str, Any] = {"kind": kind, "file_id": stored.file_id,
+                            "file_unique_id": stored.file_unique_id, "size": stored.size}
+    if name:
+        item["name"] = name
+    return item
+
+
+async def seed_cases(data_dir: Path, attachments: list[dict[str, Any]]) -> None:
+    """Three sealed cases (names in three scripts, a long story, files) and a withdrawn one."""
+    keys = load_keyring(data_dir, None, None)
+    db = await Database.open(data_dir / "bot.sqlite3")
+    cases = CaseRepository(db, keys.seal, keys.unseal)
+    try:
+        for i, name in enumerate(NAMES, 1):
+            await db.execute("INSERT INTO users (user_id, language, created_at, last_seen_at) "
+                             "VALUES (?, 'kk', '2024-01-01', '2024-01-01')", (i,))
+            data = {"language": "kk", "form_version": 1, "notice_version": 1,
+                    "consent": {"consent_store": "agree", "consent_share": "yes",
+                                "consent_publish": "anonymous"},
+                    "reporter": {"reporter_name": f"Reporter {i}", "reporter_country": "kz"},
+                    "persons": [{"relation": "sister", "full_name": name, "story": STORY,
+                                 "attachments": attachments if i == 1 else []},
+                                {"relation": "brother", "full_name": f"{name} 2"}]}
+            await cases.submit(
+                NewCase(user_id=i, language="kk", persons_count=2, prefecture="ili",
+                        attachments_count=len(attachments), consent_share="yes",
+                        consent_publish="anonymous", notice_version=1, form_version=1,
+                        data=json.dumps(data, ensure_ascii=False).encode()),
+                f"2024-03-0{i}T10:00:00+00:00", functools.partial(str, f"4821-000{i}"))
+        await db.execute("INSERT INTO users (user_id, language, created_at, last_seen_at) "
+                         "VALUES (9, 'ru', '2024-01-01', '2024-01-01')")
+        await cases.submit(
+            NewCase(user_id=9, language="ru", persons_count=1, prefecture=None,
+                    attachments_count=0, consent_share="no", consent_publish="no",
+                    notice_version=1, form_version=1, data=b'{"persons":[]}'),
+            "2024-03-05T10:00:00+00:00", lambda: "4821-0009")
+        await PrivacyRepository(db).erase_user(9, "2024-03-06T10:00:00+00:00")
+    finally:
+        await db.close()
+
+
+async def test_export_with_files(emulator: Emulator, tmp_path: Path) -> None:
+    photo = emulator.world.files.add("photo", b"\xff\xd8 a photo")
+    doc = emulator.world.files.add("document", b"%PDF-1.4 passport", file_name="паспорт.pdf",
+                                   mime_type="application/pdf")
+    attachments = [media(photo, "photo"), media(doc, "document", "паспорт.pdf"),
+                   {"kind": "photo", "file_id": "GONE", "file_unique_id": "Ugone"}]
+    data = tmp_path / "data"
+    await seed_cases(data, attachments)
+    env = cli_env(token=emulator.token, api_base_url=emulator.base_url, data_dir=str(data))
+    out, files = tmp_path / "cases.csv", tmp_path / "files"
+    rc, stdout, err = await run_cli("export", "--format", "csv", "--output", str(out),
+                                    "--status", "new", "--with-files", str(files),
+                                    env=env, cwd=tmp_path)
+    assert rc == 0, err
+    assert "exported 6 rows (3 cases)" in stdout
+    assert "attachments: 2 downloaded, 0 already there, 1 not available" in stdout
+    assert lines(err) == ["  not downloaded: 4821-0001 photo:Ugone: Telegram: Bad Request: "
+                          "invalid file_id"]
+    assert emulator.token not in stdout + err
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
+    assert [r["person_full_name"] for r in rows] == [n for name in NAMES
+                                                     for n in (name, f"{name} 2")]
+    assert rows[0]["person_story"] == STORY.strip() or rows[0]["person_story"] == STORY
+    got = {p.relative_to(files).as_posix(): p.read_bytes() for p in files.rglob("*")
+           if p.is_file()}
+    assert got == {f"4821-0001/photo-{photo.file_unique_id}.jpg": photo.data,
+                   f"4821-0001/document-{doc.file_unique_id}.pdf": doc.data}
+    conn = sqlite3.connect(data / "bot.sqlite3")
+    audit = conn.execute("SELECT action, detail FROM audit_log").fetchall()
+    conn.close()
+    assert audit and audit[-1][0] == "export"
+    detail = json.loads(audit[-1][1])
+    assert detail["via"] == "cli" and detail["cases"] == 3 and detail["files"] == 2
+    assert "Әлия" not in audit[-1][1]
+
+
+def test_offline_key_export_is_sealed_and_decrypts_to_the_same_rows(
+        in_tmp: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = in_tmp / "data"
+    asyncio.run(seed_cases(data, []))
+    monkeypatch.setenv("BOT_DATA_DIR", str(data))
+    server = in_tmp / "server"
+    server.mkdir()
+    for fmt in ("csv", "jsonl", "xlsx"):
+        assert main(["export", "--format", fmt, "--output", str(server / f"cases.{fmt}")]) == 0
+    # The private key leaves the server.
+    offline = in_tmp / "usb"
+    offline.mkdir()
+    (data / "keys" / "org_private.key").rename(offline / "org_private.key")
+    monkeypatch.setenv("BOT_PUBLIC_KEY_FILE", str(data / "keys" / "org_public.key"))
+    sealed_dir = in_tmp / "sealed"
+    sealed_dir.mkdir()
+    for fmt in ("csv", "jsonl", "xlsx"):
+        assert main(["export", "--format", fmt, "--output", str(sealed_dir / f"c.{fmt}")]) == 0
+    printed = capsys.readouterr().out
+    assert "the private key is offline" in printed and "python -m bot decrypt" in printed
+    names = sorted(p.name for p in sealed_dir.iterdir())
+    assert names == ["c.csv.sealed", "c.jsonl.sealed", "c.xlsx.sealed"]  # nothing else
+    for path in sealed_dir.iterdir():
+        blob = path.read_bytes()
+        for needle in (*NAMES, "Reporter 1", "4821-0001", "sister"):
+            assert needle.encode() not in blob
+    assert main(["export", "--format", "csv", "--output", str(sealed_dir / "x.csv"),
+                 "--with-files", str(in_tmp / "f")]) == 1
+    assert "--with-files needs the private key" in capsys.readouterr().err
+
+    # On the offline computer: the same files as the key-on-server export.
+    plain = in_tmp / "plain"
+    plain.mkdir()
+    key = str(offline / "org_private.key")
+    for fmt in ("csv", "jsonl", "xlsx"):
+        target = plain / f"cases.{fmt}"
+        assert main(["decrypt", "--key", key, "--input", str(sealed_dir / f"c.{fmt}.sealed"),
+                     "--output", str(target)]) == 0
+    assert (plain / "cases.csv").read_bytes() == (server / "cases.csv").read_bytes()
+    assert (plain / "cases.jsonl").read_bytes() == (server / "cases.jsonl").read_bytes()
+    assert xlsx_rows(plain / "cases.xlsx") == xlsx_rows(server / "cases.xlsx")
+    assert sorted(p.name for p in plain.iterdir()) == ["cases.csv", "cases.jsonl", "cases.xlsx"]
+    assert "withdrawn" in (plain / "cases.csv").read_text(encoding="utf-8-sig")
+
+    # A wrong key, and a file that is not sealed, each get one line.
+    other = in_tmp / "other"
+    assert main(["keys", "generate", "--out", str(other)]) == 0
+    assert main(["decrypt", "--key", str(other / "org_private.key"), "--input",
+                 str(sealed_dir / "c.csv.sealed"), "--output", str(plain / "x")]) == 1
+    assert main(["decrypt", "--key", key, "--input", str(plain / "cases.csv"),
+                 "--output", str(plain / "y")]) == 1
+    err = lines(capsys.readouterr().err)
+    assert len(err) == 2
+    assert "this key cannot open this file" in err[0] and "not a sealed file" in err[1]
+
+
+def xlsx_rows(path: Path) -> list[tuple[Any, ...]]:
+    wb = openpyxl.load_workbook(path, read_only=True)
+    try:
+        return [tuple(row) for ws in wb.worksheets for row in ws.iter_rows(values_only=True)]
+    finally:
+        wb.close()
+
+
+# ----------------------------------------------------------------------------- SIGTERM
+
+
+async def start_bot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", cwd=cwd, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+
+
+async def sigterm(proc: asyncio.subprocess.Process) -> str:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        _out, err = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    log = err.decode()
+    assert proc.returncode == 0, log
+    return log
+
+
+async def answer_person(user: Any) -> None:
+    """One missing person, the short way: required answers, a story and a photo."""
+    await click(user, "opt", "sister")
+    await user.send_text("Әлия Нұрланқызы")
+    await click(user, "skip")  # chinese name
+    await click(user, "skip")  # other names
+    await click(user, "opt", "female")
+    await click(user, "unknown")  # birth date
+    for _ in range(3):  # ethnicity, citizenship, occupation
+        await click(user, "skip")
+    await click(user, "opt", "ili")
+    await click(user, "skip")  # place
+    await click(user, "skip")  # chinese id
+    await click(user, "tog", "no_contact")
+    await click(user, "done")
+    await click(user, "unknown")  # when
+    for _ in range(4):  # responsible, reasons, last contact, steps
+        await click(user, "skip")
+    await user.send_text(STORY[:900])
+    await user.send_photo()
+    await click(user, "done")
+
+
+async def draft_state(data_dir: Path, user_id: int) -> str:
+    keys = load_keyring(data_dir, None, None)
+    db = await Database.open(data_dir / "bot.sqlite3")
+    try:
+        row = await DraftRepository(db, keys.seal_draft, keys.unseal_draft).get(user_id)
+    finally:
+        await db.close()
+    assert row is not None
+    return row.state.decode("utf-8")
+
+
+async def test_sigterm_mid_journey_loses_nothing(emulator: Emulator, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = cli_env(token=emulator.token, api_base_url=emulator.base_url, data_dir=str(data),
+                  log_level="DEBUG")
+    lang = "kk"
+    emulator.world.settle = 0.3  # a person's pace: the bot's flood control stays quiet
+    user = emulator.user(3001, language_code="kk")
+    proc = await start_bot(env, tmp_path)
+    try:
+        user.timeout = 20  # the first answer waits for the process to start
+        await choose_language(user, lang)
+        user.timeout = 10
+        await give_consent(user, lang)
+        assert prompt(lang, "reporter", "reporter_name") in user.last.plain
+        await user.send_text("Гүлжан Тохтасын")
+        await click(user, "opt", "kz")
+        assert prompt(lang, "reporter", "reporter_city") in user.last.plain
+        # SIGTERM right behind an answer that is still on its way.
+        await user.send_text("Алматы", wait=False)
+        await asyncio.sleep(0.05)
+    finally:
+        log = await sigterm(proc)
+    for secret in ("Гүлжан", "Алматы", emulator.token):
+        assert secret not in log
+    state = await draft_state(data, user.id)
+    assert "Гүлжан Тохтасын" in state and '"kz"' in state  # every acknowledged answer
+
+    proc = await start_bot(env, tmp_path)
+    try:
+        # Saved whole and the next question shown, or not taken at all and delivered again.
+        await user.wait_for(prompt(lang, "reporter", "reporter_citizenship"), timeout=20)
+        assert "Алматы" in await draft_state(data, user.id)  # read beside the running bot
+        await click(user, "skip")
+        await user.send_text("8 701 123 45 67")
+        await answer_person(user)
+        await click(user, "finish")
+        await click(user, "submit")
+        found = [w for w in user.last.plain.replace("\n", " ").split() if parse_case_number(w)]
+        assert found, user.last.plain
+    finally:
+        log = await sigterm(proc)
+    assert "Әлия" not in log and "Гүлжан" not in log
+    keys = load_keyring(data, None, None)
+    db = await Database.open(data / "bot.sqlite3")
+    try:
+        stored = await CaseRepository(db, keys.seal, keys.unseal).data(found[0])
+    finally:
+        await db.close()
+    assert stored is not None
+    assert stored["reporter"]["reporter_name"] == "Гүлжан Тохтасын"
+    assert stored["reporter"]["reporter_city"] == "Алматы"
+    assert stored["persons"][0]["full_name"] == "Әлия Нұрланқызы"
+    assert [a["kind"] for a in stored["persons"][0]["attachments"]] == ["photo"]
+    assert tr(lang, "Welcome back. We continue where you stopped:") not in user.last.plain
+

@@ -1,0 +1,525 @@
+"""Staff follow a case up through the emulator: announcement, take, status, question, answer.
+
+And nobody else can: every staff and admin command from a non-staff user gets exactly the
+unknown-command answer, and forged or replayed staff buttons change nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.form.model import load_form
+from bot.handlers.access import gate_of, parse_button
+from bot.handlers.relative import STATUS_LABELS
+from bot.handlers.staff import COMMANDS
+from bot.sandbox.emulator import Emulator
+from bot.sandbox.simusers import SimChat, SimUser
+from bot.sandbox.world import SentMessage
+from bot.services.case_numbers import parse_case_number
+from bot.services.crypto import generate_keypair
+from bot.storage.cases import NewCase
+from bot.storage.staff import Workflow
+from tests.e2e.conftest import BotRunner, click, tr
+from tests.e2e.test_relative_journey import LONG_STORY, choose_language, female_id
+
+FORM = load_form()
+ADMIN, STAFF, OTHER_STAFF, OUTSIDER = 7001, 7002, 7003, 7009
+GROUP = -100777
+
+
+@pytest.fixture
+async def staff_bot(emulator: Emulator, tmp_path: Path) -> AsyncIterator[BotRunner]:
+    runner = BotRunner(emulator, tmp_path / "data", admin_ids=frozenset({ADMIN}),
+                       staff_ids=frozenset({STAFF, OTHER_STAFF}), staff_chat_id=GROUP)
+    await runner.start()
+    try:
+        yield runner
+    finally:
+        await runner.stop()
+
+
+def staff_group(emulator: Emulator) -> SimChat:
+    group = emulator.group(GROUP, title="Volunteers")
+    group.state.known = True  # the bot was added to the staff group
+    return group
+
+
+def _seq(message: SentMessage) -> int:
+    """The draft step a question's buttons belong to (-1 when it has none)."""
+    seqs = [int(d.split(":")[1]) for row in message.buttons for _, d in row
+            if d and d.startswith("f:")]
+    return max(seqs, default=-1)
+
+
+async def step(user: SimUser, action: str | None = None, arg: str | None = None, *,
+               text: str | None = None, send: Callable[[], Awaitable[Any]] | None = None
+               ) -> None:
+    """Answer the question on screen, then wait for the next one: a busy machine can be slower
+    than the emulator's settle time, and the next press must not land on the old question."""
+    shown = max(_seq(m) for m in user.messages)
+    if send is not None:
+        await send()
+    elif text is not None:
+        await user.send_text(text)
+    else:
+        assert action is not None
+        await click(user, action, arg)
+    if action not in ("tog", "submit"):
+        await user.wait_for(lambda m: _seq(m) > shown)
+
+
+async def submitted(user: SimUser) -> str:
+    await step(user, "submit")
+    thanks = await user.wait_for(lambda m: any(parse_case_number(w) for w in m.plain.split()))
+    return next(w for w in thanks.plain.split() if parse_case_number(w))
+
+
+async def begin(user: SimUser, lang: str) -> None:
+    await choose_language(user, lang)
+    await user.wait_for(lambda m: _seq(m) >= 0)
+    for arg in ("agree", "yes", "anonymous"):
+        await step(user, "opt", arg)
+
+
+async def full_case(user: SimUser) -> str:
+    """Two missing persons, names in three scripts, a 4,000-character story, a photo and a
+    document (like the relative's journey test, without its detours)."""
+    await begin(user, "ru")
+    await step(user, text="Гүлжан <b>Тохтасын</b> & Co")
+    await step(user, "opt", "kz")
+    await step(user, text="Алматы")
+    await step(user, "skip")  # citizenship
+    await step(user, text="8 701 123 45 67")
+    await step(user, "opt", "sister")
+    for answer in ("Әлия Нұрланқызы Төлеубаева", "王小明"):
+        await step(user, text=answer)
+    await step(user, "skip")  # other names
+    await step(user, "opt", "female")
+    await step(user, text="03.1975")
+    await step(user, "opt", "kazakh")
+    await step(user, "opt", "cn")
+    await step(user, "skip")  # occupation
+    await step(user, "opt", "ili")
+    for answer in ("Құлжа, Іле", female_id()):
+        await step(user, text=answer)
+    await step(user, "id_yes")
+    await step(user, "tog", "detained")
+    await step(user, "tog", "camp")
+    await step(user, "done")
+    for answer in ("2018", "Лагерь №3 <script>"):
+        await step(user, text=answer)
+    await step(user, "tog", "police")
+    await step(user, "done")
+    await step(user, "skip")  # reasons
+    await step(user, text="12.03.2018")
+    await step(user, "tog", "un")
+    await step(user, "done")
+    await step(user, text=LONG_STORY)
+    await step(user, send=user.send_photo)
+    await step(user, send=lambda: user.send_document(b"%PDF-1.4 fake", file_name="passport.pdf",
+                                                     mime_type="application/pdf"))
+    await step(user, "done")
+    await step(user, "add")
+    await step(user, "opt", "brother")
+    await step(user, text="ئابدۇللا 🙏")
+    await persons_rest(user, story=lambda: user.send_voice(duration=75))
+    await step(user, "finish")
+    return await submitted(user)
+
+
+async def persons_rest(user: SimUser, story: Callable[[], Awaitable[Any]] | None = None) -> None:
+    """A missing man in Altay, out of contact, every optional question after his name skipped."""
+    await step(user, "skip")  # chinese name
+    await step(user, "skip")  # other names
+    await step(user, "opt", "male")
+    await step(user, "unknown")  # birth date
+    for _ in range(3):  # ethnicity, citizenship, occupation
+        await step(user, "skip")
+    await step(user, "opt", "altay")
+    await step(user, "skip")  # place
+    await step(user, "skip")  # chinese id
+    await step(user, "tog", "no_contact")
+    await step(user, "done")
+    await step(user, "unknown")  # when
+    for _ in range(4):  # responsible, reasons, last contact, steps
+        await step(user, "skip")
+    if story is None:
+        await step(user, "skip")
+    else:
+        await step(user, send=story)
+    await step(user, "done")  # attachments
+
+
+async def short_case(user: SimUser, lang: str, name: str = "Ерлан Серікұлы") -> str:
+    """The shortest report: one person, every optional question skipped."""
+    await begin(user, lang)
+    await step(user, "skip")  # reporter name
+    await step(user, "opt", "kz")
+    for _ in range(3):  # city, citizenship, phone
+        await step(user, "skip")
+    await step(user, "opt", "brother")
+    await step(user, text=name)
+    await persons_rest(user)
+    await step(user, "finish")
+    return await submitted(user)
+
+
+async def snapshot(bot: BotRunner) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table staff and admin actions could change (users' last-seen and the outbox of
+    messages being sent change with any reply, so they are left out)."""
+    tables = [r[0] for r in await bot.d.db.fetchall(
+        "SELECT name FROM sqlite_master WHERE type = 'table'"
+        " AND name NOT IN ('users', 'outbox', 'schema_migrations')")]
+    assert {"cases", "case_events", "audit_log", "staff_members", "case_questions"} <= set(tables)
+    return {t: [tuple(r) for r in await bot.d.db.fetchall(f"SELECT * FROM {t}")]
+            for t in tables}
+
+
+def workflow(bot: BotRunner) -> Workflow:
+    return Workflow(bot.d.db, bot.d.keys.seal, bot.d.keys.unseal)
+
+
+async def open_card(user: SimUser, chat: SimChat | SimUser, press: tuple[str, SentMessage] | str
+                    ) -> list[SentMessage]:
+    """Open a case card (by a button or a /case command) and return its messages."""
+    before = len(chat.messages)
+    if isinstance(press, str):
+        await user.send_text(press)
+    else:
+        await user.press(*press)
+    last = await user.wait_for(lambda m: any("Refresh" in x for x in m.button_labels)
+                               and m in chat.messages[before:])
+    return chat.messages[before:chat.messages.index(last) + 1]
+
+
+# ----------------------------------------------------------------------------- the follow-up
+
+
+async def test_staff_follow_a_case_up(emulator: Emulator, staff_bot: BotRunner) -> None:
+    bot = staff_bot
+    group = staff_group(emulator)
+    staff = emulator.user(STAFF, language_code="en").in_chat(group)
+    await emulator.user(STAFF).send_text("/staffhelp")  # opens the private chat for exports
+
+    # A relative reports two people in Russian; the staff group is told, without names.
+    relative = emulator.user(3001, language_code="ru")
+    number = await full_case(relative)
+    ann = await staff.wait_for(lambda m: number in m.plain and "New case" in m.plain)
+    assert "2 missing persons" in ann.plain and "Ili (Ghulja)" in ann.plain
+    assert "2 attachments" in ann.plain and "Русский" in ann.plain
+    for name in ("Әлия", "王小明", "ئابدۇللا", "Гүлжан"):
+        assert name not in ann.plain
+    case = await workflow(bot).case(number)
+    assert case is not None and case.status == "new"
+
+    # Take: the case is the staff member's, in review, and the relative is told in Russian.
+    await staff.press("✋ Take", ann)
+    notice = await relative.wait_for(tr("ru", STATUS_LABELS["in_review"]))
+    assert number in notice.plain
+    case = await workflow(bot).case(number)
+    assert case is not None and (case.assignee_id, case.status) == (STAFF, "in_review")
+
+    # The card: every answer exactly as written, labels in English, files, no message too long.
+    card = await open_card(staff, group, ("📂 Open", ann))
+    assert len(card) >= 2 and all(len(m.plain) <= 4096 for m in card)
+    text = "\n".join(m.plain for m in card)
+    for exact in ("Әлия Нұрланқызы Төлеубаева", "王小明", "ئابدۇللا 🙏",
+                  "Гүлжан <b>Тохтасын</b> & Co", "Лагерь №3 <script>", female_id(),
+                  LONG_STORY.strip(), "+77011234567", "passport.pdf"):
+        assert exact in text, exact
+    for label in (FORM.question("person", "full_name").short, "Yes, I agree",
+                  FORM.question("consent", "consent_publish").short, "Yes, without names",
+                  'Camp ("re-education")', "Ili (Ghulja)"):
+        assert tr("en", label) in text, label
+    assert "In review" in text and str(STAFF) in text
+
+    # A file is sent again by its file_id.
+    document = next(m for m in relative.all_messages if m.kind == "document" and not m.from_bot)
+    labels = card[-1].button_labels
+    await staff.press(next(x for x in labels if "document" in x), card[-1])
+    resent = await staff.wait_for(lambda m: m.kind == "document")
+    assert resent.file_id == document.file_id
+
+    # A status button: recorded with who and when, the relative told in Russian.
+    await staff.press("Verified", card[-1])
+    notice = await relative.wait_for(tr("ru", STATUS_LABELS["verified"]))
+    assert tr("ru", STATUS_LABELS["verified"]) != STATUS_LABELS["verified"]
+    case = await workflow(bot).case(number)
+    assert case is not None and case.status == "verified"
+    events = await workflow(bot).events(case.case_id)
+    assert [(e.kind, e.actor_id, e.detail) for e in events if e.kind == "status"] == [
+        ("status", STAFF, "new>in_review"), ("status", STAFF, "in_review>verified")]
+
+    # A question to the relative, who answers with a reply and then a photo.
+    question = "Когда вы последний раз говорили с ней?\nИ где? <i>не тег</i> & «кавычки»"
+    await staff.send_text(f"/ask {number} {question}")
+    asked = await relative.wait_for("Когда вы последний раз")
+    assert number in asked.plain and question in asked.plain
+    answer = "В марте 2018, по телефону & WeChat <b>"
+    await relative.send_text(answer, reply_to=asked.message_id)
+    assert number in relative.last.plain
+    posted = await staff.wait_for(lambda m: answer in m.plain)
+    assert number in posted.plain
+    photo = await relative.send_photo(caption="паспорт")
+    copied = await staff.wait_for(lambda m: m.kind == "photo")
+    assert copied.file_id == photo.file_id and copied.plain == "паспорт"
+    assert number in relative.last.plain
+
+    # An internal note; the relative never sees it.
+    await staff.send_text(f"/note {number} Позвонить в консульство\nв понедельник")
+    assert "Note added" in staff.last.plain
+    assert not any("консульство" in m.plain for m in relative.messages)
+
+    # Stored sealed, and the whole exchange is in the history.
+    events = await workflow(bot).events(case.case_id)
+    personal = [e for e in events if e.kind in ("question", "answer", "note")]
+    assert [e.kind for e in personal] == ["question", "answer", "answer", "note"]
+    for e in personal:
+        assert e.detail is not None and base64.b64decode(e.detail).startswith(b"S1")
+        assert "консульство" not in e.detail and "марте" not in e.detail
+    assert workflow(bot).reveal(personal[1]) == {"question": 1, "kind": "text", "text": answer}
+    card = await open_card(staff, group, f"/case {number}")
+    history = "\n".join(m.plain for m in card)
+    for exact in (question, answer, "[photo] паспорт", "Позвонить в консульство\nв понедельник",
+                  "status: In review → Verified", f"{STAFF}: asked the relative:",
+                  "relative: answered: [photo]"):
+        assert exact in history, exact
+
+    # A staff member who chose Russian sees Russian labels.
+    admin = emulator.user(ADMIN, language_code="ru")
+    await admin.send_text("/language")
+    await admin.press("Русский")
+    card = await open_card(admin, admin, f"/case {number}")
+    assert tr("ru", FORM.question("person", "full_name").short) in "".join(m.plain for m in card)
+
+    # /export in the group: the file goes to the private chat only.
+    private = emulator.user(STAFF)
+    before = len(private.messages)
+    await staff.send_text("/export csv")
+    sent = await private.wait_for(lambda m: m.kind == "document" and m in private.messages[before:])
+    await staff.wait_for("I sent the file to you in a private chat.")
+    assert not any(m.kind == "document" for m in group.messages if m is not resent)
+    stored = emulator.world.files.get(sent.file_id or "")
+    assert stored is not None and stored.data.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(stored.data.decode("utf-8-sig"))))
+    assert [r["person_full_name"] for r in rows] == ["Әлия Нұрланқызы Төлеубаева", "ئابدۇللا 🙏"]
+    assert rows[0]["person_story"] == LONG_STORY.strip()
+
+    # The audit log: who did what, with no personal data.
+    audit = await bot.d.db.fetchall("SELECT actor_id, action, detail FROM audit_log")
+    actions = [r[1] for r in audit]
+    for action in ("assign", "status", "ask", "note", "export", "case_view", "file"):
+        assert action in actions, action
+    export = json.loads(next(r[2] for r in audit if r[1] == "export"))
+    assert (export["rows"], export["cases"], export["format"]) == (2, 1, "csv")
+    dump = " ".join(str(r[2]) for r in audit)
+    for secret in ("Әлия", "консульство", "Когда", "марте", "Гүлжан"):
+        assert secret not in dump
+
+
+# ----------------------------------------------------------------------------- the gate
+
+
+async def test_nobody_else_can_use_staff_commands_or_buttons(
+        emulator: Emulator, staff_bot: BotRunner) -> None:
+    bot = staff_bot
+    group = staff_group(emulator)
+    staff = emulator.user(STAFF).in_chat(group)
+    relative = emulator.user(3002, language_code="kk")
+    number = await short_case(relative, "kk")
+    ann = await staff.wait_for(lambda m: number in m.plain)
+    card = await open_card(staff, group, ("📂 Open", ann))
+    buttons = [d for m in (ann, card[-1]) for row in m.buttons for _, d in row if d]
+    assert any(":st:" in d for d in buttons) and any(":take:" in d for d in buttons)
+    before = await snapshot(bot)
+
+    outsider = emulator.user(OUTSIDER, language_code="ru")
+    await outsider.send_text("/nosuchcommand")
+    unknown = outsider.last.plain
+    plain_staff = emulator.user(OTHER_STAFF, language_code="en")  # staff, not admin
+    await plain_staff.send_text("/nosuchcommand")
+    unknown_en = plain_staff.last.plain
+    gate = gate_of(bot.app)
+    assert gate is not None and set(COMMANDS) <= set(gate.commands)
+    tries = [(outsider, name, unknown) for name in gate.commands]  # other modules' too
+    tries += [(plain_staff, name, unknown_en) for name, role in gate.commands.items()
+              if role == "admin"]
+    assert ("staff", "admin") in {(n, r) for n, r in gate.commands.items()}
+    for user, name, expected in tries:
+        for text in (f"/{name}", f"/{name.upper()}@sandbox_bot {number} closed {OUTSIDER}",
+                     f"/{name} add {OUTSIDER}"):
+            count = len(user.messages)
+            await user.send_text(text)
+            assert user.last.plain == expected, text
+            assert len(user.messages) == count + 1, text
+
+    # In the staff group, someone who is not staff gets what any unknown command gets there.
+    outsider_in_group = outsider.in_chat(group)
+    await outsider_in_group.send_text("/nosuchcommand")
+    group_unknown = group.messages[-1].plain
+    for name in gate.commands:
+        await outsider_in_group.send_text(f"/{name} {number}")
+        assert group.messages[-1].plain == group_unknown
+
+    # Real staff buttons pressed by an outsider, in the group and forged in a private chat.
+    shown = len(group.messages)
+    for data in buttons:
+        answer = await outsider_in_group.press_data(data, card[-1].message_id)
+        assert answer is not None and answer.text is None
+        answer = await outsider.press_data(data, outsider.last.message_id)
+        assert answer is not None and answer.text is None
+    assert len(group.messages) == shown
+    assert await snapshot(bot) == before
+
+    # Staff cannot steer a button onto another case, nor use staff commands in another group.
+    take = next(d for d in buttons if ":take:" in d)
+    parsed = parse_button(bot.d, take)
+    assert parsed is not None
+    forged = take.replace(f":{parsed[1]}:", f":{parsed[1] + 1}:")
+    answer = await staff.press_data(forged, ann.message_id)
+    assert answer is not None and answer.text == "This button is not valid."
+    other_group = emulator.group(-100888, "Family")
+    other_group.state.known = True
+    await emulator.user(STAFF).in_chat(other_group).send_text(f"/case {number}")
+    assert "private chat" in other_group.messages[-1].plain
+    assert number not in other_group.messages[-1].plain
+    await emulator.user(STAFF).in_chat(other_group).press_data(take, 1)
+    assert await snapshot(bot) == before
+
+
+async def test_admins_manage_staff(emulator: Emulator, staff_bot: BotRunner) -> None:
+    bot = staff_bot
+    admin = emulator.user(ADMIN)
+    newcomer = emulator.user(OUTSIDER)
+    plain_staff = emulator.user(STAFF)
+    await newcomer.send_text("/nosuchcommand")
+    unknown = newcomer.last.plain
+    await newcomer.send_text("/cases")
+    assert newcomer.last.plain == unknown
+
+    await plain_staff.send_text("/nosuchcommand")
+    await plain_staff.send_text(f"/staff add {OUTSIDER}")  # staff, not admin: refused
+    assert plain_staff.last.plain == plain_staff.messages[-2].plain
+    await admin.send_text(f"/staff add {OUTSIDER}")
+    assert f"{OUTSIDER} is now staff" in admin.last.plain
+    await newcomer.send_text("/cases")
+    assert "Open cases" in newcomer.last.plain
+    await admin.send_text("/staff list")
+    assert str(OUTSIDER) in admin.last.plain and str(STAFF) in admin.last.plain
+    await admin.send_text(f"/staff remove {STAFF}")  # set by BOT_STAFF_IDS
+    assert "setting" in admin.last.plain
+    await admin.send_text(f"/staff remove {OUTSIDER}")
+    assert "no longer staff" in admin.last.plain
+    await newcomer.send_text("/cases")
+    assert newcomer.last.plain == unknown
+    audit = await bot.d.db.fetchall("SELECT actor_id, action, detail FROM audit_log")
+    assert [tuple(r) for r in audit] == [
+        (ADMIN, "staff_add", json.dumps({"user_id": OUTSIDER})),
+        (ADMIN, "staff_remove", json.dumps({"user_id": OUTSIDER}))]
+
+
+# ----------------------------------------------------------------------------- no staff chat
+
+
+async def test_without_a_staff_chat_each_staff_member_is_told(
+        emulator: Emulator, tmp_path: Path) -> None:
+    bot = BotRunner(emulator, tmp_path / "data", admin_ids=frozenset({ADMIN}),
+                    staff_ids=frozenset({STAFF}))
+    await bot.start()
+    try:
+        admin, staff = emulator.user(ADMIN), emulator.user(STAFF)
+        for member in (admin, staff):
+            await member.send_text("/staffhelp")
+            assert "/case NUMBER" in member.last.plain
+        assert "/staff list" in admin.last.plain and "/staff list" not in staff.last.plain
+        relative = emulator.user(3003, language_code="en")
+        number = await short_case(relative, "en", name="Ерлан")
+        for member in (admin, staff):
+            ann = await member.wait_for(lambda m: number in m.plain and "New case" in m.plain)
+            assert "Ерлан" not in ann.plain and "Altay" in ann.plain
+
+        # Assigned: the relative's answer goes to the assignee only.
+        await admin.send_text(f"/assign {number} {STAFF}")
+        assert "assigned" in admin.last.plain
+        await staff.wait_for("was assigned to you")
+        await admin.send_text(f"/ask {number} Do you have a photo of him?")
+        asked = await relative.wait_for("Do you have a photo")
+        admin_seen = len(admin.messages)
+        await relative.send_voice(duration=7)
+        await staff.wait_for(lambda m: m.kind == "voice")
+        assert len(admin.messages) == admin_seen
+        # With a new report in progress, only a reply to the question goes to staff.
+        await relative.send_text("/new")
+        staff_seen = len(staff.messages)
+        await relative.send_text("not an answer")
+        assert "choose one of the buttons" in relative.last.plain
+        await relative.send_text("an answer", reply_to=asked.message_id)
+        await staff.wait_for("an answer")
+        assert len(staff.messages) == staff_seen + 1
+
+        # /setstatus, /cases with paging, /export in a private chat.
+        await staff.send_text(f"/setstatus {number} needs_info")
+        await relative.wait_for(tr("en", STATUS_LABELS["needs_info"]))
+        d = bot.d
+        for i in range(11):
+            await d.cases.submit(NewCase(user_id=relative.id, language="en", persons_count=1,
+                                         prefecture="ili", attachments_count=0,
+                                         consent_share="no", consent_publish="no",
+                                         notice_version=1, form_version=1,
+                                         data=json.dumps({"persons": []}).encode()),
+                                 f"2024-01-{i + 1:02d}T10:00:00+00:00",
+                                 lambda i=i: f"5{i:02d}0-000{i % 10}")
+        await staff.send_text("/cases all")
+        assert "12, page 1 of 2" in staff.last.plain
+        assert number not in staff.last.plain  # the oldest first: ours is the newest
+        await staff.press("Next ▶️")
+        page = await staff.wait_for("page 2 of 2")
+        assert number in page.plain
+        await staff.send_text("/cases mine")
+        assert number in staff.last.plain and "1, page 1 of 1" in staff.last.plain
+        await staff.send_text("/export jsonl needs_info")
+        exported = staff.last
+        assert exported.kind == "document"
+        stored = emulator.world.files.get(exported.file_id or "")
+        assert stored is not None
+        lines = stored.data.decode().splitlines()
+        assert len(lines) == 1 and json.loads(lines[0])["case_number"] == number
+    finally:
+        await bot.stop()
+
+
+async def test_key_offline_card_shows_no_answers(emulator: Emulator, tmp_path: Path) -> None:
+    public, _private = generate_keypair(tmp_path / "org")
+    bot = BotRunner(emulator, tmp_path / "data", staff_ids=frozenset({STAFF}),
+                    public_key_file=public)
+    await bot.start()
+    try:
+        staff = emulator.user(STAFF)
+        await staff.send_text("/staffhelp")
+        relative = emulator.user(3004, language_code="en")
+        number = await short_case(relative, "en", name="Ерлан Offline")
+        await staff.wait_for(number)
+        card = await open_card(staff, staff, f"/case {number}")
+        text = "\n".join(m.plain for m in card)
+        assert number in text and "private key is kept offline" in text
+        assert "Ерлан" not in text and "Altay" in text
+        # Questions still work; the answer reaches staff only as "stored sealed".
+        await staff.send_text(f"/ask {number} Where was he working?")
+        asked = await relative.wait_for("Where was he working?")
+        await relative.send_text("At the Altay mine, secret-answer", reply_to=asked.message_id)
+        posted = await staff.wait_for("stored sealed")
+        assert number in posted.plain
+        assert not any("secret-answer" in m.plain for m in staff.messages)
+        card = await open_card(staff, staff, f"/case {number}")
+        text = "\n".join(m.plain for m in card)
+        assert "answered: (sealed" in text and "secret-answer" not in text
+    finally:
+        await bot.stop()
