@@ -10,6 +10,7 @@ import asyncio
 import copy
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -283,6 +284,8 @@ class World:
     def __init__(self, bot_user: JSON, settle: float) -> None:
         self.bot_user = bot_user
         self.settle = settle
+        # Optional: a function telling whether an in-process bot is still handling updates.
+        self.busy_probe: Callable[[], bool] | None = None
         self.chats: dict[int, ChatState] = {}
         self.files = FileStore()
         self.commands: dict[tuple[str, str], list[JSON]] = {}

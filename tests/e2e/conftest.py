@@ -52,10 +52,16 @@ class BotRunner:
         await start_outbox(self.app)
         await start_background(self.app)
         await self.app.updater.start_polling(poll_interval=0.0, timeout=1)
+        app = self.app
+        # Simulated users wait until the bot has finished with their update, not just for a
+        # quiet moment, so the tests hold on a busy machine.
+        self.emulator.world.busy_probe = lambda: (
+            app.update_queue.qsize() > 0 or app.update_processor.current_concurrent_updates > 0)
 
     async def stop(self) -> None:
         if self.app is None:
             return
+        self.emulator.world.busy_probe = None
         await self.app.updater.stop()
         await stop_background(self.app)
         await self.app.stop()
