@@ -45,12 +45,16 @@ async def sandbox(settings: Settings) -> int:
 
     emulator = Emulator()
     await emulator.start()
+    # Its own data folder, keys included: sandbox chats never mix with real cases.
     local = settings.model_copy(update={"token": emulator.token,
-                                        "api_base_url": emulator.base_url})
+                                        "api_base_url": emulator.base_url,
+                                        "data_dir": settings.data_dir / "sandbox",
+                                        "webhook_url": "", "public_key_file": None,
+                                        "private_key_file": None})
     stop = asyncio.Event()
     bot_task = asyncio.create_task(run_bot(local, webhook=False, stop=stop))
     print(f"Sandbox: a local Bot API emulator at {emulator.base_url}; data in "
-          f"{settings.data_dir}. Type /start. Numbers press buttons; /quit ends.")
+          f"{local.data_dir}. Type /start. Numbers press buttons; /quit ends.")
     try:
         await chat_in_terminal(emulator)
     finally:
