@@ -49,7 +49,7 @@ test: install lint typecheck
 # Re-extract strings and merge them into every catalog (then translate the new entries).
 messages: $(STAMP)
 	PYTHONPATH=. $(PYBABEL) extract $(EXTRACT_FLAGS) -o locales/messages.pot .
-	$(PYBABEL) update -i locales/messages.pot -d locales -D messages --no-wrap --no-fuzzy-matching
+	$(PYBABEL) update -i locales/messages.pot -d locales -D messages --no-wrap --no-fuzzy-matching --ignore-obsolete
 	$(BIN)/python locales/fill_english.py
 
 bench: install

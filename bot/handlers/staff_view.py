@@ -272,20 +272,25 @@ def _who(t: Translator, event: CaseEvent) -> str:
         else esc(t._("bot"))
 
 
+def event_text(t: Translator, key: str) -> str:
+    """A history line's text (the key itself is not a message: keep it out of the catalogs)."""
+    return t._(EVENT_TEXTS[key])
+
+
 def _event_head(t: Translator, event: CaseEvent) -> str:
     head = f"• {esc(when(t, event.at))} · {_who(t, event)}: "
     kind, detail = event.kind, event.detail
     if kind == "status":
         if detail is None or ">" not in detail:  # erased with the relative's data
-            return head + esc(t._(EVENT_TEXTS["status_changed"]))
+            return head + esc(event_text(t, "status_changed"))
         old, new = detail.split(">", 1)
-        return head + esc(t._(EVENT_TEXTS["status"])
+        return head + esc(event_text(t, "status")
                           % {"from": status_label(t, old), "to": status_label(t, new)})
     if kind == "assigned" and detail is not None:
         if not detail:
-            return head + esc(t._(EVENT_TEXTS["unassigned"]))
+            return head + esc(event_text(t, "unassigned"))
         target = staff_ref(int(detail)) if detail.lstrip("-").isdigit() else esc(detail)
-        return head + esc(t._(EVENT_TEXTS["assigned"])) % {"staff": target}
+        return head + esc(event_text(t, "assigned")) % {"staff": target}
     if kind in EVENT_TEXTS:
         return head + esc(t._(EVENT_TEXTS[kind]))
     return head + esc(kind)
@@ -315,10 +320,10 @@ def history_blocks(t: Translator, events: Sequence[CaseEvent], reveal: Reveal) -
             content = reveal(event)
         except (NoPrivateKey, CryptoError, ValueError):  # key offline, or not ours
             content = None
-            head += " " + esc(t._(EVENT_TEXTS["sealed"]))
+            head += " " + esc(event_text(t, "sealed"))
         if content is None:
             if not event.detail:
-                head += " " + esc(t._(EVENT_TEXTS["erased"]))
+                head += " " + esc(event_text(t, "erased"))
             lines.append(head)
             continue
         text = _content(t, content)
