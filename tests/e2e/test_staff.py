@@ -195,7 +195,8 @@ async def open_card(user: SimUser, chat: SimChat | SimUser, press: tuple[str, Se
         await user.send_text(press)
     else:
         await user.press(*press)
-    last = await user.wait_for(lambda m: any("Refresh" in x for x in m.button_labels)
+    # The card's last message ends with the Refresh button (an "open" button), in any language.
+    last = await user.wait_for(lambda m: any(x.startswith("🔄") for x in m.button_labels)
                                and m in chat.messages[before:])
     return chat.messages[before:chat.messages.index(last) + 1]
 
