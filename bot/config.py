@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # Daily sealed backups (see deploy/README.md): where, how many to keep, when (UTC, HH:MM).
     backup_dir: Path | None = None
     backup_keep: int = Field(default=7, ge=1)
+    # Broadcast messages per second; Telegram allows about 30 in all, and replies to
+    # relatives need the rest.
+    broadcast_rate: float = Field(default=25.0, gt=0, le=30)
     backup_time: str = "02:30"
 
     @field_validator("admin_ids", "staff_ids", mode="before")

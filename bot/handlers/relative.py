@@ -68,6 +68,8 @@ COMMANDS = (
     ("cancel", N_("Discard the report in progress")),
     ("mydata", N_("See everything we keep about you")),
     ("delete", N_("Delete everything you sent")),
+    ("stop_updates", N_("Stop receiving news")),
+    ("start_updates", N_("Receive news again")),
     ("help", N_("What this bot does")),
 )
 

@@ -22,10 +22,7 @@ STARTED = N_(
     "You will receive our news again, such as meetings and answers from international "
     "organisations. To stop them, send /stop_updates."
 )
-COMMANDS = (
-    ("stop_updates", N_("Stop receiving news")),
-    ("start_updates", N_("Receive news again")),
-)
+# Listed in the relatives' command menu by relative.COMMANDS.
 
 
 async def _set_updates(update: Update, context: ContextTypes.DEFAULT_TYPE, enabled: bool) -> None:
