@@ -34,6 +34,7 @@ from bot.handlers.common import Deps, deps
 from bot.i18n import LANGUAGES, translator
 from bot.services.crypto import load_keyring
 from bot.services.outbox import ResilientRateLimiter, install_outbox
+from bot.services.telegram_http import AiohttpRequest
 from bot.storage.cases import CaseRepository
 from bot.storage.db import Database
 from bot.storage.drafts import DraftRepository
@@ -113,8 +114,10 @@ def build_application(d: Deps, *, rate_limit: bool = True) -> AnyApp:
         .defaults(Defaults(parse_mode=ParseMode.HTML,
                            link_preview_options=LinkPreviewOptions(is_disabled=True)))
         .concurrent_updates(PerUserOrder(256))
-        .connection_pool_size(64)
-        .pool_timeout(10.0)
+        # aiohttp instead of the default httpx: a fraction of the CPU per call (see
+        # bot/services/telegram_http.py); same pool size and timeouts as before.
+        .request(AiohttpRequest(64, pool_timeout=10.0))
+        .get_updates_request(AiohttpRequest(1))
     )
     if rate_limit:
         # 429s (AIORateLimiter) and a few retries of transient network failures on every call.

@@ -69,7 +69,8 @@ def form_data(seq: int, action: str, arg: str = "") -> str:
 
 def parse_form_data(data: str) -> tuple[int, str, str] | None:
     parts = data.split(":", 3)
-    if len(parts) < 3 or parts[0] != "f" or not parts[1].isdigit():
+    # isdigit() alone lets "²" through, which int() refuses: only ASCII digits are a step.
+    if len(parts) < 3 or parts[0] != "f" or not (parts[1].isascii() and parts[1].isdigit()):
         return None
     return int(parts[1]), parts[2], parts[3] if len(parts) > 3 else ""
 

@@ -311,12 +311,17 @@ class SimUser:
         poll = {
             "id": str(int(time.time() * 1000)),
             "question": question,
-            "options": [{"text": option, "voter_count": 0} for option in options],
+            "options": [
+                {"persistent_id": str(index), "text": option, "voter_count": 0}
+                for index, option in enumerate(options)
+            ],
             "total_voter_count": 0,
             "is_closed": False,
             "is_anonymous": True,
             "type": "regular",
             "allows_multiple_answers": False,
+            "allows_revoting": True,  # required since Bot API 9.6
+            "members_only": False,  # required since Bot API 10.0
         }
         return await self._send("poll", {"poll": poll}, wait, timeout)
 

@@ -162,6 +162,12 @@ class BotProcess:
             self.proc.kill()
             return await self.proc.wait()
 
+    async def kill(self) -> None:
+        """SIGKILL: for a bot whose graceful stop would take minutes (measured elsewhere)."""
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+
     def log_tail(self, lines: int = 20) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

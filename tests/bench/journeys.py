@@ -1,26 +1,35 @@
 """Journeys benchmark: simulated relatives complete the whole questionnaire over real HTTP.
 
-    python -m tests.bench.journeys            # the full run (about 10 minutes)
+    python -m tests.bench.journeys            # the full matrix (about 10 minutes)
     python -m tests.bench.journeys --quick    # a smoke run
 
-The bot runs as a separate process (`python -m bot run`), its database seeded beforehand with
-1,000, 10,000 and 100,000 relatives (tests/bench/seed.py); the Bot API emulator runs in this
-process. N relatives at concurrency C go through the same 38 actions each (language, consent,
-about you, one missing person with a Chinese ID and multi-choice answers, review, submit). Each
-simulated relative waits for the bot's answer before acting again and acts at most `--pace`
-times a second (the bot's flood guard allows 3). The reference bot (tests/bench/reference_bot.py,
-the python-telegram-bot examples' way) gets the same load in the same run, its PicklePersistence
-file seeded with the same relatives; runs alternate between the two bots and repeat, and the
-tables show medians over the repeats.
+Each bot runs as a separate process against the Bot API emulator in this process, on a fresh
+copy of data seeded beforehand (tests/bench/seed.py: 1,000, 10,000 or 100,000 relatives, a
+tenth of them with a questionnaire in progress). Three bots:
+
+  ours, as shipped       `python -m bot run`
+  ours, 30/s cap lifted  the same bot with AIORateLimiter's overall limit off
+                         (tests/bench/uncapped_bot.py): the shipped bot sends at most 30
+                         chat messages/edits a second whatever its speed, about 14 actions/s
+  reference              tests/bench/reference_bot.py, the python-telegram-bot examples' way
+
+Every simulated relative goes through the same 38 actions (language, consent, about you, one
+missing person with a Chinese ID and multi-choice answers, review, submit), waits for the
+bot's answer before acting again, and acts at most `--pace` times a second (the bot's flood
+guard allows 3). At the lowest concurrency N = C relatives complete the whole questionnaire,
+at every size; higher concurrencies, the bot as shipped and the runs with a network round
+trip (`--latency-ms`, added by the emulator to every call: Telegram is not on loopback) load
+the bot for a time window instead. Runs alternate between the bots and repeat; the tables
+show medians over the repeats, and the ratios compare bots measured in the same run.
 
 Measured per action, from the moment the update is queued at the emulator:
   first reply   the bot's first call aimed at that chat: answerCallbackQuery for a button
-                press, the first message for a typed answer (what the brief calls latency);
+                press, the first message for a typed answer;
   next step     the message carrying the next question's buttons (or the toggled keyboard),
                 i.e. when the relative can act again.
 Throughput is completed actions per second of wall time; bot CPU is the bot process's user +
-system time per action, which is less sensitive to other load on a shared machine. Peak RSS is
-the bot process's VmHWM.
+system time per action, which other load on a shared machine disturbs less. Peak RSS is the
+bot process's VmHWM. JSON: bench-results/journeys.json.
 """
 
 from __future__ import annotations
@@ -225,6 +234,9 @@ async def act(emulator: BenchEmulator, tracker: Tracker, user: SimUser, step: St
         await user.send_text(step.value, wait=False)
     try:
         await asyncio.wait_for(future, STEP_TIMEOUT)
+    except TimeoutError:
+        seen = "a first reply but not the next step" if p.first else "no reply at all"
+        raise TimeoutError(f"{seen} in {STEP_TIMEOUT:g} s; last: {user.last!r}") from None
     finally:
         tracker.pending.pop(user.id, None)
     assert p.first is not None and p.done is not None
@@ -335,23 +347,29 @@ class RunConfig:
     window: float | None = None  # seconds; None: every journey to the end
     latency_ms: float = 0.0  # added by the emulator to every Bot API call (network round trip)
     warmup: int = 3
+    log_level: str = "WARNING"  # the bot's BOT_LOG_LEVEL
     profile: Path | None = None  # py-spy the bot during the measured load, into this folder
 
 
 async def one_run(cfg: RunConfig, seeded: Path, workdir: Path, run_id: int) -> dict[str, Any]:
     """Start the bot on a fresh copy of the seeded data, warm it up, measure one load."""
     data_dir = workdir / f"run{run_id}-{cfg.bot}"
+    phases: dict[str, float] = {}
+    t = time.monotonic()
     seeding.copy_data_dir(seeded, data_dir)
+    phases["copy_s"] = time.monotonic() - t
     emulator = BenchEmulator(latency=cfg.latency_ms / 1000)
     await emulator.start()
-    bot = BotProcess(BOTS[cfg.bot], emulator, data_dir)
+    bot = BotProcess(BOTS[cfg.bot], emulator, data_dir, {"BOT_LOG_LEVEL": cfg.log_level})
     try:
         await bot.start()
         ready = await bot.wait_polling()
         # Warm-up (not measured): a few relatives through most of the questionnaire, unpaced.
         warm = Load.journeys(cfg.warmup, seed=run_id + 1000, base=JOURNEY_USER_BASE - 1000,
                              steps=WARMUP_ACTIONS)
+        t = time.monotonic()
         warm_results, _, _ = await drive(emulator, warm, cfg.warmup, None)
+        phases["warmup_s"] = time.monotonic() - t
         warm_failures = [r.failure for r in warm_results if r.failure]
         load = Load.journeys(cfg.journeys, seed=run_id)
         spy = await start_profiler(cfg, bot.pid, run_id)
@@ -393,13 +411,22 @@ async def one_run(cfg: RunConfig, seeded: Path, workdir: Path, run_id: int) -> d
             and pickle_file.stat().st_mtime != flushed_before,
             "failures": failures[:5],
             "failure_count": len(failures),
+            "phases": phases,
         }
         if failures:
             out["bot_log_tail"] = bot.log_tail()
         return out
     finally:
-        await bot.stop()
+        t = time.monotonic()
+        if cfg.bot == "reference":
+            # A graceful stop writes its whole pickle once per changed user, chat and
+            # conversation: a minute or more after a run (startup.py times one stop).
+            await bot.kill()
+        else:
+            await bot.stop()
+        phases["stop_s"] = time.monotonic() - t
         await emulator.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 # ----------------------------------------------------------------------------- the whole run
@@ -421,6 +448,7 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rows.append({
             "bot": bot, "label": LABELS[bot], "relatives": relatives,
             "concurrency": concurrency, "mode": how, "runs": len(rs),
+            "latency_ms": rs[0].get("latency_ms", 0.0), "window": rs[0].get("window"),
             "actions": median(r["actions"] for r in rs),
             "actions_per_s": median(r["actions_per_s"] for r in rs),
             "actions_per_s_all": [round(r["actions_per_s"], 1) for r in rs],
@@ -448,14 +476,21 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    by = {(r["bot"], r["relatives"], r["concurrency"], r["mode"]): r for r in rows}
+    """Ours against the reference at the same size, concurrency and round trip.
+
+    A time window and whole journeys both measure the steady rate, so they are compared when
+    that is all there is (the bot as shipped only runs windows).
+    """
+    refs = {(r["relatives"], r["concurrency"], r["latency_ms"]): r for r in rows
+            if r["bot"] == "reference"}
     out = []
-    for (bot, relatives, concurrency, how), r in by.items():
-        ref = by.get(("reference", relatives, concurrency, how))
-        if bot == "reference" or ref is None:
+    for r in rows:
+        ref = refs.get((r["relatives"], r["concurrency"], r["latency_ms"]))
+        if r["bot"] == "reference" or ref is None:
             continue
-        out.append({"bot": bot, "label": LABELS[bot], "relatives": relatives,
-                    "concurrency": concurrency, "mode": how,
+        out.append({"bot": r["bot"], "label": r["label"], "relatives": r["relatives"],
+                    "concurrency": r["concurrency"], "mode": r["mode"],
+                    "reference_mode": ref["mode"],
                     "throughput_ratio": r["actions_per_s"] / ref["actions_per_s"],
                     "cpu_per_action_ratio": ref["bot_cpu_ms_per_action"]
                     / r["bot_cpu_ms_per_action"],
@@ -526,10 +561,10 @@ def print_report(rows: list[dict[str, Any]], rat: list[dict[str, Any]],
 def plan(args: argparse.Namespace) -> list[RunConfig]:
     """One repeat of the matrix.
 
-    At the lowest concurrency every relative completes the whole questionnaire, at every size:
-    ours (cap lifted) and the reference. The rest runs for a time window at `--high-sizes`:
-    the higher concurrencies, the bot as shipped (its 30/s cap makes whole journeys take
-    minutes), and the network round trip.
+    At the lowest concurrency N = C relatives complete the whole questionnaire (`--whole-sizes`,
+    ours with the cap lifted and the reference). Time windows: the higher concurrencies at every
+    size (the bot saturated: throughput against size), the bot as shipped (its 30/s cap makes
+    whole journeys take minutes), and the runs with a network round trip.
     """
     low = min(args.concurrency)
     window = None if args.quick else args.window
@@ -538,16 +573,16 @@ def plan(args: argparse.Namespace) -> list[RunConfig]:
     def add(bot: str, size: int, c: int, w: float | None, latency: float = 0.0) -> None:
         if bot in args.bots:
             out.append(RunConfig(bot, size, c, c if w is None else 20 * c, args.pace, w,
-                                 latency))
+                                 latency, warmup=args.warmup))
 
-    for size in args.sizes:
+    for size in args.whole_sizes:
         add("uncapped", size, low, None)
         if size in args.reference_sizes:
             add("reference", size, low, None)
         if size in args.shipped_sizes:
             add("ours", size, low, window)
     for c in sorted(set(args.concurrency) - {low}):
-        for size in args.high_sizes:
+        for size in args.sizes:
             add("uncapped", size, c, window)
             if size in args.reference_sizes:
                 add("reference", size, c, window)
@@ -596,7 +631,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 continue
             for cfg in configs:
                 run_id += 1
-                cfg.profile = args.profile
+                cfg.profile, cfg.log_level = args.profile, args.bot_log_level
                 r = await one_run(cfg, seeded[cfg.bot, cfg.relatives], work, run_id)
                 runs.append(r)
                 print(f"run {run_id:2d} {cfg.bot:9s} stored={cfg.relatives:>7,} "
@@ -624,7 +659,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000],
+                        help="relatives stored, for the runs at the higher concurrencies")
+    parser.add_argument("--whole-sizes", type=int, nargs="*", default=[10_000],
+                        help="sizes where every relative completes the whole questionnaire")
     parser.add_argument("--bots", nargs="+", choices=list(BOTS),
                         default=["ours", "uncapped", "reference"])
     parser.add_argument("--reference-sizes", type=int, nargs="*", default=[10_000])
@@ -632,9 +670,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="sizes for the bot as shipped (its 30/s cap makes runs long)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[50, 200],
                         help="the lowest runs whole journeys, the others a time window")
-    parser.add_argument("--high-sizes", type=int, nargs="*", default=[10_000],
-                        help="sizes for the higher concurrencies")
-    parser.add_argument("--window", type=float, default=12.0,
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="relatives who go through most of the questionnaire first, unmeasured")
+    parser.add_argument("--window", type=float, default=6.0,
                         help="seconds of load for windowed runs")
     parser.add_argument("--latency-ms", type=float, nargs="*", default=[50.0],
                         help="also run ours and the reference with this round trip per call")
@@ -648,11 +686,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="a folder of seeded data to reuse (and fill); default: temporary")
     parser.add_argument("--profile", type=Path,
                         help="record each bot with py-spy during the measured load, into here")
+    parser.add_argument("--bot-log-level", default="WARNING", help="BOT_LOG_LEVEL of the bots")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
     args.parallel = False
     if args.quick:  # every bot at once, a few relatives, no repeats: checks that all works
-        args.sizes = args.reference_sizes = args.shipped_sizes = [200]
+        args.sizes = args.whole_sizes = args.reference_sizes = args.shipped_sizes = [200]
         args.templates, args.concurrency, args.repeats, args.pace = 20, [4], 1, 2.5
         args.parallel = True
     return args
