@@ -55,6 +55,10 @@ messages: $(STAMP)
 bench: install
 	$(BIN)/python -m tests.bench
 
+# The full crash (50 kills), fault and fuzz (10,000 updates) runs; `make test` runs reduced ones.
+chaos: install
+	CHAOS_FULL=1 $(BIN)/python -m pytest -q tests/chaos
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 	find locales -name '*.mo' -delete
