@@ -56,8 +56,9 @@ bench: install
 	$(BIN)/python -m tests.bench
 
 # The full crash (50 kills), fault and fuzz (10,000 updates) runs; `make test` runs reduced ones.
+# Each test prints a CHAOS line with its figures; CHAOS_REPORT=file also appends them there.
 chaos: install
-	CHAOS_FULL=1 $(BIN)/python -m pytest -q tests/chaos
+	CHAOS_FULL=1 CHAOS_REPORT="$(CHAOS_REPORT)" $(BIN)/python -m pytest -q -s tests/chaos
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
