@@ -62,14 +62,17 @@ class BotRunner:
         if self.app is None:
             return
         self.emulator.world.busy_probe = None
-        await self.app.updater.stop()
-        await stop_background(self.app)
-        await self.app.stop()
-        await stop_outbox(self.app)
-        await self.app.shutdown()
-        assert self.deps is not None
-        await self.deps.db.close()
-        self.app = None
+        app, self.app = self.app, None
+        try:
+            await app.updater.stop()
+            await stop_background(app)
+            await app.stop()
+            await stop_outbox(app)
+            await app.shutdown()
+        finally:
+            # Always close the database: its worker thread would keep the test process alive.
+            assert self.deps is not None
+            await self.deps.db.close()
 
     async def restart(self) -> None:
         await self.stop()
