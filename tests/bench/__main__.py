@@ -6,8 +6,9 @@
 
 Seeded data (tests/bench/seed.py) is made once and shared by journeys, startup and memory.
 Each benchmark prints its tables and writes bench-results/<name>.json (bench-results/quick/
-for --quick); this runner keeps the whole output in bench-results/bench.log and lists at the
-end what ran, how long it took and whether it failed. Benchmarks owned elsewhere
+for --quick); this runner keeps the whole output in bench-results/bench.log, writes the
+README's tables to bench-results/figures.md (tests/bench/report.py) and lists at the end what
+ran, how long it took and whether it failed. Benchmarks owned elsewhere
 (bench_export, bench_broadcast) run when present; in --quick mode only if they take --quick.
 """
 
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 
 from tests.bench.harness import RESULTS, ROOT, machine, machine_line
+from tests.bench.report import render
 
 HERE = Path(__file__).resolve().parent
 OURS = ["journeys", "startup", "memory"]  # take --seeded and --quick
@@ -84,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     folder = RESULTS / "quick" if args.quick else RESULTS
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "bench.log").write_text("\n".join(log) + "\n", encoding="utf-8")
+    (folder / "figures.md").write_text(render(folder), encoding="utf-8")
+    print(f"figures for the README: {folder / 'figures.md'}")
     return 0 if all(code == 0 for _, _, code in done) else 1
 
 
