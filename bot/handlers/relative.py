@@ -104,8 +104,14 @@ async def _strip_keyboard(context: ContextTypes.DEFAULT_TYPE, chat_id: int,
     """Take the buttons off an old question so they cannot be pressed by mistake."""
     if message_id is None:
         return
-    with contextlib.suppress(BadRequest):  # already without buttons, or deleted
+    try:
         await context.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
+    except BadRequest:  # already without buttons, or deleted
+        pass
+    except TelegramError as exc:
+        # Cosmetic: an old question keeping its buttons is harmless (its presses are stale and
+        # answered so), while failing here would leave the relative without the next step.
+        log.info("could not take the buttons off an old question: %s", type(exc).__name__)
 
 
 def language_keyboard(guess: str) -> InlineKeyboardMarkup | None:
@@ -148,9 +154,11 @@ async def show_step(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps,
         if notice:
             text = f"{notice}\n\n{text}"
         sent = await chat.send_message(text, reply_markup=markup)
+    # Recorded before the old buttons are taken off: the relative has seen the new question
+    # even if that edit fails, and their next press must be taken as an answer to it.
+    await d.drafts.mark_shown(user.id, state.seq, sent.message_id, _now_str(d))
     if old_message_id is not None and old_message_id != sent.message_id:
         await _strip_keyboard(context, chat.id, old_message_id)
-    await d.drafts.mark_shown(user.id, state.seq, sent.message_id, _now_str(d))
 
 
 async def begin_draft(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps,
