@@ -7,10 +7,11 @@ is what lets the property tests walk thousands of journeys in seconds.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
+
+import orjson
 
 from bot.form import answers as ans
 from bot.form.model import Form, Group, Question
@@ -48,17 +49,34 @@ class DraftState:
     answered_at: dict[str, str] = field(default_factory=dict)  # consent answers only
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+        # The same JSON as json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+        # (a property test holds them equal) at a fraction of the cost: asdict deep-copies every
+        # answer, and the draft is written after each of them.
+        return orjson.dumps({
+            "form_version": self.form_version,
+            "pos": _position_dict(self.pos),
+            "seq": self.seq,
+            "answers": self.answers,
+            "history": [_position_dict(p) for p in self.history],
+            "pending": self.pending,
+            "pending_id": self.pending_id,
+            "editing": self.editing,
+            "answered_at": self.answered_at,
+        }).decode()
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> DraftState:
-        data = json.loads(raw)
+        data = orjson.loads(raw)
         data["pos"] = Position(**data["pos"])
         data["history"] = [Position(**p) for p in data["history"]]
         return cls(**data)
 
     def person_blocks(self) -> list[str]:
         return sorted((k for k in self.answers if "." in k), key=lambda k: int(k.split(".")[1]))
+
+
+def _position_dict(p: Position) -> dict[str, str]:
+    return {"step": p.step, "block": p.block, "qid": p.qid}
 
 
 # --------------------------------------------------------------------------- inputs

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from datetime import UTC, datetime
 
 import pytest
@@ -278,6 +280,8 @@ def test_random_walks_never_break_the_draft(actions: list[object]) -> None:
             return
         state = out.state
         assert DraftState.from_json(state.to_json()) == state
+        assert state.to_json() == json.dumps(asdict(state), ensure_ascii=False,
+                                             separators=(",", ":"))
         v = engine.view(FORM, state)  # every reachable state can be shown
         if v.question is not None:
             assert engine.relevant(v.question, state.answers.get(v.block, {}))
