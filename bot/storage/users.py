@@ -20,7 +20,16 @@ class UserRepository:
         self._db = db
 
     async def seen(self, user_id: int, now: str) -> User:
-        """Record that the user wrote to us (they are active again) and return their row."""
+        """Record that the user wrote to us (they are active again) and return their row.
+
+        last_seen_at is kept to the hour: most updates then cost one read instead of a write
+        (a relative answering a question sends one every few seconds).
+        """
+        row = await self._db.fetchone(
+            "SELECT user_id, language, updates_enabled, active, last_seen_at FROM users "
+            "WHERE user_id = ?", (user_id,))
+        if row is not None and row[3] and (row[4] or "")[:13] == now[:13]:
+            return User(row[0], row[1], bool(row[2]), True)
         row = await self._db.fetchone(
             "INSERT INTO users (user_id, created_at, last_seen_at) VALUES (?, ?, ?) "
             "ON CONFLICT(user_id) DO UPDATE SET last_seen_at = excluded.last_seen_at, active = 1 "

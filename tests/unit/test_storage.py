@@ -63,6 +63,26 @@ async def test_draft_save_resume_and_submit(tmp_path: Path) -> None:
     await db.close()
 
 
+async def test_seen_writes_at_most_hourly_but_always_reactivates(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "seen.sqlite3")
+    users = UserRepository(db)
+
+    async def stored() -> tuple[str, int]:
+        row = await db.fetchone("SELECT last_seen_at, active FROM users WHERE user_id = 7")
+        assert row is not None
+        return row[0], row[1]
+
+    await users.seen(7, "2026-11-26T10:05:00+00:00")
+    await users.seen(7, "2026-11-26T10:59:59+00:00")  # same hour: a read, nothing written
+    assert await stored() == ("2026-11-26T10:05:00+00:00", 1)
+    await users.seen(7, "2026-11-26T11:00:00+00:00")
+    assert await stored() == ("2026-11-26T11:00:00+00:00", 1)
+    await users.mark_inactive(7)  # e.g. they had blocked the bot during a broadcast
+    user = await users.seen(7, "2026-11-26T11:30:00+00:00")  # same hour, but inactive
+    assert user.active and await stored() == ("2026-11-26T11:30:00+00:00", 1)
+    await db.close()
+
+
 async def test_case_number_collision_draws_again(tmp_path: Path) -> None:
     db = await Database.open(tmp_path / "c.sqlite3")
     users, cases = UserRepository(db), CaseRepository(db)
