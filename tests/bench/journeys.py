@@ -5,19 +5,24 @@
 
 Each bot runs as a separate process against the Bot API emulator in this process, on a fresh
 copy of data seeded beforehand (tests/bench/seed.py: 1,000, 10,000 or 100,000 relatives, a
-tenth of them with a questionnaire in progress). Three bots:
+tenth of them with a questionnaire in progress). Two bots:
 
-  ours, as shipped       `python -m bot run`
-  ours, 30/s cap lifted  the same bot with AIORateLimiter's overall limit off
-                         (tests/bench/uncapped_bot.py): the shipped bot sends at most 30
-                         chat messages/edits a second whatever its speed, about 14 actions/s
-  reference              tests/bench/reference_bot.py, the python-telegram-bot examples' way
+  ours       `python -m bot run`, as shipped
+  reference  tests/bench/reference_bot.py, the python-telegram-bot examples' way
 
 Every simulated relative goes through the same 38 actions (language, consent, about you, one
-missing person with a Chinese ID and multi-choice answers, review, submit), waits for the
-bot's answer before acting again, and acts at most `--pace` times a second (the bot's flood
-guard allows 3). At the lowest concurrency N = C relatives complete the whole questionnaire,
-at every size; higher concurrencies, the bot as shipped and the runs with a network round
+missing person with a Chinese ID and multi-choice answers, review, submit) and waits for the
+bot's answer before acting again. Two paces:
+
+  saturating    each relative acts at most `--pace` times a second (2; the bot's flood guard
+                allows 3): at 50 relatives more than either bot can serve, so this measures
+                throughput, and latency there is mostly waiting in line (Little's law);
+  people's pace after each answer a relative takes `--think` seconds (uniformly 1 to 5 s:
+                quicker than people read a question and tap) before acting: the load a bot
+                sees from that many relatives at once, where the latency target applies.
+
+At the lowest concurrency N = C relatives complete the whole questionnaire at the saturating
+pace; people's pace, higher concurrencies (at every size) and the runs with a network round
 trip (`--latency-ms`, added by the emulator to every call: Telegram is not on loopback) load
 the bot for a time window instead. Runs alternate between the bots and repeat; the tables
 show medians over the repeats, and the ratios compare bots measured in the same run.
@@ -69,10 +74,8 @@ from tests.bench.harness import (
 )
 
 Expect = Literal["step", "toggle", "final"]
-BOTS = {"ours": "bot", "uncapped": "tests.bench.uncapped_bot",
-        "reference": "tests.bench.reference_bot"}
-LABELS = {"ours": "ours, as shipped", "uncapped": "ours, 30/s cap lifted",
-          "reference": "reference"}
+BOTS = {"ours": "bot", "reference": "tests.bench.reference_bot"}
+LABELS = {"ours": "ours", "reference": "reference"}
 JOURNEY_USER_BASE = 2_000_000_000
 STEP_TIMEOUT = 30.0
 # Warm-up relatives act without pause: at most this many actions stays under the flood guard
@@ -245,9 +248,15 @@ async def act(emulator: BenchEmulator, tracker: Tracker, user: SimUser, step: St
 
 async def run_user(emulator: BenchEmulator, tracker: Tracker, user: SimUser,
                    steps: Sequence[Step], pace: float | None, delay: float = 0.0,
-                   until: float = float("inf")) -> UserResult:
-    """One relative's actions in order; stops early (not a failure) once `until` has passed."""
+                   until: float = float("inf"), think: tuple[float, float] | None = None
+                   ) -> UserResult:
+    """One relative's actions in order; stops early (not a failure) once `until` has passed.
+
+    With `think`, the relative waits uniformly between its two bounds (seconds) after each
+    answer of the bot before acting again; otherwise at most `pace` actions a second.
+    """
     result = UserResult()
+    rng = random.Random(user.id)
     if delay:
         await asyncio.sleep(delay)
     for i, step in enumerate(steps):
@@ -262,7 +271,9 @@ async def run_user(emulator: BenchEmulator, tracker: Tracker, user: SimUser,
             return result
         result.first.append(first)
         result.step.append(done)
-        if pace:
+        if think:
+            await asyncio.sleep(rng.uniform(*think))
+        elif pace:
             await asyncio.sleep(max(0.0, started + 1 / pace - time.monotonic()))
     return result
 
@@ -286,7 +297,8 @@ class Load:
 
 
 async def drive(emulator: BenchEmulator, load: Load, concurrency: int, pace: float | None,
-                window: float | None = None) -> tuple[list[UserResult], float, Counter[str]]:
+                window: float | None = None, think: tuple[float, float] | None = None
+                ) -> tuple[list[UserResult], float, Counter[str]]:
     """Run the load with `concurrency` relatives at a time; (results, wall seconds, calls).
 
     With `window`, no action starts after that many seconds (the ones in flight finish).
@@ -297,17 +309,18 @@ async def drive(emulator: BenchEmulator, load: Load, concurrency: int, pace: flo
     for item in load.users:
         queue.put_nowait(item)
     results: list[UserResult] = []
-    ramp = (1 / pace) if pace else 0.0
+    ramp = think[1] if think else (1 / pace) if pace else 0.0
 
     t0 = time.monotonic()
     until = t0 + window if window else float("inf")
 
     async def worker(slot: int) -> None:
-        delay = ramp * slot / max(1, concurrency)  # spread the first actions over one pace step
+        delay = ramp * slot / max(1, concurrency)  # spread the first actions over one step
         while not queue.empty() and time.monotonic() < until:
             uid, lang, steps = queue.get_nowait()
             user = emulator.user(uid, language_code=lang, first_name=f"R{uid % 10_000}")
-            results.append(await run_user(emulator, tracker, user, steps, pace, delay, until))
+            results.append(await run_user(emulator, tracker, user, steps, pace, delay, until,
+                                          think))
             delay = 0.0
 
     try:
@@ -346,6 +359,7 @@ class RunConfig:
     pace: float
     window: float | None = None  # seconds; None: every journey to the end
     latency_ms: float = 0.0  # added by the emulator to every Bot API call (network round trip)
+    think: tuple[float, float] | None = None  # people's pace: seconds between reply and action
     warmup: int = 3
     log_level: str = "WARNING"  # the bot's BOT_LOG_LEVEL
     profile: Path | None = None  # py-spy the bot during the measured load, into this folder
@@ -377,7 +391,7 @@ async def one_run(cfg: RunConfig, seeded: Path, workdir: Path, run_id: int) -> d
         pickle_file = data_dir / "reference_bot.pickle"
         flushed_before = pickle_file.stat().st_mtime if pickle_file.exists() else None
         results, wall, calls = await drive(emulator, load, cfg.concurrency, cfg.pace,
-                                           cfg.window)
+                                           cfg.window, cfg.think)
         bot_cpu, self_cpu = bot.cpu_seconds() - cpu0, self_cpu_seconds() - self0
         if spy is not None:
             spy.send_signal(signal.SIGINT)
@@ -434,6 +448,9 @@ async def one_run(cfg: RunConfig, seeded: Path, workdir: Path, run_id: int) -> d
 
 def mode(r: dict[str, Any]) -> str:
     how = "whole journeys" if not r.get("window") else f"{r['window']:g} s window"
+    if r.get("think"):
+        lo, hi = r["think"]
+        how += f", people's pace ({lo:g}-{hi:g} s)"
     return how + (f", {r['latency_ms']:g} ms RTT" if r.get("latency_ms") else "")
 
 
@@ -478,14 +495,13 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Ours against the reference at the same size, concurrency and round trip.
 
-    A time window and whole journeys both measure the steady rate, so they are compared when
-    that is all there is (the bot as shipped only runs windows).
+    Only runs of the same kind (whole journeys or window, pace, round trip) are compared.
     """
-    refs = {(r["relatives"], r["concurrency"], r["latency_ms"]): r for r in rows
+    refs = {(r["relatives"], r["concurrency"], r["mode"]): r for r in rows
             if r["bot"] == "reference"}
     out = []
     for r in rows:
-        ref = refs.get((r["relatives"], r["concurrency"], r["latency_ms"]))
+        ref = refs.get((r["relatives"], r["concurrency"], r["mode"]))
         if r["bot"] == "reference" or ref is None:
             continue
         out.append({"bot": r["bot"], "label": r["label"], "relatives": r["relatives"],
@@ -504,11 +520,12 @@ def targets(rows: list[dict[str, Any]], rat: list[dict[str, Any]], sizes: Sequen
     out = []
     for r in rows:
         if r["bot"] != "reference" and r["concurrency"] == 50:
+            load = "" if "people" in r["mode"] else "; offered more than it can serve"
             out.append({"target": f"p99 first reply < 100 ms at 50 concurrent ({r['label']}, "
-                                  f"{r['relatives']:,} stored, {r['mode']})",
+                                  f"{r['relatives']:,} stored, {r['mode']}{load})",
                         "value": f"{r['first_p99_ms']:,.0f} ms", "met": r["first_p99_ms"] < 100})
     for x in rat:
-        if x["relatives"] == 10_000:
+        if x["relatives"] == 10_000 and "people" not in x["mode"]:
             out.append({"target": f">= 2x the reference's throughput, 10,000 stored, "
                                   f"{x['concurrency']} concurrent ({x['label']}, {x['mode']})",
                         "value": f"{x['throughput_ratio']:.2f}x",
@@ -531,8 +548,9 @@ def targets(rows: list[dict[str, Any]], rat: list[dict[str, Any]], sizes: Sequen
 def print_report(rows: list[dict[str, Any]], rat: list[dict[str, Any]],
                  tg: list[dict[str, Any]], m: dict[str, Any], pace: float) -> None:
     runs = max((r["runs"] for r in rows), default=0)
-    print(f"\nJourneys: 38 actions each, each relative at most {pace:g} actions/s; medians of "
-          f"{runs} runs.\nMachine: {machine_line(m)}\n")
+    print(f"\nJourneys: 38 actions each; saturating pace: each relative at most {pace:g} "
+          f"actions/s, people's pace: a pause after each reply; medians of {runs} runs.\n"
+          f"Machine: {machine_line(m)}\n")
     print(table(
         ["bot", "stored", "C", "load", "actions/s", "first reply p50/p95/p99/max ms",
          "next step p50/p99 ms", "bot CPU ms/action", "calls/action", "peak RSS MB",
@@ -561,35 +579,36 @@ def print_report(rows: list[dict[str, Any]], rat: list[dict[str, Any]],
 def plan(args: argparse.Namespace) -> list[RunConfig]:
     """One repeat of the matrix.
 
-    At the lowest concurrency N = C relatives complete the whole questionnaire (`--whole-sizes`,
-    ours with the cap lifted and the reference). Time windows: the higher concurrencies at every
-    size (the bot saturated: throughput against size), the bot as shipped (its 30/s cap makes
-    whole journeys take minutes), and the runs with a network round trip.
+    At the lowest concurrency: N = C relatives complete the whole questionnaire at the
+    saturating pace (`--whole-sizes`), and a `--people-window` at people's pace. Time windows
+    at the saturating pace: the higher concurrencies at every size (the bot saturated:
+    throughput against size), and the runs with a network round trip.
     """
     low = min(args.concurrency)
     window = None if args.quick else args.window
     out: list[RunConfig] = []
 
-    def add(bot: str, size: int, c: int, w: float | None, latency: float = 0.0) -> None:
-        if bot in args.bots:
+    def add(bot: str, size: int, c: int, w: float | None, latency: float = 0.0,
+            think: tuple[float, float] | None = None) -> None:
+        if bot in args.bots and (bot != "reference" or size in args.reference_sizes):
             out.append(RunConfig(bot, size, c, c if w is None else 20 * c, args.pace, w,
-                                 latency, warmup=args.warmup))
+                                 latency, think, warmup=args.warmup))
 
     for size in args.whole_sizes:
-        add("uncapped", size, low, None)
-        if size in args.reference_sizes:
-            add("reference", size, low, None)
-        if size in args.shipped_sizes:
-            add("ours", size, low, window)
+        for bot in BOTS:
+            add(bot, size, low, None)
+        if args.think:
+            for bot in BOTS:
+                add(bot, size, low, args.people_window if not args.quick else 3.0,
+                    think=(args.think[0], args.think[1]))
     for c in sorted(set(args.concurrency) - {low}):
         for size in args.sizes:
-            add("uncapped", size, c, window)
-            if size in args.reference_sizes:
-                add("reference", size, c, window)
+            for bot in BOTS:
+                add(bot, size, c, window)
     if not args.quick:
         for latency in args.latency_ms:  # Telegram is not on loopback
-            add("uncapped", args.latency_size, low, window, latency)
-            add("reference", args.latency_size, low, window, latency)
+            for bot in BOTS:
+                add(bot, args.latency_size, low, window, latency)
     return out
 
 
@@ -606,8 +625,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         for kind, size in needed:
             folder, rep = await seeding.ensure_seed(cache, kind, size, size // 10,
                                                     templates=args.templates)
-            for bot in (["reference"] if kind == "reference" else ["ours", "uncapped"]):
-                seeded[bot, size] = folder
+            seeded["reference" if kind == "reference" else "ours", size] = folder
             if rep is not None:
                 seeds[f"{kind}-{size}"] = rep.__dict__
                 print(f"seeded {size:,} relatives for {kind}: {rep.cases:,} cases, "
@@ -663,11 +681,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="relatives stored, for the runs at the higher concurrencies")
     parser.add_argument("--whole-sizes", type=int, nargs="*", default=[10_000],
                         help="sizes where every relative completes the whole questionnaire")
-    parser.add_argument("--bots", nargs="+", choices=list(BOTS),
-                        default=["ours", "uncapped", "reference"])
+    parser.add_argument("--bots", nargs="+", choices=list(BOTS), default=list(BOTS))
     parser.add_argument("--reference-sizes", type=int, nargs="*", default=[10_000])
-    parser.add_argument("--shipped-sizes", type=int, nargs="*", default=[10_000],
-                        help="sizes for the bot as shipped (its 30/s cap makes runs long)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[50, 200],
                         help="the lowest runs whole journeys, the others a time window")
     parser.add_argument("--warmup", type=int, default=1,
@@ -679,7 +694,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency-size", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--pace", type=float, default=2.0,
-                        help="at most this many actions per second per relative")
+                        help="saturating pace: at most this many actions a second per relative")
+    parser.add_argument("--think", type=float, nargs="*", default=[1.0, 5.0],
+                        metavar="SECONDS", help="people's pace: a relative waits uniformly "
+                        "between these bounds after each reply (none: no such runs)")
+    parser.add_argument("--people-window", type=float, default=40.0,
+                        help="seconds of load for the runs at people's pace")
     parser.add_argument("--templates", type=int, default=100,
                         help="distinct questionnaire walks the seeded answers are drawn from")
     parser.add_argument("--seeded", type=Path,
@@ -689,10 +709,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--bot-log-level", default="WARNING", help="BOT_LOG_LEVEL of the bots")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
+    if args.think and (len(args.think) != 2 or not 0 <= args.think[0] <= args.think[1]):
+        parser.error("--think takes two bounds, the lower first")
     args.parallel = False
     if args.quick:  # every bot at once, a few relatives, no repeats: checks that all works
-        args.sizes = args.whole_sizes = args.reference_sizes = args.shipped_sizes = [200]
+        args.sizes = args.whole_sizes = args.reference_sizes = [200]
         args.templates, args.concurrency, args.repeats, args.pace = 20, [4], 1, 2.5
+        args.think = [0.2, 0.5]
         args.parallel = True
     return args
 

@@ -14,9 +14,6 @@ resume step), right after it starts polling; then it is killed: with its default
 first persistence update, 60 s after the start, writes the whole pickle file once per changed
 user and conversation, which at this size takes hours (tests/bench/startup.py times one
 graceful stop).
-
-Our bot runs here with the overall 30/s cap lifted (tests/bench/uncapped_bot.py) so that the
-wave takes seconds rather than minutes; the cap holds no data, only waiting sends.
 """
 
 from __future__ import annotations
@@ -149,8 +146,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="new relatives who complete the questionnaire, all at once")
     parser.add_argument("--pace", type=float, default=2.0)
     parser.add_argument("--settle", type=float, default=2.0)
-    parser.add_argument("--bots", nargs="+", choices=["uncapped", "ours", "reference"],
-                        default=["uncapped", "reference"])
+    parser.add_argument("--bots", nargs="+", choices=["ours", "reference"],
+                        default=["ours", "reference"])
     parser.add_argument("--templates", type=int, default=100)
     parser.add_argument("--seeded", type=Path, help="a folder of seeded data to reuse")
     parser.add_argument("--output", type=Path)
