@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
+import orjson
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
@@ -27,6 +28,9 @@ def _value(given: Any, default: float | None) -> float | None:
 
 def _sum(*parts: float | None) -> float | None:
     return None if any(p is None for p in parts) else sum(p for p in parts if p is not None)
+
+
+_JSON = {"Content-Type": "application/json"}
 
 
 class AiohttpRequest(BaseRequest):
@@ -92,19 +96,26 @@ class AiohttpRequest(BaseRequest):
             sock_read=read,
         )
         data: Any = None
+        headers: dict[str, str] | None = None
         if request_data is not None:
-            params = request_data.json_parameters
             if files:
                 form = aiohttp.FormData()
-                for name, value in params.items():
+                for name, value in request_data.json_parameters.items():
                     form.add_field(name, value)
                 for name, (filename, content, mime) in files.items():
                     form.add_field(name, content, filename=filename, content_type=mime)
                 data = form
-            elif params:
-                data = params
+            elif request_data.contains_files is False and request_data.parameters:
+                # A JSON body, which the Bot API takes as well as a form: one encoding of
+                # the whole call instead of a JSON string per field, then URL-encoding it all.
+                try:
+                    data = orjson.dumps(request_data.parameters)
+                except TypeError:  # a value orjson does not know: the library's own encoding
+                    data = request_data.json_payload
+                headers = _JSON
         try:
-            async with session.request(method, url, data=data, timeout=timeout) as response:
+            async with session.request(method, url, data=data, headers=headers,
+                                       timeout=timeout) as response:
                 return response.status, await response.read()
         except TimeoutError as exc:  # aiohttp's timeouts are TimeoutErrors too
             raise TimedOut from exc
