@@ -16,7 +16,8 @@ from typing import Any
 
 import aiohttp
 import orjson
-from telegram.error import NetworkError, TimedOut
+from telegram._utils.types import JSONDict
+from telegram.error import NetworkError, TelegramError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 _DEFAULT = type(BaseRequest.DEFAULT_NONE)  # "not given for this call": use the instance's
@@ -69,6 +70,18 @@ class AiohttpRequest(BaseRequest):
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
+
+    @staticmethod
+    def parse_json_payload(payload: bytes) -> JSONDict:
+        """Telegram's answer as a dict, with orjson; what it refuses (invalid UTF-8, lone
+        surrogates, huge numbers) goes to the library's own parser, which is more lenient."""
+        try:
+            result = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return BaseRequest.parse_json_payload(payload)
+        if not isinstance(result, dict):
+            raise TelegramError("Invalid server response")
+        return result
 
     async def do_request(
         self,
