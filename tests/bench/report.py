@@ -24,8 +24,12 @@ def _load(folder: Path, name: str) -> dict[str, Any] | None:
 
 def journeys_md(j: dict[str, Any]) -> list[str]:
     rows = j["summary"]
-    out = [f"Journeys: 38 actions per relative, at most {j['config']['pace']:g} actions/s each; "
-           f"medians of {max(r['runs'] for r in rows)} runs.", ""]
+    think = j["config"].get("think")
+    people = (f", people's pace: {think[0]:g}-{think[1]:g} s between a reply and the next "
+              "action" if think else "")
+    out = [f"Journeys: 38 actions per relative; saturating pace: at most "
+           f"{j['config']['pace']:g} actions/s each{people}; medians of "
+           f"{max(r['runs'] for r in rows)} runs.", ""]
     out.append(table(
         ["bot", "stored", "C", "load", "actions/s", "first reply p50/p95/p99/max ms",
          "next step p99 ms", "bot CPU ms/action", "peak RSS MB"],
