@@ -35,33 +35,61 @@ answers exactly as kept (``form_version``, ``notice_version``, ``language``, ``c
 ``consent_at``, ``reporter``, ``persons``), UTF-8, not ASCII-escaped.
 
 The file is written under a temporary name next to ``output`` (mode 0600) and renamed when
-complete, so a failed or cancelled export leaves no partial file. Each batch is encoded in a
-worker thread while the next one is read, so the bot's event loop keeps serving meanwhile.
+complete, so a failed or cancelled export leaves no partial file. The bot's event loop keeps
+serving meanwhile: a large export (:data:`PARALLEL_MIN_CASES` cases or more) is read and
+encoded by worker processes, one per CPU, each taking key ranges of ``batch`` cases with its own
+read-only connection, and this process writes their results in order; a smaller one is encoded
+batch by batch in a thread while the next batch is read. Either way at most a few batches are
+held in memory. Unsealing (about 70 µs a case with PyNaCl, which holds the GIL) and JSON
+decoding are most of the cost, so they run in the workers too: ``decode`` must be
+:func:`parallel_safe` for that, else the export stays in this process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
+import gc
 import importlib
 import json
 import os
+import pickle
 import re
 import secrets
-import shutil
-import tempfile
-from collections.abc import AsyncIterator, Callable
+import struct
+import subprocess
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal, NamedTuple, Protocol, TypeVar
 
-import xlsxwriter
-from xlsxwriter.utility import xl_col_to_name
-
 from bot.form.model import Form, Group, Question
+from bot.services.xlsx_stream import (
+    NEEDS_ESCAPE,
+    STYLE_HEADER,
+    STYLE_TOP,
+    STYLE_TOP_QUOTED,
+    STYLE_WRAP,
+    STYLE_WRAP_QUOTED,
+    SheetStream,
+    XlsxStream,
+    column_letter,
+    xml_text,
+)
 from bot.storage.db import Database
-from bot.storage.export_queries import CaseRow, iter_case_batches
+from bot.storage.export_queries import (
+    CaseKey,
+    CaseRow,
+    count_cases,
+    fetch_case_range,
+    iter_case_batches,
+    iter_key_ranges,
+    open_reader,
+)
 
 ExportFormat = Literal["csv", "xlsx", "jsonl"]
 FORMATS: tuple[ExportFormat, ...] = ("csv", "xlsx", "jsonl")
@@ -90,6 +118,7 @@ CASE_COLUMNS = (
     ("persons_in_case", "Missing persons in the case"),
 )
 _NUMBER_COLUMNS = frozenset(("assignee_id", "person_index", "persons_in_case"))
+_INT_OR_STR = (int, str)
 
 
 def identity(data: bytes) -> bytes:
@@ -262,11 +291,11 @@ class ExportPlan:
     def consent_extra(case: CaseRow, data: dict[str, Any]) -> list[Cell]:
         """``notice_version`` and ``consent_at`` (the latest consent answer's time)."""
         at = data.get("consent_at")
-        times = [str(t) for t in at.values()] if isinstance(at, dict) else []
+        latest = max(map(str, at.values())) if at.__class__ is dict and at else None
         notice = data.get("notice_version", case.notice_version)
-        if notice is not None and not isinstance(notice, int | str):
+        if notice is not None and not isinstance(notice, _INT_OR_STR):
             notice = str(notice)
-        return [notice, max(times) if times else None]
+        return [notice, latest]
 
     @staticmethod
     def persons(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -341,6 +370,11 @@ def column_names(form: Form) -> list[str]:
 # --------------------------------------------------------------------------- writers
 
 
+try:  # Linux: bigger pipes from the worker processes
+    _fcntl: Any = importlib.import_module("fcntl")
+except ImportError:  # pragma: no cover - Windows
+    _fcntl = None
+
 try:  # optional: about three times faster than json, and decoding is a third of a CSV export
     _orjson: Any = importlib.import_module("orjson")
 except ImportError:  # pragma: no cover - depends on the installation
@@ -375,11 +409,27 @@ def _decoded(case: CaseRow, decode: Decode) -> dict[str, Any]:
     return data
 
 
-class _Sink(Protocol):
-    """A file format: encodes each batch of cases, then finishes the file."""
+class _Chunk(NamedTuple):
+    """One batch of cases, encoded (in a worker process or thread) and ready to be written."""
 
-    def write(self, cases: list[CaseRow], decode: Decode) -> int: ...
+    data: bytes  # CSV/JSONL: the lines; XLSX: the rows' XML, see _XlsxEncoder
+    rows: int
+    cases: int
+    widths: list[list[int]] | None = None  # XLSX: text widths of the batch's first rows
+
+
+class _Encoder(Protocol):
+    """Turns a batch of cases into bytes of one format; pure, so it can run anywhere."""
+
+    def encode(self, cases: list[CaseRow], decode: Decode, sample: int) -> _Chunk: ...
+
+
+class _Writer(Protocol):
+    """Writes encoded batches, in order, into the file, then finishes it."""
+
+    def write(self, chunk: _Chunk) -> None: ...
     def close(self) -> None: ...
+    def abort(self) -> None: ...
 
 
 def _csv_text(v: str) -> str:
@@ -397,35 +447,48 @@ def csv_cells(cells: list[Cell]) -> list[str]:
     """Encode cells as the csv module's default dialect would, after the formula guard.
 
     The same text as ``csv.writer`` (QUOTE_MINIMAL, "," and '"', "\\r\\n") for rows of more
-    than one field, about twice as fast; a test compares the two on arbitrary text.
+    than one field; a test compares the two on arbitrary text.
     """
     return ["" if v is None else _csv_text(v) if v.__class__ is str and v else str(v)
             for v in cells]
 
 
+def _guard(v: Cell) -> Cell:
+    """The CSV formula guard on one cell (see the module's docstring)."""
+    if isinstance(v, str) and v and v[0] in FORMULA_TRIGGERS:
+        return "'" + v
+    return v
+
+
 _CSV_EMPTY = {_TEXT: "", _OPTION: ",", _ATTACH: ",0"}  # unanswered, as _field_cells gives
+#: Per field: (question id, kind, text when unanswered, cache of "code,label" by answer, field)
+_Compiled = list[tuple[str, int, str, dict[Any, str], _Field]]
 
 
-class _CsvSink:
-    """CSV: UTF-8 with a byte-order mark, "," and '"' with minimal quoting, CRLF lines."""
+#: A CSV text cell that needs neither the formula guard nor quotes (checked in one call).
+_CSV_PLAIN = re.compile('[^=+\\-@\t\r",\n][^",\r\n]*')
+#: The metadata cells of a row (a case's number, status, language and times), when plain.
+_CSV_PLAIN_HEAD = re.compile('(?:[^=+\\-@\t\r",\n][^",\r\n]*,){5}')
 
-    def __init__(self, fh: IO[bytes], plan: ExportPlan) -> None:
-        self._fh = fh
+
+class _CsvEncoder:
+    """CSV lines, quoted here exactly as ``csv.writer`` would (the csv module looks at every
+    character in C, which is about twice as slow on these long texts as ``in`` and
+    ``replace``). The hot loop is :meth:`_part`; choices are encoded once per answer, and the
+    cells shared by a case's rows once per case."""
+
+    def __init__(self, plan: ExportPlan) -> None:
         self._plan = plan
-        # Per field: (question id, kind, text when unanswered, cache of "code,label" by answer).
         self._once = [(key, self._compile(fields), extra) for key, fields, extra in plan.once]
         self._person = self._compile(plan.person_fields)
-        self._blank = csv_cells([None] * plan.person_width)
-        fh.write(b"\xef\xbb\xbf")  # the UTF-8 byte-order mark: Excel then reads UTF-8
-        fh.write((",".join(csv_cells(list(plan.names))) + "\r\n").encode("utf-8"))
+        self._blank = ",".join(csv_cells([None] * plan.person_width))
 
     @staticmethod
-    def _compile(fields: list[_Field]) -> list[tuple[str, int, str, dict[Any, str], _Field]]:
+    def _compile(fields: list[_Field]) -> _Compiled:
         return [(f.key, f.kind, _CSV_EMPTY[f.kind], {}, f) for f in fields]
 
     @staticmethod
-    def _part(answers: dict[str, Any], fields: list[tuple[str, int, str, dict[Any, str], _Field]],
-              out: list[str]) -> None:
+    def _part(answers: dict[str, Any], fields: _Compiled, out: list[str]) -> None:
         get = answers.get
         append = out.append
         triggers = FORMULA_TRIGGERS
@@ -445,206 +508,169 @@ class _CsvSink:
                         v = '"' + v + '"'
                 append(v)
             elif kind == _OPTION:
-                k = v if v.__class__ is str else tuple(v) if v.__class__ is list else None
-                try:
-                    append(cache[k])
+                try:  # a code, or a list of codes
+                    append(cache[v if v.__class__ is str else
+                                 tuple(v) if v.__class__ is list else None])
                 except (KeyError, TypeError):
                     text = ",".join(csv_cells(list(_field_cells(f, v))))
+                    k = _option_key(v)
                     if k is not None and len(cache) < _CACHE_LIMIT:
-                        with contextlib.suppress(TypeError):
-                            cache[k] = text
+                        cache[k] = text
                     append(text)
+            elif v.__class__ is list:
+                text = "; ".join([_attachment(a) for a in v]) if v else ""
+                if text and not _CSV_PLAIN.fullmatch(text):
+                    text = _csv_text(text)
+                append(f"{text},{len(v)}")
             else:
                 append(",".join(csv_cells(list(_field_cells(f, v)))))
 
-    def write(self, cases: list[CaseRow], decode: Decode) -> int:
+    def encode(self, cases: list[CaseRow], decode: Decode, sample: int = 0) -> _Chunk:
         plan = self._plan
         part = self._part
+        person_fields = self._person
         lines: list[str] = []
+        append = lines.append
         for case in cases:
             data = _decoded(case, decode)
-            before = csv_cells(plan.head(case))
+            before = (f"{case.number},{case.status},{case.language},{case.submitted_at},"
+                      f"{case.updated_at},")
+            if _CSV_PLAIN_HEAD.fullmatch(before) is None:
+                before = ",".join(csv_cells(plan.head(case)[:5])) + ","
+            assignee = case.assignee_id
+            if assignee is not None:
+                before += str(assignee) if assignee.__class__ is int else csv_cells([assignee])[0]
             shared: list[str] = []
             for key, fields, extra in self._once:
-                part(_answers(data.get(key)), fields, shared)
+                answers = data.get(key)
+                part(answers if answers.__class__ is dict else {}, fields, shared)
                 if extra is not None:
                     shared += csv_cells(plan.consent_extra(case, data))
-            persons = plan.persons(data)
-            if not persons:
-                lines.append(",".join([*before, "", "0", *shared, *self._blank]))
+            after = ",".join(shared)
+            persons = data.get("persons")
+            if persons.__class__ is not list or not persons:
+                append(f"{before},,0,{after},{self._blank}")
                 continue
-            n = str(len(persons))
+            n = len(persons)
             for i, person in enumerate(persons, 1):
-                cells = [*before, str(i), n, *shared]
-                part(person, self._person, cells)
-                lines.append(",".join(cells))
-        if lines:
-            self._fh.write(("\r\n".join(lines) + "\r\n").encode("utf-8"))
-        return len(lines)
-
-    def close(self) -> None:
-        self._fh.flush()
+                cells = [f"{before},{i},{n},{after}"]
+                part(person if person.__class__ is dict else {}, person_fields, cells)
+                append(",".join(cells))
+        append("")
+        encoded = "\r\n".join(lines).encode("utf-8") if len(lines) > 1 else b""
+        return _Chunk(encoded, len(lines) - 1, len(cases))
 
 
-class _JsonlSink:
-    """JSONL: one case per line, UTF-8."""
+#: Written data is flushed to disk every this many bytes while the export runs, so that the
+#: fsync before the rename does not wait for the whole file at the end.
+SYNC_EVERY = 32 << 20
+
+
+def _sync_now(fh: IO[bytes], synced: int) -> int:
+    """fdatasync ``fh`` when SYNC_EVERY bytes were written since ``synced``; the new mark."""
+    try:
+        position = fh.tell()
+        if position - synced < SYNC_EVERY:
+            return synced
+        fh.flush()
+        os.fdatasync(fh.fileno())
+    except (OSError, ValueError, AttributeError):  # not a file on disk (tests: BytesIO)
+        return synced
+    return position
+
+
+class _CsvWriter:
+    """CSV: UTF-8 with a byte-order mark, "," and '"' with minimal quoting, CRLF lines."""
 
     def __init__(self, fh: IO[bytes], plan: ExportPlan) -> None:
         self._fh = fh
+        self._synced = 0
+        fh.write(b"\xef\xbb\xbf")  # the UTF-8 byte-order mark: Excel then reads UTF-8
+        fh.write((",".join(csv_cells(list(plan.names))) + "\r\n").encode("utf-8"))
 
-    def write(self, cases: list[CaseRow], decode: Decode) -> int:
-        lines = [_dumps(json_case(case, _decoded(case, decode))) for case in cases]
-        if lines:
-            self._fh.write(b"\n".join(lines) + b"\n")
-        return len(lines)
+    def write(self, chunk: _Chunk) -> None:
+        self._fh.write(chunk.data)
+        self._synced = _sync_now(self._fh, self._synced)
 
     def close(self) -> None:
         self._fh.flush()
 
-
-_CONTROL_ESCAPED = re.compile("(_x[0-9a-fA-F]{4}_)")
-_CONTROL = re.compile(r"([\x00-\x08\x0b-\x1f])")
-_XML_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\ufffe\uffff]")  # one class: fast to scan
-_ROW = "\x00"  # stands for the row number in prepared cell XML (never left in escaped text)
+    def abort(self) -> None:
+        pass
 
 
-def _xml_text(s: str) -> str:
-    """Escape text for an inline string exactly as xlsxwriter does in constant_memory mode:
-    control characters as ``_xHHHH_`` (and a literal ``_xHHHH_`` as ``_x005F_xHHHH_``),
-    then ``&``, ``<`` and ``>``."""
-    s = _CONTROL_ESCAPED.sub(r"_x005F\1", s)
-    s = _CONTROL.sub(lambda m: f"_x{ord(m.group(1)):04X}_", s)
-    s = s.replace("\ufffe", "_xFFFE_").replace("\uffff", "_xFFFF_")
-    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+class _JsonlEncoder:
+    """JSONL: one case per line, UTF-8."""
+
+    def __init__(self, plan: ExportPlan) -> None:
+        self._plan = plan
+
+    def encode(self, cases: list[CaseRow], decode: Decode, sample: int = 0) -> _Chunk:
+        lines = [_dumps(json_case(case, _decoded(case, decode))) for case in cases]
+        return _Chunk(b"\n".join(lines) + b"\n" if lines else b"", len(lines), len(cases))
 
 
-def _fast_path_ok(ws: Any) -> bool:
-    """Whether this worksheet streams rows the way _XlsxSink's fast path expects."""
-    names = ("constant_memory", "fh", "row_data_fh", "previous_row", "table", "dim_rowmin",
-             "dim_rowmax", "dim_colmin", "dim_colmax")
-    return (all(hasattr(ws, a) for a in names) and bool(ws.constant_memory)
-            and ws.fh is ws.row_data_fh and not ws.table and ws.dim_rowmin is None)
+class _JsonlWriter(_CsvWriter):
+    def __init__(self, fh: IO[bytes], plan: ExportPlan) -> None:
+        self._fh = fh
+        self._synced = 0
 
 
-class _XlsxSink:
-    """XLSX through xlsxwriter in constant_memory mode, one sheet "Cases" and one "Columns".
+_ROW = "\x00"  # stands for the row number in encoded XLSX rows (escaped wherever it is text)
+_ROW_END = "\x01"  # separates encoded XLSX rows (likewise never left in escaped text)
 
-    Going through ``write_string`` costs about 15 µs a cell here (two minutes for 100,000
-    cases), so the fast path writes the very ``<row>``/``<c>`` XML that xlsxwriter's
-    constant_memory mode writes for ``write_string``/``write_number`` (inline strings, the same
-    escaping, the same styles) straight into the worksheet's row-data file and records the
-    dimensions as xlsxwriter would; choices are encoded once per code, and the cells repeated
-    on every row of a case once per case. Styles, the frozen pane, the filter, the widths and
-    the packaging stay xlsxwriter's. A test checks that both paths give byte-identical sheet
-    XML; when the worksheet does not look as expected (another xlsxwriter), the API is used.
+
+def _numbered(data: bytes, first: int, group: int = 64) -> Iterator[tuple[bytes, int]]:
+    """Encoded XLSX rows with their row numbers, the first being ``first``: (XML, rows),
+    ``group`` rows at a time (copies of a whole batch would be most of the memory used)."""
+    if not data:
+        return
+    rows = data.split(b"\x01")
+    for i in range(0, len(rows), group):
+        part = rows[i:i + group]
+        yield b"".join([row.replace(b"\x00", b"%d" % r)
+                        for r, row in enumerate(part, first + i)]), len(part)
+
+
+class _XlsxEncoder:
+    """The "Cases" sheet's ``<row>``/``<c>`` XML, as xlsxwriter writes it for
+    ``write_string``/``write_number`` (inline strings, the same escaping, the same styles).
+
+    Row numbers are left as a placeholder (a batch does not know where it starts when it is
+    encoded in another process); the writer fills them in. Choices are encoded once per code,
+    and the cells repeated on every row of a case once per case.
     """
 
-    def __init__(self, fh: IO[bytes], plan: ExportPlan, tmpdir: Path, *,
-                 fast: bool = True) -> None:
+    def __init__(self, plan: ExportPlan) -> None:
         self._plan = plan
-        self._wb = xlsxwriter.Workbook(fh, {
-            "constant_memory": True,  # rows go to disk as written: memory stays flat
-            "strings_to_formulas": False,
-            "strings_to_urls": False,
-            "strings_to_numbers": False,
-            "tmpdir": str(tmpdir),
-        })
-        wb = self._wb
-        wb.set_properties({"title": "Cases", "comments": "Exported by the bot"})
-        header = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
-        top = wb.add_format({"valign": "top"})
-        wrap = wb.add_format({"text_wrap": True, "valign": "top"})
-        top_q = wb.add_format({"valign": "top", "quote_prefix": True})
-        wrap_q = wb.add_format({"text_wrap": True, "valign": "top", "quote_prefix": True})
-        for f in (header, top, wrap, top_q, wrap_q):
-            f._get_xf_index()  # fixed style ids, whichever path writes the cells
-        n = len(plan.names)
-        self._formats = {False: ([wrap if c.wrap else top for c in plan.columns],
-                                 [wrap_q if c.wrap else top_q for c in plan.columns]),
-                         True: ([header] * n, [header] * n)}
-        self._ws = wb.add_worksheet("Cases")
-        self._fast = fast and _fast_path_ok(self._ws)
-        self._refs = [xl_col_to_name(c) for c in range(n)]
-        self._plain = [str(f._get_xf_index()) for f in self._formats[False][0]]
-        self._quoted = [str(f._get_xf_index()) for f in self._formats[False][1]]
+        text = [f'<c r="{column_letter(c)}{_ROW}" s="{STYLE_WRAP if col.wrap else STYLE_TOP}"'
+                ' t="inlineStr"><is>' for c, col in enumerate(plan.columns)]
+        quoted = [f'<c r="{column_letter(c)}{_ROW}" s="'
+                  f'{STYLE_WRAP_QUOTED if col.wrap else STYLE_TOP_QUOTED}" t="inlineStr"><is>'
+                  for c, col in enumerate(plan.columns)]
+        self._number = [f'<c r="{column_letter(c)}{_ROW}"'
+                        f' s="{STYLE_WRAP if col.wrap else STYLE_TOP}"><v>'
+                        for c, col in enumerate(plan.columns)]
+        self._text = (text, quoted)
         self._choices: dict[int, dict[Any, str]] = {}
-        self._widths = [len(name) + 2 for name in plan.names]
-        self._row = 0
-        if self._fast:
-            self._emit([f'<row r="1">{self._header_xml(header)}</row>'], 1)
-        else:
-            self._write_api([list(plan.names)], header=True)
-        self._ws.freeze_panes(1, 0)
-        about = wb.add_worksheet("Columns")
-        about.write_string(0, 0, "column", header)
-        about.write_string(0, 1, "description", header)
-        for i, c in enumerate(plan.columns, 1):
-            about.write_string(i, 0, c.name)
-            about.write_string(i, 1, c.description)
-        about.set_column(0, 0, max(len(name) for name in plan.names) + 2)
-        about.set_column(1, 1, MAX_WIDTH)
-
-    def _header_xml(self, header: Any) -> str:
-        s = header._get_xf_index()
-        return "".join(f'<c r="{ref}1" s="{s}" t="inlineStr"><is><t>{_xml_text(name)}</t></is></c>'
-                       for ref, name in zip(self._refs, self._plan.names, strict=True))
-
-    def write(self, cases: list[CaseRow], decode: Decode) -> int:
-        plan = self._plan
-        decoded = [(case, _decoded(case, decode)) for case in cases]
-        if not self._fast or self._row <= _WIDTH_SAMPLE_ROWS:
-            rows: list[list[Cell]] = []
-            for case, data in decoded:
-                rows += plan.rows(case, data)
-            self._sample_widths(rows)
-            if not self._fast:
-                self._write_api(rows)
-                return len(rows)
-        out: list[str] = []
-        r = self._row
-        for case, data in decoded:
-            head = [self._cell(c, v) for c, v in enumerate(plan.head(case))]
-            shared: list[str] = []
-            for key, fields, extra in plan.once:
-                self._part(_answers(data.get(key)), fields, shared)
-                if extra is not None:
-                    notice, at = plan.consent_extra(case, data)
-                    shared.append(self._cell(extra, notice) + self._cell(extra + 1, at))
-            before = "".join(head)
-            after = "".join(shared)
-            persons = plan.persons(data)
-            if not persons:
-                out.append(f'<row r="{r + 1}">' + (before + self._cell(7, 0) + after)
-                           .replace(_ROW, str(r + 1)) + "</row>")
-                r += 1
-                continue
-            count = self._cell(7, len(persons))
-            for i, person in enumerate(persons, 1):
-                cells = [before, self._cell(6, i), count, after]
-                self._part(person, plan.person_fields, cells)
-                rn = str(r + 1)
-                out.append(f'<row r="{rn}">' + "".join(cells).replace(_ROW, rn) + "</row>")
-                r += 1
-        written = r - self._row
-        self._emit(out, r)
-        return written
 
     def _cell(self, c: int, v: Cell) -> str:
         """The XML of one cell in column ``c`` (row number left as a placeholder)."""
         if v is None:
             return ""
         if v.__class__ is int:
-            return f'<c r="{self._refs[c]}{_ROW}" s="{self._plain[c]}"><v>{v:.16G}</v></c>'
-        s: str = v  # type: ignore[assignment]
+            return f"{self._number[c]}{v:.16G}</v></c>"
+        s = v if v.__class__ is str else str(v)
         if not s:
             return ""
         if len(s) > XLSX_CELL_LIMIT // 2:
             s = xlsx_fit(s)
-        style = self._quoted[c] if s[0] in FORMULA_TRIGGERS else self._plain[c]
-        if "&" in s or "<" in s or ">" in s or "_x" in s or _XML_CONTROL.search(s) is not None:
-            s = _xml_text(s)
-        t = '<t xml:space="preserve">' if s[0].isspace() or s[-1].isspace() else "<t>"
-        return f'<c r="{self._refs[c]}{_ROW}" s="{style}" t="inlineStr"><is>{t}{s}</t></is></c>'
+        start = self._text[s[0] in FORMULA_TRIGGERS][c]
+        if NEEDS_ESCAPE.search(s) is not None:
+            s = xml_text(s)
+        if s[0].isspace() or s[-1].isspace():
+            return f'{start}<t xml:space="preserve">{s}</t></is></c>'
+        return f"{start}<t>{s}</t></is></c>"
 
     def _part(self, answers: dict[str, Any], fields: list[_Field], out: list[str]) -> None:
         get = answers.get
@@ -670,59 +696,406 @@ class _XlsxSink:
                 a, b = _field_cells(f, v)
                 append(cell(f.col, a) + cell(f.col + 1, b))
 
-    def _emit(self, out: list[str], next_row: int) -> None:
-        if not out:
+    def encode(self, cases: list[CaseRow], decode: Decode, sample: int = 0) -> _Chunk:
+        plan = self._plan
+        cell = self._cell
+        widths: list[list[int]] | None = [] if sample > 0 else None
+        out: list[bytes] = []
+        start = f'<row r="{_ROW}">'
+        for case in cases:
+            data = _decoded(case, decode)
+            if widths is not None and len(widths) < sample:  # the first rows set the widths
+                for row in plan.rows(case, data)[: sample - len(widths)]:
+                    widths.append([len(v) + 2 if isinstance(v, str) else 0 for v in row])
+            shared = [cell(c, v) for c, v in enumerate(plan.head(case))]
+            before = "".join(shared)
+            shared = []
+            for key, fields, extra in plan.once:
+                self._part(_answers(data.get(key)), fields, shared)
+                if extra is not None:
+                    notice, at = plan.consent_extra(case, data)
+                    shared.append(cell(extra, notice) + cell(extra + 1, at))
+            after = "".join(shared)
+            persons = plan.persons(data)
+            if not persons:
+                out.append((start + before + cell(7, 0) + after + "</row>").encode())
+                continue
+            count = cell(7, len(persons))
+            for i, person in enumerate(persons, 1):
+                cells = [start, before, cell(6, i), count, after]
+                self._part(person, plan.person_fields, cells)
+                cells.append("</row>")
+                out.append("".join(cells).encode())
+        return _Chunk(_ROW_END.encode().join(out), len(out), len(cases), widths)
+
+
+class _XlsxWriter:
+    """XLSX: a "Cases" sheet (frozen header row, autofilter, column widths from the first
+    rows) and a "Columns" sheet describing each column, streamed by :mod:`xlsx_stream`.
+
+    Every answer is a text cell (never a formula, number or link); one that starts like a
+    formula also gets Excel's "quote prefix" style. The rows before the column widths are
+    known (the first 2,000) are held back, then everything streams.
+    """
+
+    def __init__(self, fh: IO[bytes], plan: ExportPlan) -> None:
+        self._plan = plan
+        self._fh = fh
+        self._synced = 0
+        self._book = XlsxStream(fh, title="Cases", description="Exported by the bot")
+        self._widths = [len(name) + 2 for name in plan.names]
+        self._held: list[tuple[bytes, int]] = []  # (encoded rows, data rows before them)
+        self._data_rows = 0
+        self._sheet: SheetStream | None = None
+
+    def write(self, chunk: _Chunk) -> None:
+        first = self._data_rows  # data rows before this chunk
+        if chunk.widths:
+            widths = self._widths
+            for row in chunk.widths[: max(0, _WIDTH_SAMPLE_ROWS - first)]:
+                for c, w in enumerate(row):
+                    if w > widths[c]:
+                        widths[c] = w
+        self._data_rows += chunk.rows
+        if self._sheet is None:  # the widths are not known yet: hold the rows back
+            self._held.append((chunk.data, first))
+            if self._data_rows >= _WIDTH_SAMPLE_ROWS:
+                self._start()
             return
-        ws = self._ws
-        ws.fh.write("".join(out))
-        # What xlsxwriter's _check_dimensions() would have recorded: the header row (always
-        # written first, every column named) spans all columns.
-        ws.dim_rowmin = 0
-        ws.dim_rowmax = next_row - 1
-        ws.dim_colmin = 0
-        ws.dim_colmax = len(self._refs) - 1
-        ws.previous_row = next_row - 1
-        self._row = next_row
+        self._write_rows(self._sheet, chunk.data, first)
+        self._synced = _sync_now(self._fh, self._synced)
 
-    def _sample_widths(self, rows: list[list[Cell]]) -> None:
-        widths = self._widths
-        for row in rows[: max(0, _WIDTH_SAMPLE_ROWS + 1 - self._row)]:
-            for c, v in enumerate(row):
-                if v.__class__ is str:
-                    widths[c] = max(widths[c], len(v) + 2)
+    @staticmethod
+    def _write_rows(sheet: SheetStream, data: bytes, first: int) -> None:
+        """Write encoded rows, ``first`` data rows coming before them."""
+        for xml, rows in _numbered(data, first + 2):  # row 1 is the header
+            sheet.write_xml(xml, rows)
 
-    def _write_api(self, rows: list[list[Cell]], header: bool = False) -> None:
-        ws = self._ws
-        plain, quoted = self._formats[header]
-        r = self._row
-        for row in rows:
-            for c, v in enumerate(row):
-                if v is None:
-                    continue
-                if v.__class__ is int:
-                    ws.write_number(r, c, v, plain[c])
-                    continue
-                s: str = v  # type: ignore[assignment]
-                if not s:
-                    continue
-                if len(s) > XLSX_CELL_LIMIT // 2:
-                    s = xlsx_fit(s)
-                fmt = quoted[c] if s[0] in FORMULA_TRIGGERS else plain[c]
-                if s.startswith("<r>") and s.endswith("</r>"):
-                    # xlsxwriter would copy such text into the XML as a rich string:
-                    # write it as a real (unformatted) rich string so it stays literal.
-                    ws.write_rich_string(r, c, fmt, s[:3], s[3:], fmt)
-                else:
-                    ws.write_string(r, c, s, fmt)
-            r += 1
-        self._row = r
+    def _start(self) -> SheetStream:
+        plan = self._plan
+        sheet = self._book.add_sheet(
+            "Cases", columns=len(plan.names), freeze_header=True, autofilter=True,
+            widths=[min(w, MAX_WIDTH) for w in self._widths])
+        sheet.write_row(list(plan.names), STYLE_HEADER)
+        for data, first in self._held:
+            self._write_rows(sheet, data, first)
+        self._held = []
+        self._sheet = sheet
+        return sheet
 
     def close(self) -> None:
-        ws = self._ws
-        ws.autofilter(0, 0, max(self._row - 1, 0), len(self._plan.names) - 1)
-        for c, width in enumerate(self._widths):
-            ws.set_column(c, c, min(width, MAX_WIDTH))
-        self._wb.close()
+        plan = self._plan
+        (self._sheet or self._start()).close()
+        about = self._book.add_sheet(
+            "Columns", columns=2, rows_hint=len(plan.columns) + 1,
+            widths=[max(len(name) for name in plan.names) + 2, MAX_WIDTH])
+        about.write_row(["column", "description"], STYLE_HEADER)
+        for c in plan.columns:
+            about.write_row([c.name, c.description])
+        about.close()
+        self._book.close()
+
+    def abort(self) -> None:
+        self._book.abort()
+
+
+def _encoder(fmt: ExportFormat, plan: ExportPlan) -> _Encoder:
+    if fmt == "csv":
+        return _CsvEncoder(plan)
+    return _XlsxEncoder(plan) if fmt == "xlsx" else _JsonlEncoder(plan)
+
+
+def _writer(fmt: ExportFormat, fh: IO[bytes], plan: ExportPlan) -> _Writer:
+    if fmt == "csv":
+        return _CsvWriter(fh, plan)
+    return _XlsxWriter(fh, plan) if fmt == "xlsx" else _JsonlWriter(fh, plan)
+
+
+def _sample(cases_before: int) -> int:
+    """How many of a batch's rows may fall within the rows that set the XLSX column widths
+    (each case gives at least one row)."""
+    return max(0, _WIDTH_SAMPLE_ROWS - cases_before)
+
+
+# --------------------------------------------------------------------------- worker processes
+
+#: Exports of fewer cases are encoded in a thread of the calling process: starting worker
+#: processes (a new interpreter each, about a third of a second) would not pay off.
+PARALLEL_MIN_CASES = 5_000
+MAX_WORKERS = 4
+WORKER_MODULE = "bot.services.export_worker"
+_FRAME = struct.Struct("<I")  # parent -> worker: a length, then the message
+_RESULT = struct.Struct("<cIIII")  # worker -> parent: kind, rows, cases, widths and data sizes
+
+
+def parallel_safe(decode: Decode) -> bool:
+    """Whether ``decode`` may run in worker processes: :func:`identity`, or a callable that
+    says so with a true ``parallel_safe`` attribute (it is pickled to each worker, so it must
+    not depend on this process's state; see ``sealed_export.CaseOpener``)."""
+    return decode is identity or getattr(decode, "parallel_safe", False) is True
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _worker_count(db: Database, decode: Decode, cases: int, batch: int,
+                  workers: int | None) -> int:
+    """How many worker processes to use (0: encode in this process)."""
+    if workers is None:
+        if cases < PARALLEL_MIN_CASES:
+            return 0
+        workers = min(_cpus(), MAX_WORKERS)
+        if workers < 2:
+            return 0
+    if workers <= 0 or not parallel_safe(decode):
+        return 0
+    path = str(db.path)
+    if path == ":memory:" or path.startswith("file:") or not os.path.isfile(path):
+        return 0
+    return max(1, min(workers, -(-cases // batch)))
+
+
+def worker_main(stdin: IO[bytes] | None = None, stdout: IO[bytes] | None = None) -> int:
+    """The loop of an export worker process (``python -m bot.services.export_worker``).
+
+    Reads from ``stdin`` a pickled set-up (database path, format, form, decode, filters) from
+    the process that started it, then key ranges as JSON; answers each range with its encoded
+    cases (or an error) on ``stdout``, in order, until ``stdin`` closes.
+    """
+    stdin = stdin or sys.stdin.buffer
+    stdout = stdout or sys.stdout.buffer
+    setup = _read_frame(stdin)
+    if setup is None:
+        return 0
+    # Written by the exporting process that started this one, over a pipe only they share.
+    db_path, fmt, form, decode, filters = pickle.loads(setup)  # noqa: S301
+    # The work is acyclic (JSON in, bytes out): reference counting frees all of it, and the
+    # cycle collector would only rescan the same young objects again and again.
+    gc.disable()
+    encoder = _encoder(fmt, ExportPlan(form))
+    conn = open_reader(Path(db_path))
+    try:
+        while (task := _read_frame(stdin)) is not None:
+            after, upto, sample = json.loads(task)
+            try:
+                cases = fetch_case_range(conn, tuple(after) if after else None,
+                                         tuple(upto) if upto else None, **filters)
+                chunk = encoder.encode(cases, decode, sample)
+            except Exception as exc:  # reported to the exporting process, which raises it
+                message = str(exc) if isinstance(exc, ExportError) else \
+                    f"export worker: {type(exc).__name__}: {exc}"
+                stdout.write(_RESULT.pack(b"E", 0, 0, 0, len(message.encode())))
+                stdout.write(message.encode())
+                stdout.flush()
+                return 1
+            widths = json.dumps(chunk.widths).encode() if chunk.widths is not None else b""
+            stdout.write(_RESULT.pack(b"R", chunk.rows, chunk.cases, len(widths),
+                                      len(chunk.data)))
+            stdout.write(widths)
+            stdout.write(chunk.data)
+            stdout.flush()
+    finally:
+        conn.close()
+    return 0
+
+
+def _read_frame(stream: IO[bytes]) -> bytes | None:
+    head = stream.read(_FRAME.size)
+    if len(head) < _FRAME.size:
+        return None
+    (size,) = _FRAME.unpack(head)
+    return stream.read(size)
+
+
+def _read_exactly(stream: IO[bytes], size: int) -> bytes:
+    data = stream.read(size)
+    if len(data) != size:
+        raise EOFError
+    return data
+
+
+class _Worker:
+    """One worker process, seen from the exporting process.
+
+    A thread reads its results as soon as they come (so it never waits, with a full pipe,
+    for the results of other workers to be written first) and hands each to the future of
+    the range it answers, in order.
+    """
+
+    def __init__(self, setup: bytes, loop: asyncio.AbstractEventLoop) -> None:
+        env = dict(os.environ)
+        # The worker imports this package from wherever this process does.
+        env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p or os.curdir) for p in sys.path)
+        self.proc = subprocess.Popen(  # noqa: S603  # this interpreter, a fixed module
+            [sys.executable, "-m", WORKER_MODULE], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, env=env, bufsize=1 << 20)
+        if self.proc.stdout is not None and hasattr(_fcntl, "F_SETPIPE_SZ"):
+            # A 1 MiB pipe instead of 64 KiB: a batch crosses in a few system calls.
+            with contextlib.suppress(OSError):
+                _fcntl.fcntl(self.proc.stdout.fileno(), _fcntl.F_SETPIPE_SZ, 1 << 20)
+        self._loop = loop
+        self._waiting: collections.deque[asyncio.Future[_Chunk]] = collections.deque()
+        self._failed: BaseException | None = None
+        self._send(setup)
+        self._reader = threading.Thread(target=self._read_results, daemon=True,
+                                        name="export-worker-reader")
+        self._reader.start()
+
+    def _send(self, message: bytes) -> None:
+        stdin = self.proc.stdin
+        assert stdin is not None
+        stdin.write(_FRAME.pack(len(message)) + message)
+        stdin.flush()
+
+    def submit(self, after: CaseKey | None, upto: CaseKey | None,
+               sample: int) -> asyncio.Future[_Chunk]:
+        """Send a key range; the future gets its encoded cases."""
+        future: asyncio.Future[_Chunk] = self._loop.create_future()
+        if self._failed is not None:
+            future.set_exception(self._failed)
+            return future
+        self._waiting.append(future)
+        self._send(json.dumps([after, upto, sample]).encode())
+        return future
+
+    def _result(self) -> _Chunk:
+        """The next result, in the order the ranges were sent (blocking)."""
+        stdout = self.proc.stdout
+        assert stdout is not None
+        try:
+            kind, rows, cases, widths_size, size = _RESULT.unpack(
+                _read_exactly(stdout, _RESULT.size))
+            widths = _read_exactly(stdout, widths_size) if widths_size else b""
+            data = _read_exactly(stdout, size)
+        except (EOFError, OSError, ValueError, struct.error):
+            code = self.proc.poll()
+            raise ExportError("an export worker process stopped unexpectedly"
+                              + (f" (exit status {code})" if code is not None else "")) from None
+        if kind != b"R":
+            raise ExportError(data.decode("utf-8", "replace"))
+        return _Chunk(data, rows, cases, json.loads(widths) if widths else None)
+
+    def _read_results(self) -> None:  # the reader thread
+        while True:
+            try:
+                chunk = self._result()
+            except ExportError as exc:
+                self._call(self._deliver, None, exc)
+                return
+            self._call(self._deliver, chunk, None)
+
+    def _call(self, fn: Callable[..., None], *args: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def _deliver(self, chunk: _Chunk | None, exc: ExportError | None) -> None:
+        if exc is not None:
+            self._failed = exc
+            while self._waiting:
+                future = self._waiting.popleft()
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        if self._waiting:
+            future = self._waiting.popleft()
+            if not future.done():
+                future.set_result(chunk)  # type: ignore[arg-type]
+
+    def finish(self) -> None:
+        """Let the worker end (it stops at the end of its input), or stop it if it does not
+        (blocking)."""
+        with contextlib.suppress(OSError):
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a stuck worker
+            self.proc.kill()
+            self.proc.wait()
+        self._reader.join()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError):
+            self.proc.kill()
+
+
+async def _encode_in_workers(
+    db: Database, form: Form, fmt: ExportFormat, writer: _Writer, decode: Decode,
+    filters: dict[str, str | None], batch: int, workers: int,
+    progress: Callable[[int], None] | None,
+) -> tuple[int, int]:
+    """Encode key ranges of ``batch`` cases in ``workers`` processes (each reads the database
+    with its own connection) and write their results in order as they come back.
+
+    Range k goes to worker k mod n, which answers its ranges in order. At most two ranges per
+    worker are in flight: memory stays bounded whatever the export's size.
+    """
+    setup = pickle.dumps((str(db.path), fmt, form, decode, filters))
+    loop = asyncio.get_running_loop()
+    pool: list[_Worker] = []
+    in_flight: collections.deque[asyncio.Future[_Chunk]] = collections.deque()
+    rows = cases = 0
+    ok = False
+
+    async def write_oldest() -> None:
+        nonlocal rows, cases
+        chunk = await in_flight.popleft()
+        await _in_thread(writer.write, chunk)
+        rows += chunk.rows
+        cases += chunk.cases
+        if progress is not None:
+            progress(cases)
+
+    try:
+        for _ in range(workers):
+            pool.append(_Worker(setup, loop))
+        k = 0
+        async for after, upto in iter_key_ranges(db, batch=batch, **filters):
+            in_flight.append(pool[k % workers].submit(after, upto, _sample(k * batch)))
+            k += 1
+            if len(in_flight) >= 2 * workers:
+                await write_oldest()
+        while in_flight:
+            await write_oldest()
+        ok = True
+    finally:
+        if not ok:
+            for worker in pool:
+                worker.kill()
+        for worker in pool:
+            await _in_thread(worker.finish)
+        for future in in_flight:
+            if future.done() and not future.cancelled():
+                future.exception()  # retrieved: no "never retrieved" warning
+    return rows, cases
+
+
+async def _encode_here(
+    db: Database, plan: ExportPlan, fmt: ExportFormat, writer: _Writer, decode: Decode,
+    filters: dict[str, str | None], batch: int, progress: Callable[[int], None] | None,
+) -> tuple[int, int]:
+    """Encode each batch in a worker thread of this process while the next one is read."""
+    encoder = _encoder(fmt, plan)
+
+    def encode_and_write(chunk: list[CaseRow], sample: int) -> int:
+        encoded = encoder.encode(chunk, decode, sample)
+        writer.write(encoded)
+        return encoded.rows
+
+    rows = cases = 0
+    batches = iter_case_batches(db, batch=batch, **filters)
+    async for chunk in _prefetched(batches):
+        rows += await _in_thread(encode_and_write, chunk, _sample(cases))
+        cases += len(chunk)
+        if progress is not None:
+            progress(cases)
+    return rows, cases
 
 
 # --------------------------------------------------------------------------- export
@@ -745,9 +1118,9 @@ async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
         raise
 
 
-def _finish(sink: _Sink, fh: IO[bytes]) -> None:
+def _finish(writer: _Writer, fh: IO[bytes]) -> None:
     """Close the writer, then make the file durable before it is renamed into place."""
-    sink.close()
+    writer.close()
     fh.flush()
     os.fsync(fh.fileno())
     fh.close()
@@ -780,48 +1153,53 @@ async def export_cases(
     decode: Decode = identity,
     progress: Callable[[int], None] | None = None,
     batch: int = 500,
+    workers: int | None = None,
 ) -> ExportResult:
     """Export the cases matching the filters to ``output`` (replaced only when complete).
 
     ``since``/``until`` are inclusive YYYY-MM-DD dates on ``submitted_at``; ``decode`` turns
     the stored ``cases.data`` into JSON bytes; ``progress`` gets the number of cases done after
     every batch. Raises ValueError for a bad format or date, ExportError for an unreadable case.
+
+    ``workers`` processes read and encode the cases, each its own ranges of ``batch`` cases
+    (half as many for XLSX), while this process writes the file; by default one per CPU (at
+    most four) for exports of at least :data:`PARALLEL_MIN_CASES` cases when ``decode`` is
+    :func:`parallel_safe`, else (or with ``workers=0``) a thread of this process does the work.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if batch < 1:
+        raise ValueError("batch must be at least 1")
     plan = ExportPlan(form)
+    filters = {"since": since, "until": until, "status": status, "lang": lang}
+    # Counting reads the filters first, so a bad date fails before any file is made.
+    total = await count_cases(db, **filters)
+    n_workers = _worker_count(db, decode, total, batch, workers)
     output = Path(output)
     tmp = _temp_path(output)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     fh = os.fdopen(fd, "wb", buffering=1 << 20)
-    work_dir: str | None = None  # xlsxwriter's temporary files: private, removed in any case
     done = False
+    writer: _Writer | None = None
     try:
-        sink: _Sink
-        if fmt == "csv":
-            sink = _CsvSink(fh, plan)
-        elif fmt == "jsonl":
-            sink = _JsonlSink(fh, plan)
+        writer = _writer(fmt, fh, plan)
+        if n_workers:
+            # An XLSX range encodes to twice the bytes of CSV: half as many cases each keeps
+            # the results in flight (two per worker) as small.
+            task = max(1, batch // 2) if fmt == "xlsx" else batch
+            rows, cases = await _encode_in_workers(db, form, fmt, writer, decode, filters,
+                                                   task, n_workers, progress)
         else:
-            work_dir = tempfile.mkdtemp(prefix=".export-", dir=output.parent)
-            sink = _XlsxSink(fh, plan, Path(work_dir))
-        rows = cases = 0
-        batches = iter_case_batches(db, since=since, until=until, status=status, lang=lang,
-                                    batch=batch)
-        # The first batch is read here, so a bad date fails before any work is done.
-        async for chunk in _prefetched(batches):
-            rows += await _in_thread(sink.write, chunk, decode)
-            cases += len(chunk)
-            if progress is not None:
-                progress(cases)
-        await _in_thread(_finish, sink, fh)
+            rows, cases = await _encode_here(db, plan, fmt, writer, decode, filters, batch,
+                                             progress)
+        await _in_thread(_finish, writer, fh)
         os.replace(tmp, output)
         done = True
     finally:
         if not done:
+            if writer is not None:
+                writer.abort()
             with contextlib.suppress(Exception):
                 fh.close()
             tmp.unlink(missing_ok=True)
-        if work_dir is not None:
-            shutil.rmtree(work_dir, ignore_errors=True)
     return ExportResult(rows=rows, cases=cases)

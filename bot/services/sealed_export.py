@@ -41,21 +41,40 @@ class SealedExportResult:
     cases: int
 
 
-def case_opener(private: PrivateKey) -> Callable[[bytes], bytes]:
-    """The `decode` for export_cases: opens a case's sealed answers with the private key."""
-    box = SealedBox(private)
+class CaseOpener:
+    """The `decode` for export_cases: opens a case's sealed answers with the private key.
 
-    def decode(data: bytes) -> bytes:
+    Picklable (it carries the raw private key), so large exports unseal in worker processes
+    of this machine: it is :func:`bot.services.export.parallel_safe`.
+    """
+
+    parallel_safe = True
+
+    def __init__(self, private: PrivateKey) -> None:
+        self._private = private
+        self._box = SealedBox(private)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_opener_from_bytes, (bytes(self._private),))
+
+    def __call__(self, data: bytes) -> bytes:
         if not data:
             return b"{}"  # withdrawn by the relative (/delete): exported without answers
         if not data.startswith(SEALED_VALUE):
             return data  # stored as plain JSON before sealing was introduced
         try:
-            return bytes(box.decrypt(data[len(SEALED_VALUE):]))
+            return bytes(self._box.decrypt(data[len(SEALED_VALUE):]))
         except CryptoError:
             raise ValueError("this key cannot open the case") from None
 
-    return decode
+
+def _opener_from_bytes(raw: bytes) -> CaseOpener:
+    return CaseOpener(PrivateKey(raw))
+
+
+def case_opener(private: PrivateKey) -> Callable[[bytes], bytes]:
+    """The `decode` for export_cases: opens a case's sealed answers with the private key."""
+    return CaseOpener(private)
 
 
 def _row_json(row: CaseRow) -> bytes:

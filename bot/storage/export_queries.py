@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from bot.storage.db import Database
@@ -74,9 +75,11 @@ def _filters(since: str | None, until: str | None, status: str | None,
     return terms, params
 
 
-def _case_row(row: sqlite3.Row) -> CaseRow:
+def _case_row(row: sqlite3.Row | tuple[Any, ...]) -> CaseRow:
     """Convert a database row; ``data`` becomes bytes whichever way it was bound."""
     data = row[13]
+    if data.__class__ is bytes and row.__class__ is tuple:
+        return CaseRow._make(row)
     if isinstance(data, str):
         data = data.encode("utf-8")
     return CaseRow(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
@@ -124,3 +127,68 @@ async def count_cases(db: Database, *, since: str | None = None, until: str | No
     where = " AND ".join(terms) if terms else "1"
     row = await db.fetchone(f"SELECT count(*) FROM cases WHERE {where}", params)
     return int(row[0]) if row else 0
+
+
+# --------------------------------------------------------------------------- worker processes
+
+#: Where a case sits in the export order: ``(submitted_at, case_id)``.
+CaseKey = tuple[str, int]
+
+
+async def iter_key_ranges(db: Database, *, since: str | None = None, until: str | None = None,
+                          status: str | None = None, lang: str | None = None,
+                          batch: int = 500
+                          ) -> AsyncIterator[tuple[CaseKey | None, CaseKey | None]]:
+    """Split the matching cases, in export order, into ranges of ``batch`` cases.
+
+    Yields ``(after, upto)``: the range holds the cases after ``after`` (from the first when
+    None) up to and including ``upto`` (to the last when None, for the final range). Each step
+    is one short query on the index (``LIMIT 1 OFFSET batch - 1``), so worker processes can
+    read the ranges themselves (:func:`fetch_case_range`) while this walks on. Raises
+    ValueError at the first step when ``since`` or ``until`` is not YYYY-MM-DD.
+    """
+    if batch < 1:
+        raise ValueError("batch must be at least 1")
+    terms, params = _filters(since, until, status, lang)
+    where = " AND ".join(terms) if terms else "1"
+    first = (f"SELECT submitted_at, case_id FROM cases WHERE {where}"
+             " ORDER BY submitted_at, case_id LIMIT 1 OFFSET ?")
+    after_sql = (f"SELECT submitted_at, case_id FROM cases WHERE {where}"
+                 " AND (submitted_at, case_id) > (?, ?)"
+                 " ORDER BY submitted_at, case_id LIMIT 1 OFFSET ?")
+    after: CaseKey | None = None
+    while True:
+        if after is None:
+            row = await db.fetchone(first, (*params, batch - 1))
+        else:
+            row = await db.fetchone(after_sql, (*params, *after, batch - 1))
+        if row is None:
+            yield after, None
+            return
+        upto: CaseKey = (str(row[0]), int(row[1]))
+        yield after, upto
+        after = upto
+
+
+def open_reader(path: Path) -> sqlite3.Connection:
+    """A read-only connection of its own to the database file (for an export worker)."""
+    conn = sqlite3.connect(path, timeout=5.0, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA query_only=ON")
+    return conn
+
+
+def fetch_case_range(conn: sqlite3.Connection, after: CaseKey | None, upto: CaseKey | None, *,
+                     since: str | None = None, until: str | None = None,
+                     status: str | None = None, lang: str | None = None) -> list[CaseRow]:
+    """The matching cases in one range of :func:`iter_key_ranges`, in export order."""
+    terms, params = _filters(since, until, status, lang)
+    if after is not None:
+        terms.append("(submitted_at, case_id) > (?, ?)")
+        params += after
+    if upto is not None:
+        terms.append("(submitted_at, case_id) <= (?, ?)")
+        params += upto
+    where = " AND ".join(terms) if terms else "1"
+    rows = conn.execute(f"SELECT {_COLUMNS} FROM cases WHERE {where}"
+                        " ORDER BY submitted_at, case_id", params).fetchall()
+    return [_case_row(r) for r in rows]

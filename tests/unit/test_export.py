@@ -329,8 +329,18 @@ async def test_xlsx_cuts_cells_over_excels_limit_and_csv_does_not(tmp_path: Path
     assert _read_csv(tmp_path / "l.csv")[0]["person_story"] == long
 
 
-async def test_xlsx_fast_path_writes_what_xlsxwriter_would(tmp_path: Path) -> None:
-    """The fast path's sheet XML is byte for byte xlsxwriter's own (write_string etc.)."""
+def _cells(path: Path) -> list[list[tuple[Any, ...]]]:
+    """Every cell of every sheet: value, type, quote prefix, wrap, bold."""
+    wb = openpyxl.load_workbook(path)
+    return [[(c.value, c.data_type, bool(c.quotePrefix), bool(c.alignment.wrap_text),
+              bool(c.font.b)) for row in ws.iter_rows() for c in row] for ws in wb.worksheets]
+
+
+async def test_xlsx_holds_cell_for_cell_what_xlsxwriter_writes(tmp_path: Path) -> None:
+    """The streamed workbook reads back as xlsxwriter's own (write_string/write_number with
+    the same formats) would: values, types, quote prefixes, wrapping, header, and the sheet
+    XML of the rows is byte for byte what xlsxwriter writes in constant_memory mode."""
+    xlsxwriter = pytest.importorskip("xlsxwriter")
     path = tmp_path / "many.sqlite3"
     await seed(path, 300)
     db = await Database.open(path)
@@ -342,22 +352,161 @@ async def test_xlsx_fast_path_writes_what_xlsxwriter_would(tmp_path: Path) -> No
                         "occupation": "@SUM(1)", "place": "-5"}]}
     cases.append(cases[-1]._replace(number="9999-9999",
                                     data=json.dumps(odd, ensure_ascii=False).encode()))
+    plan = ExportPlan(FORM)
+    ours = tmp_path / "ours.xlsx"
+    with ours.open("wb") as fh:
+        writer = ex._XlsxWriter(fh, plan)
+        encoder = ex._XlsxEncoder(plan)
+        for i in range(0, len(cases), 64):
+            writer.write(encoder.encode(cases[i:i + 64], ex.identity, ex._sample(i)))
+        writer.close()
+
+    theirs = tmp_path / "theirs.xlsx"
+    wb = xlsxwriter.Workbook(str(theirs), {"constant_memory": True, "tmpdir": str(tmp_path),
+                                           "strings_to_formulas": False,
+                                           "strings_to_urls": False,
+                                           "strings_to_numbers": False})
+    header = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
+    top = wb.add_format({"valign": "top"})
+    wrap = wb.add_format({"text_wrap": True, "valign": "top"})
+    top_q = wb.add_format({"valign": "top", "quote_prefix": True})
+    wrap_q = wb.add_format({"text_wrap": True, "valign": "top", "quote_prefix": True})
+    for f in (header, top, wrap, top_q, wrap_q):
+        f._get_xf_index()  # style ids in this order, as xlsx_stream's
+    ws = wb.add_worksheet("Cases")
+    for c, name in enumerate(plan.names):
+        ws.write_string(0, c, name, header)
+    r = 1
+    for case in cases:
+        for row in plan.rows(case, json.loads(case.data)):
+            for c, v in enumerate(row):
+                wrapped = plan.columns[c].wrap
+                if isinstance(v, int):
+                    ws.write_number(r, c, v, wrap if wrapped else top)
+                elif v:
+                    quoted = v[0] in ex.FORMULA_TRIGGERS
+                    fmt = (wrap_q if quoted else wrap) if wrapped else (top_q if quoted else top)
+                    if v.startswith("<r>") and v.endswith("</r>"):
+                        ws.write_rich_string(r, c, fmt, v[:3], v[3:], fmt)
+                    else:
+                        ws.write_string(r, c, v, fmt)
+            r += 1
+    ws.freeze_panes(1, 0)
+    ws.autofilter(0, 0, r - 1, len(plan.names) - 1)
+    about = wb.add_worksheet("Columns")
+    about.write_string(0, 0, "column", header)
+    about.write_string(0, 1, "description", header)
+    for i, col in enumerate(plan.columns, 1):
+        about.write_string(i, 0, col.name)
+        about.write_string(i, 1, col.description)
+    wb.close()
+
+    assert _cells(ours) == _cells(theirs)
     sheets = []
-    for fast in (True, False):
-        with (tmp_path / f"{fast}.xlsx").open("wb") as fh:
-            sink = ex._XlsxSink(fh, ExportPlan(FORM), tmp_path, fast=fast)
-            assert sink._fast is fast
-            for i in range(0, len(cases), 64):
-                sink.write(cases[i:i + 64], ex.identity)
-            sink.close()
-        with zipfile.ZipFile(tmp_path / f"{fast}.xlsx") as z:
-            sheets.append((z.read("xl/worksheets/sheet1.xml"), z.read("xl/styles.xml")))
+    for path in (ours, theirs):
+        with zipfile.ZipFile(path) as z:
+            xml = z.read("xl/worksheets/sheet1.xml")
+        sheets.append(xml[xml.index(b"<sheetData>"):])
     assert sheets[0] == sheets[1]
-    ws = openpyxl.load_workbook(tmp_path / "True.xlsx", read_only=True)["Cases"]
-    last = list(ws.iter_rows(values_only=True))[-1]
+    got = openpyxl.load_workbook(ours)
+    assert got["Cases"].freeze_panes == "A2"
+    assert got["Cases"].auto_filter.ref == f"A1:BA{r}"
+    last = [c.value for c in got["Cases"][r]]
     assert " lead & <trail> " in last and "-5" in last and "@SUM(1)" in last
     # Excel's own escapes (openpyxl leaves them as they are; Excel shows the original text).
     assert "_x005F_x0041_" in last and "bell_x0007_ and tab\tend\n" in last
+
+
+# --------------------------------------------------------------------------- worker processes
+
+
+async def test_worker_processes_write_exactly_what_one_process_writes(tmp_path: Path) -> None:
+    """Key ranges encoded in worker processes, cases sealed and opened with the private key
+    there: the same bytes (CSV, JSONL) and the same sheet (XLSX) as without workers."""
+    from nacl.public import PrivateKey
+
+    from bot.services.sealed_export import case_opener
+    from tests.bench.bench_export import sealer
+
+    private = PrivateKey.generate()
+    path = tmp_path / "sealed.sqlite3"
+    await seed(path, 1200, seal=sealer(private))
+    db = await Database.open(path)
+    opener = case_opener(private)
+    assert ex.parallel_safe(opener) and ex.parallel_safe(ex.identity)
+    try:
+        for fmt in ex.FORMATS:
+            outs = []
+            for workers in (0, 2):
+                out = tmp_path / f"w{workers}.{fmt}"
+                seen: list[int] = []
+                result = await export_cases(db, FORM, fmt=fmt, output=out, decode=opener,
+                                            workers=workers, batch=100, progress=seen.append,
+                                            since="2020-01-01")
+                assert seen == sorted(seen) and seen[-1] == result.cases
+                outs.append((result, out))
+            (one, a), (many, b) = outs
+            assert one == many and one.cases > 500
+            if fmt == "xlsx":
+                with zipfile.ZipFile(a) as za, zipfile.ZipFile(b) as zb:
+                    assert za.read("xl/worksheets/sheet1.xml") == zb.read(
+                        "xl/worksheets/sheet1.xml")
+            else:
+                assert a.read_bytes() == b.read_bytes()
+        assert await count_cases(db, status="new") > 0
+        out = tmp_path / "new.csv"
+        result = await export_cases(db, FORM, fmt="csv", output=out, decode=opener,
+                                    workers=2, batch=50, status="new")
+        assert {r["status"] for r in _read_csv(out)} == {"new"}
+        assert result.cases == await count_cases(db, status="new")
+    finally:
+        await db.close()
+    assert sorted(p.name for p in _leftovers(tmp_path)) == [
+        "new.csv", "w0.csv", "w0.jsonl", "w0.xlsx", "w2.csv", "w2.jsonl", "w2.xlsx"]
+
+
+async def test_an_unreadable_case_in_a_worker_fails_the_export_cleanly(tmp_path: Path) -> None:
+    path = tmp_path / "bad.sqlite3"
+    await seed(path, 400)
+    db = await Database.open(path)
+    row = await db.fetchone("SELECT number FROM cases ORDER BY submitted_at LIMIT 1 OFFSET 250")
+    assert row is not None
+    await db.execute("UPDATE cases SET data = ? WHERE number = ?", (b"[1, 2]", row[0]))
+    out = tmp_path / "out.csv"
+    for fmt in ex.FORMATS:
+        with pytest.raises(ExportError, match=row[0]):
+            await export_cases(db, FORM, fmt=fmt, output=out, workers=2, batch=50)
+    # A decode that only works in this process (a closure) keeps the export here.
+    calls = 0
+
+    def counting(data: bytes) -> bytes:
+        nonlocal calls
+        calls += 1
+        return data
+
+    assert not ex.parallel_safe(counting)
+    await db.execute("UPDATE cases SET data = '{}' WHERE number = ?", (row[0],))
+    result = await export_cases(db, FORM, fmt="jsonl", output=out, workers=2, decode=counting)
+    assert calls == result.cases == 400
+    await db.close()
+    assert [p.name for p in _leftovers(tmp_path)] == ["out.csv"]  # the JSONL, nothing else
+
+
+def test_the_case_opener_travels_to_worker_processes() -> None:
+    import pickle
+
+    from nacl.public import PrivateKey
+
+    from bot.services.crypto import MAGIC
+    from bot.services.sealed_export import case_opener
+    from tests.bench.bench_export import sealer
+
+    private = PrivateKey.generate()
+    opener = pickle.loads(pickle.dumps(case_opener(private)))
+    assert opener(sealer(private)(b'{"a": 1}')) == b'{"a": 1}'
+    assert opener(b"") == b"{}" and opener(b'{"plain": 1}') == b'{"plain": 1}'
+    with pytest.raises(ValueError, match="cannot open"):
+        opener(MAGIC + b"\x00" * 80)
 
 
 # --------------------------------------------------------------------------- JSONL
