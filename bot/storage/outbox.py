@@ -5,8 +5,8 @@
 a case confirmation is committed together with the case. The sender (bot/services/outbox.py)
 reads due rows, sends them and marks each 'sent' only after Telegram accepted it.
 
-Texts are sealed with the server's draft key (they may carry personal data later: staff
-questions) and emptied once sent.
+Texts are sealed with the server's draft key (staff questions carry personal data) and emptied
+once sent.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from bot.storage.db import Database
 Codec = Callable[[bytes], bytes]
 
 _COLUMNS = ("o.outbox_id, o.kind, o.dedup_key, o.chat_id, o.text, o.parse_mode, o.reply_markup,"
-            " o.attempts, o.next_attempt_at")
+            " o.attempts, o.next_attempt_at, o.meta")
 PENDING, SENT, BLOCKED, FAILED = "pending", "sent", "blocked", "failed"
 STATES = (PENDING, SENT, BLOCKED, FAILED)
 
@@ -48,6 +48,7 @@ class OutboxRow:
     reply_markup: str | None  # JSON
     attempts: int
     next_attempt_at: float
+    meta: str | None = None  # JSON of ids and codes for what follows delivery, never text
 
 
 async def _insert(conn: aiosqlite.Connection, sql: str, params: tuple[object, ...]) -> int | None:
@@ -68,16 +69,17 @@ class OutboxRepository:
     async def enqueue(self, conn_or_db: aiosqlite.Connection | Database, chat_id: int,
                       text: str, parse_mode: str | None = None,
                       reply_markup_json: str | None = None, kind: str = "message",
-                      dedup_key: str | None = None) -> int | None:
+                      dedup_key: str | None = None, meta: str | None = None) -> int | None:
         """Queue one message; returns its id, or None when `dedup_key` is already queued.
 
         With a connection (inside `Database.transaction()`), the row commits or rolls back with
-        the caller's transaction. With the Database, it is a transaction of its own.
+        the caller's transaction. With the Database, it is a transaction of its own. `meta`
+        (JSON of ids and codes, stored readable) is for the sender's hook of this `kind`.
         """
         params = (kind, dedup_key, chat_id, self._seal(text.encode()), parse_mode,
-                  reply_markup_json, self._clock(), _now_iso())
+                  reply_markup_json, self._clock(), _now_iso(), meta)
         sql = ("INSERT INTO outbox (kind, dedup_key, chat_id, text, parse_mode, reply_markup,"
-               " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+               " next_attempt_at, created_at, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                " ON CONFLICT(dedup_key) DO NOTHING RETURNING outbox_id")
         if isinstance(conn_or_db, Database):
             async with conn_or_db.transaction() as conn:
@@ -98,7 +100,7 @@ class OutboxRepository:
 
     def _row(self, r: sqlite3.Row) -> OutboxRow:
         return OutboxRow(r[0], r[1], r[2], r[3], self._unseal(bytes(r[4])).decode(), r[5], r[6],
-                         r[7], r[8])
+                         r[7], r[8], r[9])
 
     async def head_row(self, outbox_id: int) -> OutboxRow | None:
         """The row if it is pending and the oldest pending row of its chat, due or not."""

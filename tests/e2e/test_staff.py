@@ -6,10 +6,12 @@ unknown-command answer, and forged or replayed staff buttons change nothing.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import csv
 import io
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -524,3 +526,127 @@ async def test_key_offline_card_shows_no_answers(emulator: Emulator, tmp_path: P
         assert "answered: (sealed" in text and "secret-answer" not in text
     finally:
         await bot.stop()
+
+
+# ----------------------------------------------------------------------------- the outbox
+
+NOTICE = "The status of your case %(number)s has changed: %(status)s."
+
+
+async def latest_outbox(bot: BotRunner, kind: str) -> tuple[int, str, int]:
+    """(outbox id, state, attempts) of the latest message of `kind`."""
+    row = await bot.d.db.fetchone(
+        "SELECT outbox_id, state, attempts FROM outbox WHERE kind = ?"
+        " ORDER BY outbox_id DESC LIMIT 1", (kind,))
+    assert row is not None, f"no {kind} in the outbox"
+    return int(row[0]), str(row[1]), int(row[2])
+
+
+async def wait_outbox(bot: BotRunner, kind: str, *, attempts: int = 0, state: str = "pending",
+                      after: int = 0, timeout: float = 30.0) -> int:
+    """Wait until the latest `kind` (newer than outbox id `after`) has `state` and at least
+    `attempts` attempts; returns its outbox id."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = await bot.d.db.fetchone(
+            "SELECT outbox_id, state, attempts FROM outbox WHERE kind = ? AND outbox_id > ?"
+            " ORDER BY outbox_id DESC LIMIT 1", (kind, after))
+        if found is not None and found[1] == state and found[2] >= attempts:
+            return int(found[0])
+        assert time.monotonic() < deadline, f"{kind}: {found and tuple(found)}"
+        await asyncio.sleep(0.05)
+
+
+async def test_notices_and_questions_arrive_once_through_outages_and_restarts(
+        emulator: Emulator, tmp_path: Path) -> None:
+    """Status notices and staff questions go through the outbox: when Telegram fails, they
+    wait and are sent again until it takes them, across restarts, and arrive exactly once."""
+    bot = BotRunner(emulator, tmp_path / "data", staff_ids=frozenset({STAFF}))
+    await bot.start()
+    try:
+        staff = emulator.user(STAFF, language_code="en")
+        await staff.send_text("/staffhelp")
+        relative = emulator.user(3005, language_code="kk")
+        number = await short_case(relative, "kk", name="Ерлан Outbox")
+        await staff.wait_for(number)
+
+        def notices(status: str) -> list[SentMessage]:
+            text = tr("kk", NOTICE, number=number, status=tr("kk", STATUS_LABELS[status]))
+            return [m for m in relative.messages if m.plain == text]
+
+        question = "Соңғы рет қашан сөйлестіңіз? <b>не тег</b> & «тырнақша»"
+
+        def questions() -> list[SentMessage]:
+            return [m for m in relative.messages if question in m.plain]
+
+        # Telegram refuses every message for a while: the notice waits, then arrives once.
+        emulator.set_faults(1.0, kinds=("500", "502", "drop"), methods={"sendMessage"})
+        await staff.send_text(f"/setstatus {number} in_review", wait=False)
+        notice_id = await wait_outbox(bot, "status_notice", attempts=2)
+        assert notices("in_review") == []
+        emulator.set_faults(0)
+        await relative.wait_for(lambda m: m in notices("in_review"))
+        await wait_outbox(bot, "status_notice", state="sent", attempts=3)
+
+        # A question during an outage, and the bot restarts before Telegram is back.
+        emulator.set_faults(1.0, kinds=("500", "502", "drop"), methods={"sendMessage"})
+        await staff.send_text(f"/ask {number} {question}", wait=False)
+        await wait_outbox(bot, "staff_question", attempts=1)
+        await bot.restart()
+        await wait_outbox(bot, "staff_question", attempts=2)  # the new process tries again
+        assert questions() == []
+        emulator.set_faults(0)
+        asked = await relative.wait_for(question)
+        assert number in asked.plain
+        await staff.wait_for("The question was sent to the relative of case")
+        # Its message id was recorded on delivery: the relative's reply reaches staff.
+        await relative.send_text("2018 жылы, телефонмен", reply_to=asked.message_id)
+        posted = await staff.wait_for("2018 жылы, телефонмен")
+        assert number in posted.plain
+
+        # A status notice across a restart.
+        emulator.set_faults(1.0, kinds=("500",), methods={"sendMessage"})
+        await staff.send_text(f"/setstatus {number} verified", wait=False)
+        await wait_outbox(bot, "status_notice", attempts=1, after=notice_id)
+        await bot.restart()
+        emulator.set_faults(0)
+        await relative.wait_for(lambda m: m in notices("verified"))
+
+        # Never again after that, whatever restarts.
+        await bot.restart()
+        await asyncio.sleep(1.0)
+        await emulator.wait_idle(quiet=0.3)
+        assert len(notices("in_review")) == 1 and len(notices("verified")) == 1
+        assert len(questions()) == 1
+        assert len([m for m in staff.messages if "The question was sent" in m.plain]) == 1
+        rows = await bot.d.db.fetchall("SELECT kind, state, attempts, length(text) FROM outbox"
+                                       " WHERE kind != 'case_confirmation' ORDER BY outbox_id")
+        assert [(r[0], r[1], r[2] >= 2, r[3]) for r in rows] == [
+            ("status_notice", "sent", True, 0), ("staff_question", "sent", True, 0),
+            ("status_notice", "sent", True, 0)]
+    finally:
+        emulator.set_faults(0)
+        await bot.stop()
+
+
+async def test_a_question_to_a_relative_who_blocked_the_bot(emulator: Emulator,
+                                                            staff_bot: BotRunner) -> None:
+    """403: not retried; the question is closed and the staff member told, once."""
+    staff = emulator.user(STAFF, language_code="en")
+    await staff.send_text("/staffhelp")
+    relative = emulator.user(3006, language_code="en")
+    number = await short_case(relative, "en")
+    relative.block()
+    await staff.send_text(f"/ask {number} Are you there?", wait=False)
+    await staff.wait_for("The question could not be delivered")
+    await wait_outbox(staff_bot, "staff_question", state="blocked", attempts=1)
+    case = await workflow(staff_bot).case(number)
+    assert case is not None
+    events = await workflow(staff_bot).events(case.case_id)
+    assert [e.kind for e in events if e.kind in ("question", "undelivered")] == [
+        "question", "undelivered"]
+    await staff.send_text(f"/setstatus {number} closed")
+    await wait_outbox(staff_bot, "status_notice", state="blocked", attempts=1)
+    user = await staff_bot.d.users.get(relative.id)
+    assert user is not None and not user.active
+    assert len([m for m in staff.messages if "could not be delivered" in m.plain]) == 1
