@@ -9,11 +9,11 @@ from collections import Counter
 from collections.abc import Awaitable
 from datetime import time as dtime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from telegram import BotCommandScopeAllPrivateChats, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.error import TelegramError
+from telegram.error import NetworkError, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -29,11 +29,12 @@ from telegram.ext import (
 
 from bot.config import Settings
 from bot.form.model import load_form
-from bot.handlers import admin, privacy, relative, staff, updates
+from bot.handlers import admin, menus, privacy, relative, staff, updates
 from bot.handlers.common import Deps, deps
 from bot.i18n import LANGUAGES, translator
 from bot.services.crypto import load_keyring
 from bot.services.outbox import ResilientRateLimiter, install_outbox
+from bot.services.polling import ReadingBot
 from bot.services.telegram_http import AiohttpRequest
 from bot.storage.cases import CaseRepository
 from bot.storage.db import Database
@@ -106,23 +107,29 @@ AnyApp = Application[Any, Any, Any, Any, Any, Any]
 
 def build_application(d: Deps, *, rate_limit: bool = True) -> AnyApp:
     s = d.settings
-    builder = (
-        ApplicationBuilder()
-        .token(s.token)
-        .base_url(f"{s.api_base_url}/bot")
-        .base_file_url(f"{s.api_base_url}/file/bot")
-        .defaults(Defaults(parse_mode=ParseMode.HTML,
-                           link_preview_options=LinkPreviewOptions(is_disabled=True)))
-        .concurrent_updates(PerUserOrder(256))
-        # aiohttp instead of the default httpx: a fraction of the CPU per call (see
-        # bot/services/telegram_http.py); same pool size and timeouts as before.
-        .request(AiohttpRequest(64, pool_timeout=10.0))
-        .get_updates_request(AiohttpRequest(1))
-    )
+    limiter: Any = None
     if rate_limit:
         # 429s (AIORateLimiter) and a few retries of transient network failures on every call.
-        builder = builder.rate_limiter(cast(Any, ResilientRateLimiter(max_retries=5)))
-    app = builder.build()
+        # No overall limit: Telegram's ~30 messages a second is a limit for bulk messages, which
+        # the broadcast sender keeps to itself (BOT_BROADCAST_RATE, with headroom). Applied to
+        # every call it would hold each relative's next question behind everyone else's, at
+        # about 14 questionnaire steps a second for the whole bot. A 429 is still honoured.
+        limiter = ResilientRateLimiter(max_retries=5, overall_max_rate=0)
+    # ReadingBot: an ExtBot whose getUpdates skips an update the library cannot read instead
+    # of asking for it again forever (bot/services/polling.py).
+    bot = ReadingBot(
+        s.token,
+        base_url=f"{s.api_base_url}/bot",
+        base_file_url=f"{s.api_base_url}/file/bot",
+        defaults=Defaults(parse_mode=ParseMode.HTML,
+                          link_preview_options=LinkPreviewOptions(is_disabled=True)),
+        # aiohttp instead of the default httpx: a fraction of the CPU per call (see
+        # bot/services/telegram_http.py); same pool size and timeouts as before.
+        request=AiohttpRequest(64, pool_timeout=10.0),
+        get_updates_request=AiohttpRequest(1),
+        rate_limiter=limiter,
+    )
+    app = ApplicationBuilder().bot(bot).concurrent_updates(PerUserOrder(256)).build()
     app.bot_data["deps"] = d
     register_handlers(app)
     install_outbox(app)  # the sender also starts with the job queue; see start_outbox
@@ -135,6 +142,7 @@ def register_handlers(app: AnyApp) -> None:
     staff.register(app)  # the access gate, then staff handlers ahead of the relative's
     admin.register(app)  # broadcasts and /stats (registers with the gate above)
     updates.register(app)  # /stop_updates, /start_updates
+    menus.install(app)  # staff and admins get their commands in their own chat's menu
     app.add_handler(TypeHandler(Update, privacy.flood_gate), group=-2)
     app.add_handler(MessageHandler(groups & filters.COMMAND, relative.group_message))
     commands = {
@@ -222,14 +230,17 @@ class ErrorReport:
         key = (kind, handler, error, where)
         self.counts[key] += 1
         n = self.counts[key]
+        # Telegram out of reach after the retries (or a send that may have arrived and is not
+        # repeated, see ResilientRateLimiter) is the network's doing, not a bug: a warning.
+        level = logging.WARNING if isinstance(exc, NetworkError) else logging.ERROR
         if n == 1:
             detail = f" ({exc.message[:120]})" if isinstance(exc, TelegramError) else ""
             stack = " > ".join(f"{_short(f.filename)}:{f.lineno} {f.name}" for f in own)
-            log.error("unhandled %s%s in handler %s for a %s update, at %s; stack: %s",
-                      error, detail, handler, kind, where, stack or "(no frames of ours)")
+            log.log(level, "unhandled %s%s in handler %s for a %s update, at %s; stack: %s",
+                    error, detail, handler, kind, where, stack or "(no frames of ours)")
         elif _is_power_of_ten(n):
-            log.error("unhandled %s in handler %s for a %s update, at %s: %d times so far",
-                      error, handler, kind, where, n)
+            log.log(level, "unhandled %s in handler %s for a %s update, at %s: %d times so far",
+                    error, handler, kind, where, n)
 
 
 def update_kind(update: object) -> str:
@@ -268,3 +279,4 @@ async def set_command_menus(app: AnyApp) -> None:
                                       language_code=lang)
     await app.bot.set_my_commands(relative.bot_commands(translator("en")),
                                   scope=BotCommandScopeAllPrivateChats())
+    await menus.set_staff_menus(app.bot, app.bot_data["deps"])

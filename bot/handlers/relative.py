@@ -6,11 +6,12 @@ only then shows the next step: a relative who sees the next question knows the a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from telegram import (
     BotCommand,
@@ -19,7 +20,7 @@ from telegram import (
     Message,
     Update,
 )
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.form import engine
@@ -125,40 +126,90 @@ LANGUAGE_PROMPT = "Тілді таңдаңыз · Выберите язык · C
 async def ask_language(update: Update) -> None:
     user = update.effective_user
     guess = guess_language(user.language_code if user else None)
-    await _send(update, LANGUAGE_PROMPT, language_keyboard(guess))
+    for attempt in range(3):
+        try:
+            await _send(update, LANGUAGE_PROMPT, language_keyboard(guess))
+            return
+        except NetworkError:
+            # Unlike a question, a second copy of this prompt can do no harm (either copy's
+            # buttons work), so it is sent again even when the first may have arrived.
+            if attempt == 2:
+                raise
+            await asyncio.sleep(2.0 * (attempt + 1))
 
 
 # ----------------------------------------------------------------------------- showing steps
+
+
+#: Seconds after which a question whose sending failed in a way that may or may not have
+#: delivered it (a timeout, a connection lost on the way) is sent again, if the relative has
+#: not written meanwhile; then each later try. See ResilientRateLimiter for why not at once.
+RESEND_AFTER = (10.0, 20.0, 40.0, 80.0, 160.0)
 
 
 async def show_step(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps,
                     state: DraftState, lang: str, *, notice: str | None = None,
                     old_message_id: int | None = None) -> None:
     """Send the current step, take the buttons off the previous one, and record what is shown."""
-    t = translator(lang)
-    chat = update.effective_chat
     user = update.effective_user
-    assert chat is not None and user is not None
+    assert user is not None
+    await _show(context, d, user.id, state, lang, notice, old_message_id)
+
+
+async def _show(context: ContextTypes.DEFAULT_TYPE, d: Deps, user_id: int, state: DraftState,
+                lang: str, notice: str | None, old_message_id: int | None,
+                attempt: int = 0) -> None:
+    t = translator(lang)
     v = engine.view(d.form, state)
-    if v.step == "review":
-        blocks = render.review_blocks(t, d.form, engine.answered_blocks(d.form, state))
-        if notice:
-            blocks.insert(0, notice)
-        messages = split_html(blocks)
-        for text in messages[:-1]:
-            await chat.send_message(text)
-        sent = await chat.send_message(messages[-1],
-                                       reply_markup=render.review_keyboard(t, v.seq, v.persons))
-    else:
-        text, markup = render.view_message(t, d.form, v)
-        if notice:
-            text = f"{notice}\n\n{text}"
-        sent = await chat.send_message(text, reply_markup=markup)
+    send = context.bot.send_message
+    try:
+        if v.step == "review":
+            blocks = render.review_blocks(t, d.form, engine.answered_blocks(d.form, state))
+            if notice:
+                blocks.insert(0, notice)
+            messages = split_html(blocks)
+            for text in messages[:-1]:
+                await send(user_id, text)
+            sent = await send(user_id, messages[-1],
+                              reply_markup=render.review_keyboard(t, v.seq, v.persons))
+        else:
+            text, markup = render.view_message(t, d.form, v)
+            if notice:
+                text = f"{notice}\n\n{text}"
+            sent = await send(user_id, text, reply_markup=markup)
+    except NetworkError as exc:
+        # It may have arrived or not. Until the relative has surely seen it, what they write
+        # brings this step back rather than answering it (drafts.shown_seq), and if they stay
+        # silent it is sent again a little later: never a second copy at once, which could
+        # arrive after they answered the first one.
+        if attempt >= len(RESEND_AFTER) or context.job_queue is None:
+            raise
+        log.info("a question may not have arrived (%s); again in %.0f s", type(exc).__name__,
+                 RESEND_AFTER[attempt])
+        context.job_queue.run_once(
+            _resend, RESEND_AFTER[attempt], name="resend-question",
+            data=(user_id, state.seq, lang, attempt + 1),
+            job_kwargs={"misfire_grace_time": None})
+        return
     # Recorded before the old buttons are taken off: the relative has seen the new question
     # even if that edit fails, and their next press must be taken as an answer to it.
-    await d.drafts.mark_shown(user.id, state.seq, sent.message_id, _now_str(d))
+    await d.drafts.mark_shown(user_id, state.seq, sent.message_id, _now_str(d))
     if old_message_id is not None and old_message_id != sent.message_id:
-        await _strip_keyboard(context, chat.id, old_message_id)
+        await _strip_keyboard(context, user_id, old_message_id)
+
+
+async def _resend(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The question again, unless the relative has seen it or moved on (see _show)."""
+    assert context.job is not None
+    user_id, seq, lang, attempt = cast(tuple[int, int, str, int], context.job.data)
+    d = deps(context)
+    loaded = await load_state(d, user_id)
+    if loaded is None:
+        return
+    state, row = loaded
+    if row.seq != seq or row.shown_seq == row.seq:
+        return
+    await _show(context, d, user_id, state, lang, None, row.question_message_id, attempt)
 
 
 async def begin_draft(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps,
@@ -225,10 +276,15 @@ async def on_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await query.answer()
     with contextlib.suppress(BadRequest):
         await query.edit_message_text(f"🌐 {LANGUAGE_NAMES[lang]}", reply_markup=None)
-    try:
-        await context.bot.set_my_commands(bot_commands(t), scope=BotCommandScopeChat(user.id))
-    except TelegramError:
-        log.warning("could not set the per-chat command menu")
+    personal_menu = context.bot_data.get("personal_menu")  # staff see theirs too (menus.py)
+    if personal_menu is not None:
+        await personal_menu(context.bot, d, user.id, lang)
+    else:
+        try:
+            await context.bot.set_my_commands(bot_commands(t),
+                                              scope=BotCommandScopeChat(user.id))
+        except TelegramError:
+            log.warning("could not set the per-chat command menu")
     loaded = await load_state(d, user.id)
     if loaded is not None:
         state, row = loaded
@@ -474,8 +530,10 @@ async def on_form_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     state, row = loaded
     seq, action, arg = parsed
     pressed_id = query.message.message_id if query.message else None
-    if seq != state.seq or (pressed_id is not None and pressed_id != row.question_message_id
-                            and state.pos.step != "review"):
+    # The step counter alone says whether the button belongs to the current step: a copy of
+    # the current question (sent again after a timeout, or before a crash) is as good as the
+    # recorded one, and pressing it shows the relative saw it.
+    if seq != state.seq:
         await query.answer(t._("This button is from an earlier question."))
         if pressed_id is not None and pressed_id != row.question_message_id:
             await _strip_keyboard(context, user.id, pressed_id)
@@ -557,9 +615,16 @@ async def after_outcome(update: Update, context: ContextTypes.DEFAULT_TYPE, d: D
         return
     if outcome.event == "toggled" and pressed_id is not None:
         v = engine.view(d.form, state)
-        with contextlib.suppress(BadRequest):
+        try:
             await context.bot.edit_message_reply_markup(
                 user.id, pressed_id, reply_markup=render.question_keyboard(t, v))
+        except BadRequest:  # not modified (a double press), or the message is gone
+            pass
+        except NetworkError:
+            # The ticks may not be on screen, and the buttons there carry the old step
+            # counter: the question comes again with them (at once, or later; see _show).
+            await show_step(update, context, d, state, lang, old_message_id=pressed_id)
+            return
         await d.drafts.mark_shown(user.id, state.seq, pressed_id, _now_str(d))
         return
     notice = None

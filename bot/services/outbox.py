@@ -1,8 +1,9 @@
 """Delivering what must arrive: the outbox sender, and retries for every other Bot API call.
 
-The outbox (bot/storage/outbox.py) holds messages that matter: the case confirmation now,
-status notices and staff questions later. They are written in the same transaction as what
-they announce, then `OutboxSender` sends them:
+The outbox (bot/storage/outbox.py) holds messages that matter: case confirmations, status
+notices and staff questions. They are written in the same transaction as what they announce
+(or right after it, under a dedup key, where the storage API has no transaction to join), then
+`OutboxSender` sends them:
 
 - promptly: `wake_outbox(app)` after the commit starts an attempt at once; a poll every
   `POLL_SECONDS` and the start after a restart pick up anything else;
@@ -11,6 +12,11 @@ they announce, then `OutboxSender` sends them:
   back-off (1 s doubling up to 5 min, with jitter), 429 after Telegram's retry_after;
 - 403 (the relative blocked the bot): given up, the row marked 'blocked' and the relative
   inactive; 400 (Telegram refuses the message): given up, 'failed' with Telegram's description;
+- a kind can have a hook (`register_outbox_hook`), run once the outcome is known and before it
+  is recorded: a staff question records the message id that the relative's reply will quote.
+  A crash between the hook and the record repeats the hook after the restart, never skips it;
+  hooks must not mind running twice, and should hand slow work (telling staff) to
+  `OutboxSender.follow_up`;
 - a row is marked 'sent' only after Telegram answered with the message. It is never sent again
   once marked. A crash (or a stop that has to cut a send short) between Telegram's answer and
   the mark leaves the row pending, and that one message is sent a second time after the
@@ -39,7 +45,13 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from telegram import InlineKeyboardMarkup, Message
+from telegram import (
+    ForceReply,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -51,7 +63,7 @@ from telegram.error import (
 )
 from telegram.ext import AIORateLimiter, Application, ContextTypes
 
-from bot.storage.outbox import BLOCKED, FAILED, OutboxRepository, OutboxRow
+from bot.storage.outbox import BLOCKED, FAILED, SENT, OutboxRepository, OutboxRow
 
 if TYPE_CHECKING:
     from bot.handlers.common import Deps
@@ -62,6 +74,11 @@ AnyApp = Application[Any, Any, Any, Any, Any, Any]
 JSONDict = dict[str, Any]
 
 SENDER_KEY = "outbox_sender"
+HOOKS_KEY = "outbox_hooks"
+#: What a kind's hook is told: the row, its outcome (sent, blocked, failed), the message id.
+OutcomeHook = Callable[[OutboxRow, str, int | None], Awaitable[None]]
+#: A hook as registered with the application: it is also given the application.
+AppHook = Callable[[AnyApp, OutboxRow, str, int | None], Awaitable[None]]
 FIRST_BACKOFF = 1.0  # seconds before the second attempt; doubles up to MAX_BACKOFF
 MAX_BACKOFF = 300.0
 POLL_SECONDS = 15.0  # an idle sender looks at the queue this often, in case it was not woken
@@ -104,6 +121,7 @@ class OutboxSender:
         repo: OutboxRepository,
         *,
         on_blocked: Callable[[int], Awaitable[None]] | None = None,
+        on_outcome: OutcomeHook | None = None,
         is_running: Callable[[], bool] = lambda: True,
         concurrency: int = CONCURRENCY,
         poll_seconds: float = POLL_SECONDS,
@@ -113,6 +131,7 @@ class OutboxSender:
         self.bot = bot
         self.repo = repo
         self.on_blocked = on_blocked
+        self.on_outcome = on_outcome
         self.is_running = is_running
         self.concurrency = concurrency
         self.poll_seconds = poll_seconds
@@ -124,6 +143,7 @@ class OutboxSender:
         self._inflight: dict[int, asyncio.Task[None]] = {}  # chat id -> its delivery
         self._recent: deque[int] = deque(maxlen=1024)  # rows attempted lately
         self._sent: deque[int] = deque(maxlen=4096)  # rows sent lately: never sent again
+        self._follow_ups: set[asyncio.Task[None]] = set()
         self._stopping = False
 
     @property
@@ -153,6 +173,15 @@ class OutboxSender:
             delivery = self._launch(row)
         await asyncio.wait({delivery}, timeout=timeout)
 
+    def follow_up(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` (telling staff how a delivery went) without holding up the queue.
+
+        A stop waits for it like for a send in flight.
+        """
+        task: asyncio.Task[None] = asyncio.create_task(_logged(work), name="outbox-follow-up")
+        self._follow_ups.add(task)
+        task.add_done_callback(self._follow_ups.discard)
+
     def start(self) -> None:
         if self.running:
             return
@@ -166,7 +195,7 @@ class OutboxSender:
         task, self._task = self._task, None
         if task is not None:
             await asyncio.gather(task, return_exceptions=True)
-        inflight = list(self._inflight.values())
+        inflight = [*self._inflight.values(), *self._follow_ups]
         if inflight:
             _, late = await asyncio.wait(inflight, timeout=grace)
             for t in late:
@@ -240,14 +269,28 @@ class OutboxSender:
         else:
             self.stats["sent"] += 1
             self._sent.append(row.outbox_id)
-            await self._mark_sent(row, message)
+            try:
+                await self._outcome(row, SENT, message.message_id)
+            finally:
+                await self._mark_sent(row, message)
         finally:
             self._recent.append(row.outbox_id)
 
+    async def _outcome(self, row: OutboxRow, outcome: str, message_id: int | None) -> None:
+        """The kind's hook, before the outcome is recorded; its failure is logged, not raised."""
+        if self.on_outcome is None:
+            return
+        try:
+            # Shielded: a stop that cancels this delivery still lets the hook finish.
+            await asyncio.shield(self.on_outcome(row, outcome, message_id))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error("outbox: the %s hook failed for #%d (%s)", row.kind, row.outbox_id,
+                      type(exc).__name__)
+
     async def _send(self, row: OutboxRow) -> Message:
-        markup = None
-        if row.reply_markup:
-            markup = InlineKeyboardMarkup.de_json(json.loads(row.reply_markup), self.bot)
+        markup = _markup(row.reply_markup, self.bot)
         message: Message = await self.bot.send_message(
             row.chat_id, row.text, parse_mode=row.parse_mode, reply_markup=markup,
             read_timeout=self.read_timeout, write_timeout=self.read_timeout,
@@ -258,6 +301,7 @@ class OutboxSender:
         reason = error_reason(exc)
         if isinstance(exc, Forbidden):
             self.stats["blocked"] += 1
+            await self._outcome(row, BLOCKED, None)
             await self.repo.give_up(row.outbox_id, BLOCKED, reason)
             log.warning("outbox: %s #%d not delivered: the relative blocked the bot",
                         row.kind, row.outbox_id)
@@ -272,6 +316,7 @@ class OutboxSender:
                                         reason)
         elif isinstance(exc, BadRequest):
             self.stats["failed"] += 1
+            await self._outcome(row, FAILED, None)
             await self.repo.give_up(row.outbox_id, FAILED, reason)
             log.error("outbox: %s #%d refused by Telegram, not retried: %s",
                       row.kind, row.outbox_id, reason)
@@ -301,6 +346,32 @@ class OutboxSender:
                   row.outbox_id)
 
 
+Markup = InlineKeyboardMarkup | ForceReply | ReplyKeyboardMarkup | ReplyKeyboardRemove
+
+
+def _markup(stored: str | None, bot: Any) -> Markup | None:
+    """The reply markup stored as JSON (`markup.to_json()`), back as the object it was."""
+    if not stored:
+        return None
+    data = json.loads(stored)
+    if "inline_keyboard" in data:
+        return InlineKeyboardMarkup.de_json(data, bot)
+    if "force_reply" in data:
+        return ForceReply.de_json(data, bot)
+    if "remove_keyboard" in data:
+        return ReplyKeyboardRemove.de_json(data, bot)
+    if "keyboard" in data:
+        return ReplyKeyboardMarkup.de_json(data, bot)
+    raise ValueError("unknown reply markup")
+
+
+async def _logged(work: Coroutine[Any, Any, None]) -> None:
+    try:
+        await work
+    except Exception as exc:
+        log.warning("outbox: a follow-up failed (%s)", type(exc).__name__)
+
+
 # ----------------------------------------------------------------------------- life cycle
 
 
@@ -322,8 +393,14 @@ async def start_outbox(app: AnyApp) -> OutboxSender:
     sender = outbox_sender(app)
     if sender is None:
         d: Deps = app.bot_data["deps"]
+
+        async def on_outcome(row: OutboxRow, outcome: str, message_id: int | None) -> None:
+            hook = app.bot_data.get(HOOKS_KEY, {}).get(row.kind)
+            if hook is not None:
+                await hook(app, row, outcome, message_id)
+
         sender = OutboxSender(app.bot, outbox_repository(d), on_blocked=d.users.mark_inactive,
-                              is_running=lambda: app.running)
+                              on_outcome=on_outcome, is_running=lambda: app.running)
         app.bot_data[SENDER_KEY] = sender
     sender.start()
     return sender
@@ -334,6 +411,11 @@ async def stop_outbox(app: AnyApp, grace: float = STOP_GRACE) -> None:
     sender = outbox_sender(app)
     if sender is not None:
         await sender.stop(grace)
+
+
+def register_outbox_hook(app: AnyApp, kind: str, hook: AppHook) -> None:
+    """Run `hook(app, row, outcome, message_id)` when a row of `kind` is sent or given up."""
+    app.bot_data.setdefault(HOOKS_KEY, {})[kind] = hook
 
 
 def wake_outbox(app: AnyApp) -> None:
@@ -368,16 +450,40 @@ def install_outbox(app: AnyApp) -> None:
 # ----------------------------------------------------------------------------- other calls
 
 
+def is_send(endpoint: str) -> bool:
+    """Calls that make a new message: repeating one that went through makes a duplicate."""
+    return (endpoint.startswith("send") and endpoint != "sendChatAction") or \
+        endpoint in ("copyMessage", "copyMessages", "forwardMessage", "forwardMessages")
+
+
+def maybe_delivered(exc: NetworkError) -> bool:
+    """Whether Telegram may have done the call: a timeout or a connection lost on the way.
+
+    Not after a 5xx (Telegram answered that it failed) or a connection that never opened
+    (bot/services/telegram_http.py names aiohttp's errors in the message).
+    """
+    if isinstance(exc, TimedOut):
+        return True
+    return exc.message.startswith("aiohttp.") and \
+        not exc.message.startswith("aiohttp.ClientConnector")
+
+
 class ResilientRateLimiter(AIORateLimiter):
     """AIORateLimiter (Telegram's rates and 429s) plus a few retries of transient failures.
 
-    A network error, 5xx or timeout on any call (the next question, a button's answer, an
-    edit) is retried `network_retries` times with back-off (0.5 s doubling), so one bad moment
-    on Telegram's side does not leave a relative without the next question. 400s are never
-    retried. A retried call that had timed out may have gone through the first time: a send
-    can then arrive twice (a duplicate question is harmless; confirmations go through the
-    outbox, which waits much longer), and an answer to a button press that Telegram already
-    took is counted as done.
+    A network error, 5xx or timeout on a call is retried `network_retries` times with back-off
+    (0.5 s doubling), so one bad moment on Telegram's side does not fail a button's answer or
+    an edit. 400s are never retried. A call that timed out or lost its connection on the way
+    may have gone through all the same, so a *send* (a new message) is not repeated after such
+    a failure, only after a 5xx or a connection that never opened: a repeated question that
+    arrives after the relative answered it makes people answer it again, and that answer would
+    land on the next question. Whoever sends decides what to do instead: the questionnaire
+    shows the question again later if the relative has not answered (relative.py), the
+    outbox and the broadcast sender keep their own retries. An answer to a button press that
+    Telegram no longer
+    takes ("query is too old": already answered by a call that timed out, or the press waited
+    too long in the queue) is counted as done: nothing can show it any more, and failing the
+    call would drop the press itself, which the handler still has to apply.
     """
 
     def __init__(self, *, network_retries: int = 4, first_delay: float = 0.5,
@@ -398,21 +504,21 @@ class ResilientRateLimiter(AIORateLimiter):
         rate_limit_args: int | None,
     ) -> bool | JSONDict | list[JSONDict]:
         delay = self.first_delay
-        timed_out = False
         attempt = 0
         while True:
             try:
                 return await super().process_request(callback, args, kwargs, endpoint, data,
                                                       rate_limit_args)
             except BadRequest as exc:
-                if timed_out and endpoint == "answerCallbackQuery" \
-                        and "query is too old" in exc.message:
-                    return True  # the timed-out attempt did answer the press
+                if endpoint == "answerCallbackQuery" and "query is too old" in exc.message.lower():
+                    self.retried["answerCallbackQuery too old"] += 1
+                    log.info("a button press was answered too late; applying it anyway")
+                    return True
                 raise
             except NetworkError as exc:
-                if attempt >= self.network_retries:
+                if attempt >= self.network_retries or (is_send(endpoint)
+                                                        and maybe_delivered(exc)):
                     raise
-                timed_out = timed_out or isinstance(exc, TimedOut)
                 attempt += 1
                 self.retried[endpoint] += 1
                 log.info("%s failed (%s); retry %d of %d", endpoint, type(exc).__name__,

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from bot.app import ErrorReport
+from bot.form.engine import DraftState
 from bot.sandbox.emulator import Emulator
 from bot.services.outbox import outbox_repository, wake_outbox
 from bot.storage.outbox import BLOCKED, FAILED, SENT
@@ -220,7 +221,127 @@ async def test_enqueue_rolls_back_with_the_transaction(emulator: Emulator,
         await bot.stop()
 
 
+# ----------------------------------------------------------------------------- cosmetic edits
+
+
+@pytest.mark.parametrize("kind", ["500", "slow"])
+async def test_a_failed_edit_of_old_buttons_does_not_refuse_the_next_answer(
+        emulator: Emulator, tmp_path: Path, kind: str) -> None:
+    """Taking the buttons off the previous question is cosmetic: when Telegram fails that edit
+    (an error, or an answer later than the bot waits), the new question still counts as shown
+    and the relative's next press on it is taken as its answer, not refused as stale."""
+    bot = BotRunner(emulator, tmp_path / "data")
+    await bot.start()
+    try:
+        relative = Relative(emulator, 31_010, seed=11, think=(0.0, 0.05))
+        await relative.run(until="question")
+        typed = 0
+        while relative.screen().kind in ("question", "confirm_id") and typed < 3:
+            screen = relative.screen()
+            if screen.kind != "question" or relative.plan[screen.qid].action != "text":
+                await relative._act(screen)
+                continue
+            # Typed: the old question keeps its Skip button, which an edit takes off, and
+            # Telegram fails that edit. Then a press on the new question must be applied.
+            emulator.set_faults(1.0, kinds=(kind,), methods={"editMessageReplyMarkup"},
+                                slow_seconds=6.0)
+            await relative._act(screen)
+            typed += 1
+            after = relative.screen()
+            assert after.seq > screen.seq, "the typed answer was not taken"
+            draft = await bot.d.drafts.get(relative.user.id)
+            assert draft is not None and draft.shown_seq == after.seq
+            if after.kind == "question" and relative.plan[after.qid].action in (
+                    "opt", "skip", "unknown"):
+                await relative._act(after)
+                pressed = await bot.d.drafts.get(relative.user.id)
+                assert pressed is not None and pressed.seq > draft.seq  # the press was applied
+            emulator.set_faults(0)
+        assert typed == 3
+        assert emulator.faults_injected[kind] >= 3
+        assert relative.stats["stale_buttons"] == 0
+        if kind == "500":  # old questions kept their buttons: the edits did fail
+            assert sum(1 for m in relative.user.messages if m.buttons and not m.deleted) >= 3
+        await relative.run()
+        assert relative.number is not None and relative.problems == []
+        assert relative.stats["stale_buttons"] == 0
+        assert len(relative.confirmations()) == 1
+    finally:
+        emulator.set_faults(0)
+        await bot.stop()
+
+
+async def test_a_failed_toggle_edit_still_leaves_a_live_question(emulator: Emulator,
+                                                                 tmp_path: Path) -> None:
+    bot = BotRunner(emulator, tmp_path / "data")
+    await bot.start()
+    try:
+        relative = Relative(emulator, 31_011, seed=11, think=(0.0, 0.05), patience=15)
+        await relative.run(until="question")
+        while relative.plan[relative.screen().qid].action != "multi":
+            assert relative.screen().kind in ("question", "confirm_id")
+            await relative._act(relative.screen())
+        screen = relative.screen()
+        emulator.set_faults(1.0, kinds=("500",), methods={"editMessageReplyMarkup"})
+        await relative._act(screen)  # one toggle
+        emulator.set_faults(0)
+        draft = await bot.d.drafts.get(relative.user.id)
+        assert draft is not None and draft.seq > screen.seq  # the toggle was saved...
+        assert draft.shown_seq == draft.seq  # ...and a question with it is on screen
+        assert relative.screen().seq == draft.seq
+    finally:
+        emulator.set_faults(0)
+        await bot.stop()
+
+
 # ----------------------------------------------------------------------------- error report
+
+
+async def test_the_error_handler_reports_a_failing_handler_once(
+        emulator: Emulator, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real update, a real handler failing (the database refusing, say) with personal data in
+    the exception: reported once with the update type, the handler and the exception, without
+    the data; identical failures are counted, and logged again only at 10, 100..."""
+    bot = BotRunner(emulator, tmp_path / "data")
+    await bot.start()
+    try:
+        relative = Relative(emulator, 31_020, seed=12, think=(0.0, 0.05))
+        await relative.run(until="question")
+        secret = "Гүлжан Тохтасынқызы +77011234567"
+
+        async def broken(user_id: int) -> Any:
+            raise ValueError(f"cannot read the draft of {user_id}: {secret}")
+
+        monkeypatch.setattr(bot.d.drafts, "get", broken)
+        with caplog.at_level(logging.INFO):
+            for i in range(12):  # the bot cannot answer: nothing to wait for but the report
+                await relative.user.send_text(f"{secret} {i}", wait=False)
+                deadline = time.monotonic() + 20
+                while (found := bot.app.bot_data.get("error_report")) is None \
+                        or found.total <= i:
+                    assert time.monotonic() < deadline, "the failure was not reported"
+                    await asyncio.sleep(0.02)
+            await emulator.wait_idle(quiet=0.3)
+        report_ = bot.app.bot_data["error_report"]
+        assert isinstance(report_, ErrorReport)
+        assert report_.total == 12 and len(report_.counts) == 1
+        (kind, handler, error, where), = report_.counts
+        assert (kind, handler, error) == ("message:text private", "on_message",
+                                          "builtins.ValueError")
+        assert where.startswith("bot/")
+        errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(errors) == 2, errors  # the first, and the 10th with the count
+        assert "message:text private" in errors[0] and "handler on_message" in errors[0]
+        assert "builtins.ValueError" in errors[0] and "10 times so far" in errors[1]
+        everything = "\n".join(r.getMessage() for r in caplog.records)
+        for personal in ("Гүлжан", "+7701", str(relative.user.id)):
+            assert personal not in everything
+    finally:
+        await bot.stop()
+
+
+# ----------------------------------------------------------------------------- error report (unit)
 
 
 def test_error_report_counts_repeats_and_keeps_personal_data_out(
@@ -244,3 +365,94 @@ def test_error_report_counts_repeats_and_keeps_personal_data_out(
     assert "builtins.KeyError" in lines[2]
     assert not any("Гүлжан" in ln or "+7701" in ln for ln in lines)
     assert report_.total == 26
+
+
+# ----------------------------------------------------------------------------- no double questions
+
+
+async def _at_text_question(emulator: Emulator, bot: BotRunner, user_id: int, seed: int
+                            ) -> Relative:
+    relative = Relative(emulator, user_id, seed=seed, think=(0.0, 0.05), patience=20)
+    await relative.run(until="question")
+    while not (relative.screen().kind == "question"
+               and relative.plan[relative.screen().qid].action == "text"
+               and relative.screen().qid != "chinese_id"):
+        await relative._act(relative.screen())
+    return relative
+
+
+def _question_copies(relative: Relative, seq: int) -> list[int]:
+    return [m.message_id for m in relative.user.messages
+            if not m.deleted and any(d and d.startswith(f"f:{seq}:") for row in m.buttons
+                                     for _, d in row)]
+
+
+async def test_a_question_lost_on_the_way_comes_once_a_little_later(
+        emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dropped connection may or may not have delivered the next question: it is not sent
+    again at once (a late second copy makes people answer twice), but a little later, once."""
+    monkeypatch.setattr("bot.handlers.relative.RESEND_AFTER", (3.0, 2.0))
+    bot = FaultyBotRunner(emulator, tmp_path / "data")
+    await bot.start()
+    try:
+        relative = await _at_text_question(emulator, bot, 31_030, seed=13)
+        before = relative.screen()
+        emulator.set_faults(1.0, kinds=("drop",), methods={"sendMessage"})
+        await relative.user.send_text(relative.plan[before.qid].arg, wait=False)
+        for _ in range(200):
+            if emulator.faults_injected["drop"]:
+                break
+            await asyncio.sleep(0.01)
+        emulator.set_faults(0)
+        draft = await bot.d.drafts.get(relative.user.id)
+        assert draft is not None and draft.seq > before.seq  # the answer is kept
+        assert draft.shown_seq < draft.seq  # ...but the next question is not on screen
+        await asyncio.sleep(2.0)  # an immediate retry would have come after at most 0.63 s
+        assert _question_copies(relative, draft.seq) == []  # not repeated at once
+        deadline = time.monotonic() + 10
+        while not _question_copies(relative, draft.seq):
+            assert time.monotonic() < deadline, "the question never came"
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(2.5)  # past the second try: it must not come again
+        assert len(_question_copies(relative, draft.seq)) == 1
+        after = await bot.d.drafts.get(relative.user.id)
+        assert after is not None and after.shown_seq == after.seq
+    finally:
+        emulator.set_faults(0)
+        await bot.stop()
+
+
+async def test_an_answer_to_a_question_not_known_to_be_shown_is_not_taken_for_the_next(
+        emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next question timed out on the way but arrived (late). What the relative types
+    then cannot be known to answer it: it brings the question back instead of being stored
+    under it, and the answer typed to that goes where it belongs."""
+    monkeypatch.setattr("bot.handlers.relative.RESEND_AFTER", (30.0,))
+    bot = FaultyBotRunner(emulator, tmp_path / "data")
+    await bot.start()
+    try:
+        relative = await _at_text_question(emulator, bot, 31_031, seed=14)
+        first = relative.screen()
+        # The answer's next question: Telegram takes it only after the bot stopped waiting.
+        emulator.set_faults(1.0, kinds=("slow",), methods={"sendMessage"}, slow_seconds=6.0)
+        await relative.user.send_text(relative.plan[first.qid].arg, wait=False)
+        deadline = time.monotonic() + 15
+        while relative.screen().seq <= first.seq:
+            assert time.monotonic() < deadline, "the late question never arrived"
+            await asyncio.sleep(0.05)
+        emulator.set_faults(0)
+        second = relative.screen()
+        assert second.kind == "question" and second.qid != first.qid
+        draft = await bot.d.drafts.get(relative.user.id)
+        assert draft is not None and draft.shown_seq < draft.seq  # not known to be shown
+        messages = len(relative.user.messages)
+        await relative.user.send_text("typed at the late question")
+        assert len(_question_copies(relative, second.seq)) == 2  # shown again, now recorded
+        assert len(relative.user.messages) > messages
+        draft = await bot.d.drafts.get(relative.user.id)
+        assert draft is not None and draft.shown_seq == draft.seq == second.seq
+        stored = DraftState.from_json(draft.state).answers.get(second.block, {})
+        assert second.qid not in stored  # the text was not taken as the answer
+    finally:
+        emulator.set_faults(0)
+        await bot.stop()
