@@ -50,6 +50,11 @@ BUTTON_PREFIX = "bc:"
 COMMAND_ROLES: dict[str, access.Role] = {
     "broadcast": "admin", "broadcast_cancel": "admin", "stats": "staff",
 }
+USAGES: dict[str, str] = {  # msgids, for /staffhelp and the staff's command menu
+    "broadcast": N_("/broadcast: news for relatives, each in their own language (admins only)"),
+    "broadcast_cancel": N_("/broadcast_cancel: stop the broadcast being sent (admins only)"),
+    "stats": N_("/stats: cases by status, language and prefecture, and new cases per week"),
+}
 CAPTION_LIMIT = 1024
 TEXT_LIMIT = 4096
 

@@ -9,6 +9,7 @@ chose in the bot, English by default), with everything relatives wrote shown exa
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import re
 import tempfile
@@ -21,7 +22,7 @@ from telegram import ForceReply, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
-from bot.handlers import access, relative
+from bot.handlers import access, admin, relative
 from bot.handlers.access import StaffCommand, button_data, has_role, parse_button, role_of
 from bot.handlers.common import Deps, button, deps, esc, keyboard, rows_of, split_html
 from bot.handlers.staff_view import (
@@ -40,6 +41,15 @@ from bot.i18n import LANGUAGES, N_, Translator, translator
 from bot.services.case_numbers import parse_case_number
 from bot.services.crypto import NoPrivateKey
 from bot.services.export import FORMATS, ExportError, ExportFormat, export_cases
+from bot.services.outbox import (
+    AnyApp,
+    outbox_repository,
+    outbox_sender,
+    register_outbox_hook,
+    send_outbox_now,
+    wake_outbox,
+)
+from bot.storage.outbox import SENT, OutboxRow
 from bot.storage.staff import (
     FINISHED,
     STATUSES,
@@ -68,6 +78,7 @@ FOLLOW_UP = timedelta(minutes=30)
 MAX_QUESTION = 3000
 MAX_UPLOAD = 50 * 1024 * 1024
 ANSWER_KINDS = ("voice", "audio", "video", "video_note", "document")
+QUESTION_KIND = "staff_question"  # the outbox kind of questions to relatives
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -220,10 +231,16 @@ async def case_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def notify_relative(context: ContextTypes.DEFAULT_TYPE, d: Deps, case: CaseInfo,
-                          status: str) -> None:
-    """Tell the relative, in their language, what is happening with their case."""
+                          status: str, key: str) -> int | None:
+    """Tell the relative, in their language, what is happening with their case.
+
+    Through the outbox: queued and started at once, retried until Telegram takes it, across
+    restarts; given up (and the relative marked inactive) when they blocked the bot. `key`
+    names the status change: however often this runs for it, the relative gets one message.
+    Returns the queued message's id (None when there is nothing to send, or it was queued).
+    """
     if case.user_id is None or status not in NOTIFY_STATUSES:
-        return
+        return None
     user = await d.users.get(case.user_id)
     lang = user.language if user is not None and user.language else case.language
     t = translator(lang)
@@ -231,24 +248,31 @@ async def notify_relative(context: ContextTypes.DEFAULT_TYPE, d: Deps, case: Cas
         "number": f"<code>{esc(case.number)}</code>",
         "status": f"<b>{esc(t._(relative.STATUS_LABELS[status]))}</b>",
     }
-    try:
-        await context.bot.send_message(case.user_id, text)
-    except Forbidden:
-        await d.users.mark_inactive(case.user_id)
-        log.info("a relative could not be told of a status change: the bot is blocked")
-    except BadRequest as exc:
-        log.warning("a relative could not be told of a status change: %s", type(exc).__name__)
+    outbox_id = await outbox_repository(d).enqueue(
+        d.db, case.user_id, text, "HTML", kind="status_notice", dedup_key=key)
+    if outbox_id is not None:
+        wake_outbox(context.application)
+    return outbox_id
 
 
 async def change_status(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int,
                         actor: int, t: Translator, case: CaseInfo, status: str) -> bool:
-    old = await _wf(d).set_status(case.case_id, status, actor, _now(d))
+    wf = _wf(d)
+    old = await wf.set_status(case.case_id, status, actor, _now(d))
     if old is None:
         return False
+    # Queued right after the change (Workflow.set_status has its own transaction), under the
+    # change's event id: one notice per change, however often this runs.
+    change = f"{old}>{status}"
+    event = max((e.event_id for e in await wf.events(case.case_id)
+                 if e.kind == "status" and e.detail == change), default=0)
+    outbox_id = await notify_relative(context, d, case, status,
+                                      f"case:{case.case_id}:status:{event}")
     await _reply(context, chat_id, t._("Case %(number)s: %(old)s → %(new)s (by %(staff)s).") % {
         "number": f"<code>{esc(case.number)}</code>", "old": esc(status_label(t, old)),
         "new": f"<b>{esc(status_label(t, status))}</b>", "staff": f"<code>{actor}</code>"})
-    await notify_relative(context, d, case, status)
+    if outbox_id is not None:  # waits for the first attempt: the notice keeps its place
+        await send_outbox_now(context.application, outbox_id)
     return True
 
 
@@ -409,18 +433,48 @@ async def ask_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                % {"number": number} + "\n\n" + esc(text) + "\n\n"
                + rt._("Please answer by replying to this message: with text, a voice message, "
                       "a photo or a document."))
+    # Through the outbox, right after the question is recorded (Workflow.ask has its own
+    # transaction), one message per question: sent at once and retried until Telegram takes
+    # it. _question_outcome records the message id and tells the staff member how it went.
+    meta = {"question": question_id, "case": case.number, "chat": chat_id, "lang": t.lang}
+    outbox_id = await outbox_repository(d).enqueue(
+        d.db, case.user_id, message, "HTML", ForceReply(selective=True).to_json(),
+        kind=QUESTION_KIND, dedup_key=f"question:{question_id}", meta=json.dumps(meta))
+    if outbox_id is not None:
+        await send_outbox_now(context.application, outbox_id)
+
+
+async def _question_outcome(app: AnyApp, row: OutboxRow, outcome: str,
+                            message_id: int | None) -> None:
+    """Outbox hook of a staff question: record where it went, then tell the staff member.
+
+    Runs before the outbox records the outcome; after a crash in between it runs again, which
+    writes the same message id (or closes the question again) and tells staff once more.
+    """
+    meta = json.loads(row.meta or "{}")
+    d: Deps = app.bot_data["deps"]
+    wf = _wf(d)
+    t = translator(str(meta.get("lang") or "en"))
+    if outcome == SENT and message_id is not None:
+        await wf.question_sent(int(meta["question"]), message_id)
+        text = t._("The question was sent to the relative of case %(number)s.") % {
+            "number": f"<code>{esc(str(meta.get('case', '')))}</code>"}
+    else:
+        log.info("a question could not be delivered: %s", outcome)
+        await wf.question_failed(int(meta["question"]), _now(d))
+        text = t._("The question could not be delivered: the relative has blocked the bot or "
+                   "left.")
+    sender = outbox_sender(app)
+    if sender is not None and meta.get("chat") is not None:
+        sender.follow_up(_tell(app, int(meta["chat"]), text))
+
+
+async def _tell(app: AnyApp, chat_id: int, text: str) -> None:
+    """A note to staff after the fact; one that cannot be sent is only logged."""
     try:
-        sent = await context.bot.send_message(case.user_id, message,
-                                              reply_markup=ForceReply(selective=True))
-    except (Forbidden, BadRequest) as exc:
-        log.info("a question could not be delivered: %s", type(exc).__name__)
-        await wf.question_failed(question_id, _now(d))
-        await _reply(context, chat_id, t._("The question could not be delivered: the relative "
-                                           "has blocked the bot or left."))
-        return
-    await wf.question_sent(question_id, sent.message_id)
-    await _reply(context, chat_id, t._("The question was sent to the relative of case "
-                                       "%(number)s.") % {"number": number})
+        await app.bot.send_message(chat_id, text)
+    except TelegramError as exc:
+        log.warning("could not tell staff how a question went: %s", type(exc).__name__)
 
 
 def answer_content(message: Message) -> dict[str, Any] | None:
@@ -702,6 +756,9 @@ async def staff_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         text = (t._("%(staff)s is no longer staff.") if removed
                 else t._("%(staff)s was not staff.")) % who
     await _reply(context, chat_id, text)
+    personal_menu = context.bot_data.get("personal_menu")  # their "/" menu (menus.py)
+    if personal_menu is not None:
+        await personal_menu(context.bot, d, target)
 
 
 async def staffhelp_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -709,6 +766,8 @@ async def staffhelp_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     role = await role_of(d, actor)
     lines = ["<b>" + esc(t._("Staff commands")) + "</b>"]
     lines += [esc(t._(c.usage)) for c in COMMANDS.values() if has_role(role, c.role)]
+    lines += [esc(t._(admin.USAGES[name])) for name, needed in admin.COMMAND_ROLES.items()
+              if has_role(role, needed)]
     await _reply(context, chat_id, "\n".join(lines))
 
 
@@ -743,3 +802,4 @@ def register(app: access.AnyApp) -> None:
     access.register(app, COMMANDS, on_button)
     app.bot_data["on_case_submitted"] = announce_case
     app.bot_data["relative_message_hook"] = on_relative_message
+    register_outbox_hook(app, QUESTION_KIND, _question_outcome)
