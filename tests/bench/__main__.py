@@ -26,7 +26,12 @@ from tests.bench.report import render
 
 HERE = Path(__file__).resolve().parent
 OURS = ["journeys", "startup", "memory"]  # take --seeded and --quick
-OTHERS = {"export": "bench_export", "broadcast": "bench_broadcast"}
+OTHERS = {"export": "bench_export", "export-sealed": "bench_export",
+          "broadcast": "bench_broadcast"}
+# Full-run arguments: medians of 3, and the export also as the bot stores cases (sealed).
+FULL_ARGS = {"export": ["--runs", "3"],
+             "export-sealed": ["--sealed", "--runs", "3", "--output",
+                               str(RESULTS / "export_sealed.json")]}
 
 
 def takes_quick(path: Path) -> bool:
@@ -74,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.quick and not takes_quick(path):
             skipped.append(f"{name}: {path.name} has no --quick flag")
             continue
+        if args.quick and name == "export-sealed":
+            continue
         done.append(run(name, ["-m", f"tests.bench.{module}",
-                               *(["--quick"] if args.quick else [])], log))
+                               *(["--quick"] if args.quick else FULL_ARGS.get(name, []))], log))
     total = time.monotonic() - started
     print("\n===== summary\n")
     for name, seconds, code in done:
