@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from bot.config import Settings
@@ -58,6 +59,17 @@ def shorten(text: str, limit: int) -> str:
 # ----------------------------------------------------------------------------- callback data
 # Every button carries "<kind>:<fields>" in at most 64 bytes. Form buttons carry the draft's
 # step counter, so a press on an old message can never be applied to the current question.
+
+
+async def edit_or_send(query: CallbackQuery, text: str) -> None:
+    """Put `text` in place of the pressed message, or send it when that message cannot be
+    edited any more (deleted, too old, or pressed twice: then nothing is sent again)."""
+    try:
+        await query.edit_message_text(text, reply_markup=None)
+    except BadRequest as exc:
+        if "not modified" in exc.message.lower():
+            return
+        await query.get_bot().send_message(query.from_user.id, text)
 
 
 def form_data(seq: int, action: str, arg: str = "") -> str:

@@ -17,7 +17,7 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.form.engine import DraftState
-from bot.handlers.common import button, deps, keyboard
+from bot.handlers.common import button, deps, edit_or_send, keyboard
 from bot.handlers.relative import _now_str, with_language
 from bot.i18n import N_, translator
 from bot.services.crypto import NoPrivateKey
@@ -67,11 +67,11 @@ async def on_delete_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     t = translator(row.language if row and row.language else "en")
     await query.answer()
     if query.data != "del:yes":
-        await query.edit_message_text(t._("Nothing was deleted."))
+        await edit_or_send(query, t._("Nothing was deleted."))
         return
     erased = await repo(context).erase_user(user.id, _now_str(d))
     log.info("erased a relative's data: cases=%d", len(erased.withdrawn_cases))
-    await query.edit_message_text(t._(DELETE_DONE))
+    await edit_or_send(query, t._(DELETE_DONE))
 
 
 # ----------------------------------------------------------------------------- /mydata

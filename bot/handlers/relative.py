@@ -30,6 +30,7 @@ from bot.handlers.common import (
     Deps,
     button,
     deps,
+    edit_or_send,
     esc,
     keyboard,
     parse_form_data,
@@ -393,9 +394,9 @@ async def on_cancel_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         if loaded is not None:
             await d.drafts.delete(user.id)
             await _strip_keyboard(context, user.id, loaded[1].question_message_id)
-        await query.edit_message_text(t._("The report was discarded. Send /new to start again."))
+        await edit_or_send(query, t._("The report was discarded. Send /new to start again."))
         return
-    await query.edit_message_text(t._("We continue."))
+    await edit_or_send(query, t._("We continue."))
     if loaded is not None:
         state, row = loaded
         await show_step(update, context, d, state, lang, old_message_id=row.question_message_id)

@@ -98,8 +98,10 @@ async def test_relatives_survive_sigkill(emulator: Emulator, tmp_path: Path) -> 
     started = time.monotonic()
     await bot.start()
     await bot.wait_polling()
+    # Slow enough readers that all the kills land while the journeys are still going.
+    think = (0.3, 0.6) if KILLS <= 10 else (1.0, 2.0)
     people = [Relative(emulator, 40_000 + i, seed=1000 + i, kills=lambda: bot.kills,
-                       think=(0.3, 0.6), patience=PATIENCE) for i in range(RELATIVES)]
+                       think=think, patience=PATIENCE) for i in range(RELATIVES)]
     runs = [asyncio.create_task(r.run()) for r in people]
     problems: list[str] = []
     checked = 0
@@ -113,7 +115,7 @@ async def test_relatives_survive_sigkill(emulator: Emulator, tmp_path: Path) -> 
                 await asyncio.sleep(rng.uniform(0.0, 1.5))
             else:
                 await bot.wait_polling()
-                await asyncio.sleep(rng.uniform(0.2, 3.0))
+                await asyncio.sleep(rng.uniform(0.2, 2.0))
             await bot.kill()
             await asyncio.sleep(0.3)  # relatives read whatever arrived before the kill
             found, n = await check_database(data_dir, people)

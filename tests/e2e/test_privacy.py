@@ -161,3 +161,26 @@ async def _flood(emulator: Emulator) -> None:
     await flooder.send_text("still here?", wait=False)
     await asyncio.sleep(0.3)
     assert len(flooder.messages) == replies  # paused: dropped without a reply
+
+
+async def test_double_taps_and_gone_messages_still_get_an_answer(emulator: Emulator,
+                                                                bot: BotRunner) -> None:
+    """Yes pressed twice, or a confirmation whose message is gone: one clear answer each,
+    never an error (found by the fuzz test)."""
+    user = emulator.user(3010, language_code="en")
+    await choose_language(user, "en")
+    await user.send_text("/cancel")
+    ask = user.last.message_id
+    await user.press_data("x:yes", ask)
+    assert "discarded" in user.last.plain and user.last.message_id == ask  # edited in place
+    count = len(user.messages)
+    await user.press_data("x:yes", ask)  # the second tap: the message already says so
+    assert len(user.messages) == count
+    await user.send_text("/delete")
+    ask = user.last.message_id
+    user.chat.by_id[ask].deleted = True  # deleted on the relative's phone meanwhile
+    await user.press_data("del:yes", ask)
+    assert "deleted" in user.last.plain.lower() and user.last.message_id != ask
+    assert await bot.d.users.get(3010) is None
+    assert (bot.app.bot_data.get("error_report") is None
+            or bot.app.bot_data["error_report"].total == 0)
