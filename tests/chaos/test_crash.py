@@ -99,7 +99,7 @@ async def test_relatives_survive_sigkill(emulator: Emulator, tmp_path: Path) -> 
     await bot.start()
     await bot.wait_polling()
     # Slow enough readers that all the kills land while the journeys are still going.
-    think = (0.3, 0.6) if KILLS <= 10 else (1.0, 2.0)
+    think = (0.3, 0.6) if KILLS <= 10 else (1.5, 3.0)
     people = [Relative(emulator, 40_000 + i, seed=1000 + i, kills=lambda: bot.kills,
                        think=think, patience=PATIENCE) for i in range(RELATIVES)]
     runs = [asyncio.create_task(r.run()) for r in people]
