@@ -16,8 +16,8 @@ from typing import Any
 from telegram import Bot, BotCommand, BotCommandScopeChat
 from telegram.error import TelegramError
 
-from bot.handlers import admin, relative, staff
-from bot.handlers.access import Role, has_role, role_of, staff_ids
+from bot.handlers import relative, staff
+from bot.handlers.access import Role, role_of, staff_ids
 from bot.handlers.common import Deps
 from bot.i18n import Translator, translator
 
@@ -37,10 +37,7 @@ def _describe(usage: str) -> str:
 
 def role_commands(t: Translator, role: Role) -> list[BotCommand]:
     """The staff (and admin) commands `role` may use, described in t's language."""
-    usages = [(name, c.role, c.usage) for name, c in staff.COMMANDS.items()]
-    usages += [(name, c_role, admin.USAGES[name]) for name, c_role in admin.COMMAND_ROLES.items()]
-    return [BotCommand(name, _describe(t._(usage))) for name, needed, usage in usages
-            if has_role(role, needed)]
+    return [BotCommand(name, _describe(t._(usage))) for name, usage in staff.role_usages(role)]
 
 
 def personal_commands(t: Translator, role: Role | None) -> list[BotCommand]:

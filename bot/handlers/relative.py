@@ -15,7 +15,6 @@ from typing import Any, cast
 
 from telegram import (
     BotCommand,
-    BotCommandScopeChat,
     InlineKeyboardMarkup,
     Message,
     Update,
@@ -273,19 +272,12 @@ async def on_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     d = deps(context)
     await d.users.seen(user.id, _now_str(d))
     await d.users.set_language(user.id, lang)
-    t = translator(lang)
     await query.answer()
     with contextlib.suppress(BadRequest):
         await query.edit_message_text(f"🌐 {LANGUAGE_NAMES[lang]}", reply_markup=None)
     personal_menu = context.bot_data.get("personal_menu")  # staff see theirs too (menus.py)
     if personal_menu is not None:
         await personal_menu(context.bot, d, user.id, lang)
-    else:
-        try:
-            await context.bot.set_my_commands(bot_commands(t),
-                                              scope=BotCommandScopeChat(user.id))
-        except TelegramError:
-            log.warning("could not set the per-chat command menu")
     loaded = await load_state(d, user.id)
     if loaded is not None:
         state, row = loaded

@@ -230,48 +230,46 @@ async def case_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 # ----------------------------------------------------------------------------- workflow
 
 
-async def notify_relative(context: ContextTypes.DEFAULT_TYPE, d: Deps, case: CaseInfo,
-                          status: str, key: str) -> int | None:
-    """Tell the relative, in their language, what is happening with their case.
-
-    Through the outbox: queued and started at once, retried until Telegram takes it, across
-    restarts; given up (and the relative marked inactive) when they blocked the bot. `key`
-    names the status change: however often this runs for it, the relative gets one message.
-    Returns the queued message's id (None when there is nothing to send, or it was queued).
-    """
+async def status_notice(d: Deps, case: CaseInfo, status: str) -> str | None:
+    """What the relative is told, in their language, when their case moves to `status`
+    (None: nothing to tell, or nobody to tell it to)."""
     if case.user_id is None or status not in NOTIFY_STATUSES:
         return None
     user = await d.users.get(case.user_id)
     lang = user.language if user is not None and user.language else case.language
     t = translator(lang)
-    text = t._("The status of your case %(number)s has changed: %(status)s.") % {
+    return t._("The status of your case %(number)s has changed: %(status)s.") % {
         "number": f"<code>{esc(case.number)}</code>",
         "status": f"<b>{esc(t._(relative.STATUS_LABELS[status]))}</b>",
     }
-    outbox_id = await outbox_repository(d).enqueue(
-        d.db, case.user_id, text, "HTML", kind="status_notice", dedup_key=key)
-    if outbox_id is not None:
-        wake_outbox(context.application)
-    return outbox_id
 
 
 async def change_status(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int,
                         actor: int, t: Translator, case: CaseInfo, status: str) -> bool:
-    wf = _wf(d)
-    old = await wf.set_status(case.case_id, status, actor, _now(d))
+    # The relative's notice goes through the outbox, queued in the change's own transaction
+    # under its event id: one notice per change, sent until Telegram takes it, across
+    # restarts; given up (and the relative marked inactive) when they blocked the bot.
+    notice = await status_notice(d, case, status)
+    queued: list[int] = []
+
+    async def queue_notice(conn: Any, event_id: int) -> None:
+        assert notice is not None and case.user_id is not None
+        outbox_id = await outbox_repository(d).enqueue(
+            conn, case.user_id, notice, "HTML", kind="status_notice",
+            dedup_key=f"case:{case.case_id}:status:{event_id}")
+        if outbox_id is not None:
+            queued.append(outbox_id)
+
+    old = await _wf(d).set_status(case.case_id, status, actor, _now(d),
+                                  in_transaction=queue_notice if notice else None)
     if old is None:
         return False
-    # Queued right after the change (Workflow.set_status has its own transaction), under the
-    # change's event id: one notice per change, however often this runs.
-    change = f"{old}>{status}"
-    event = max((e.event_id for e in await wf.events(case.case_id)
-                 if e.kind == "status" and e.detail == change), default=0)
-    outbox_id = await notify_relative(context, d, case, status,
-                                      f"case:{case.case_id}:status:{event}")
+    if queued:
+        wake_outbox(context.application)
     await _reply(context, chat_id, t._("Case %(number)s: %(old)s → %(new)s (by %(staff)s).") % {
         "number": f"<code>{esc(case.number)}</code>", "old": esc(status_label(t, old)),
         "new": f"<b>{esc(status_label(t, status))}</b>", "staff": f"<code>{actor}</code>"})
-    if outbox_id is not None:  # waits for the first attempt: the notice keeps its place
+    for outbox_id in queued:  # waits for the first attempt: the notice keeps its place
         await send_outbox_now(context.application, outbox_id)
     return True
 
@@ -765,10 +763,16 @@ async def staffhelp_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     d, actor, chat_id, t = await _who(update, context)
     role = await role_of(d, actor)
     lines = ["<b>" + esc(t._("Staff commands")) + "</b>"]
-    lines += [esc(t._(c.usage)) for c in COMMANDS.values() if has_role(role, c.role)]
-    lines += [esc(t._(admin.USAGES[name])) for name, needed in admin.COMMAND_ROLES.items()
-              if has_role(role, needed)]
+    lines += [esc(t._(usage)) for _, usage in role_usages(role)]
     await _reply(context, chat_id, "\n".join(lines))
+
+
+def role_usages(role: access.Role | None) -> list[tuple[str, str]]:
+    """(command, usage msgid) of every staff and admin command `role` may use."""
+    usages = [(name, c.role, c.usage) for name, c in COMMANDS.items()]
+    usages += [(name, needed, admin.USAGES[name])
+               for name, needed in admin.COMMAND_ROLES.items()]
+    return [(name, usage) for name, needed, usage in usages if has_role(role, needed)]
 
 
 # ----------------------------------------------------------------------------- wiring

@@ -118,7 +118,7 @@ class AiohttpRequest(BaseRequest):
                 for name, (filename, content, mime) in files.items():
                     form.add_field(name, content, filename=filename, content_type=mime)
                 data = form
-            elif request_data.contains_files is False and request_data.parameters:
+            elif request_data.parameters:
                 # A JSON body, which the Bot API takes as well as a form: one encoding of
                 # the whole call instead of a JSON string per field, then URL-encoding it all.
                 try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -236,9 +236,16 @@ class Workflow:
 
     # -- changing -------------------------------------------------------------------------
 
-    async def set_status(self, case_id: int, status: str, actor_id: int, now: str
-                         ) -> str | None:
-        """Move the case to `status`; returns the old status, or None when nothing changed."""
+    async def set_status(
+        self, case_id: int, status: str, actor_id: int, now: str, *,
+        in_transaction: Callable[[aiosqlite.Connection, int], Awaitable[None]] | None = None,
+    ) -> str | None:
+        """Move the case to `status`; returns the old status, or None when nothing changed.
+
+        `in_transaction(conn, event_id)` runs inside the change's transaction, after its
+        event is written: what it writes (the relative's notice in the outbox) commits with
+        the change or not at all.
+        """
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
         async with self._db.transaction() as conn:
@@ -251,11 +258,14 @@ class Workflow:
             await conn.execute(
                 "UPDATE cases SET status = ?, updated_at = ? WHERE case_id = ?",
                 (status, now, case_id))
-            await conn.execute(
+            event = await conn.execute(
                 "INSERT INTO case_events (case_id, at, actor_id, kind, detail)"
                 " VALUES (?, ?, ?, 'status', ?)", (case_id, now, actor_id, f"{old}>{status}"))
             await _audit(conn, now, actor_id, "status",
                          {"case": number, "from": old, "to": status})
+            if in_transaction is not None:
+                assert event.lastrowid is not None
+                await in_transaction(conn, event.lastrowid)
         return old
 
     async def assign(self, case_id: int, assignee_id: int | None, actor_id: int, now: str
