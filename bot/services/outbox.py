@@ -460,7 +460,7 @@ def maybe_delivered(exc: NetworkError) -> bool:
     """Whether Telegram may have done the call: a timeout or a connection lost on the way.
 
     Not after a 5xx (Telegram answered that it failed) or a connection that never opened
-    (bot/services/telegram_http.py names aiohttp's errors in the message).
+    (bot/telegram/http.py names aiohttp's errors in the message).
     """
     if isinstance(exc, TimedOut):
         return True
