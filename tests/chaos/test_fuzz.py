@@ -383,6 +383,7 @@ def test_hostile_updates(fuzz: tuple[Fuzz, asyncio.AbstractEventLoop],
     f, loop = fuzz
     started = time.monotonic()
     logging.getLogger("bot.services.outbox").setLevel(logging.INFO)
+    logging.getLogger("bot.telegram.retries").setLevel(logging.INFO)
 
     # No shrinking: the bot keeps state across batches, so a smaller batch is not the same
     # experiment; the failing batch is printed whole instead.
