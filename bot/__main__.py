@@ -290,10 +290,10 @@ class _Progress:
 
 async def export(settings: Settings, args: argparse.Namespace) -> int:
     """Export cases; sealed to the public key when the private key is offline."""
+    from bot.export import ExportError, export_cases
+    from bot.export.sealed import case_opener, write_sealed_export
     from bot.form.model import load_form
     from bot.services.crypto import load_keyring
-    from bot.services.export import ExportError, export_cases
-    from bot.services.sealed_export import case_opener, write_sealed_export
     from bot.storage.db import Database
     from bot.storage.export_queries import count_cases
 
@@ -360,7 +360,7 @@ async def export(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _download_files(settings: Settings, db: Any, folder: Path,
                           decode: Callable[[bytes], bytes], filters: dict[str, Any]) -> int:
-    from bot.services.files import download_case_files
+    from bot.export.files import download_case_files
 
     report = await download_case_files(db, api_base_url=settings.api_base_url,
                                        token=settings.token, out_dir=folder, decode=decode,

@@ -19,6 +19,10 @@ from types import ModuleType
 MOVED = {
     "bot.services.telegram_http": "bot.telegram.http",
     "bot.services.polling": "bot.telegram.polling",
+    "bot.services.export": "bot.export",
+    "bot.services.xlsx_stream": "bot.export.xlsx",
+    "bot.services.sealed_export": "bot.export.sealed",
+    "bot.services.files": "bot.export.files",
 }
 
 

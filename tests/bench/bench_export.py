@@ -300,8 +300,8 @@ def _peak_rss_mb() -> float:
 
 async def _child(fmt: str, db_path: Path, out: Path, key: Path | None,
                  workers: int | None) -> dict[str, Any]:
-    from bot.services.export import export_cases
-    from bot.services.sealed_export import case_opener
+    from bot.export import export_cases
+    from bot.export.sealed import case_opener
 
     db = await Database.open(db_path, migrate=False)
     batches = 0

@@ -18,17 +18,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl.utils import get_column_letter  # type: ignore[import-untyped]
 
-from bot.form.model import load_form
-from bot.services import export as ex
-from bot.services.case_numbers import new_case_number
-from bot.services.export import (
+from bot import export as ex
+from bot.export import (
     ExportError,
     ExportPlan,
     column_names,
     csv_cells,
     csv_safe,
     export_cases,
+    workers,
+    xlsx,
 )
+from bot.export import plan as plan_module
+from bot.form.model import load_form
+from bot.services.case_numbers import new_case_number
 from bot.storage.cases import CaseRepository, NewCase
 from bot.storage.db import Database
 from bot.storage.export_queries import count_cases, iter_cases
@@ -355,10 +358,10 @@ async def test_xlsx_holds_cell_for_cell_what_xlsxwriter_writes(tmp_path: Path) -
     plan = ExportPlan(FORM)
     ours = tmp_path / "ours.xlsx"
     with ours.open("wb") as fh:
-        writer = ex._XlsxWriter(fh, plan)
-        encoder = ex._XlsxEncoder(plan)
+        writer = xlsx._XlsxWriter(fh, plan)
+        encoder = xlsx._XlsxEncoder(plan)
         for i in range(0, len(cases), 64):
-            writer.write(encoder.encode(cases[i:i + 64], ex.identity, ex._sample(i)))
+            writer.write(encoder.encode(cases[i:i + 64], ex.identity, workers._sample(i)))
         writer.close()
 
     theirs = tmp_path / "theirs.xlsx"
@@ -425,7 +428,7 @@ async def test_worker_processes_write_exactly_what_one_process_writes(tmp_path: 
     there: the same bytes (CSV, JSONL) and the same sheet (XLSX) as without workers."""
     from nacl.public import PrivateKey
 
-    from bot.services.sealed_export import case_opener
+    from bot.export.sealed import case_opener
     from tests.bench.bench_export import sealer
 
     private = PrivateKey.generate()
@@ -497,8 +500,8 @@ def test_the_case_opener_travels_to_worker_processes() -> None:
 
     from nacl.public import PrivateKey
 
+    from bot.export.sealed import case_opener
     from bot.services.crypto import MAGIC
-    from bot.services.sealed_export import case_opener
     from tests.bench.bench_export import sealer
 
     private = PrivateKey.generate()
@@ -536,7 +539,7 @@ async def test_json_fallback_without_orjson(stored: Stored, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     await export_cases(stored.db, FORM, fmt="jsonl", output=tmp_path / "a.jsonl")
     await export_cases(stored.db, FORM, fmt="csv", output=tmp_path / "a.csv")
-    monkeypatch.setattr(ex, "_orjson", None)
+    monkeypatch.setattr(plan_module, "_orjson", None)
     await export_cases(stored.db, FORM, fmt="jsonl", output=tmp_path / "b.jsonl")
     await export_cases(stored.db, FORM, fmt="csv", output=tmp_path / "b.csv")
     a = [json.loads(x) for x in (tmp_path / "a.jsonl").read_bytes().splitlines()]

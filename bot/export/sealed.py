@@ -45,7 +45,7 @@ class CaseOpener:
     """The `decode` for export_cases: opens a case's sealed answers with the private key.
 
     Picklable (it carries the raw private key), so large exports unseal in worker processes
-    of this machine: it is :func:`bot.services.export.parallel_safe`.
+    of this machine: it is :func:`bot.export.parallel_safe`.
     """
 
     parallel_safe = True
@@ -141,8 +141,8 @@ async def open_sealed_export(
     `fmt` overrides the format chosen when the export was made. The working database (sealed
     answers only) lives next to `output` while this runs and is deleted after.
     """
+    from bot.export import FORMATS, export_cases
     from bot.form.model import load_form
-    from bot.services.export import FORMATS, export_cases
 
     work = output.with_name(f".{output.name}.{secrets.token_hex(6)}.work.sqlite3")
     db: Database | None = None
