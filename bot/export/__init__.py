@@ -73,6 +73,7 @@ from bot.export.plan import (
     json_case,
 )
 from bot.export.workers import (
+    DEFLATE_LEVEL,
     MAX_WORKERS,
     PARALLEL_MIN_CASES,
     _encode_here,
@@ -89,6 +90,7 @@ from bot.storage.export_queries import count_cases
 
 __all__ = [
     "CASE_COLUMNS",
+    "DEFLATE_LEVEL",
     "FORMATS",
     "FORMULA_TRIGGERS",
     "MAX_WORKERS",
@@ -140,6 +142,7 @@ async def export_cases(
     progress: Callable[[int], None] | None = None,
     batch: int = 500,
     workers: int | None = None,
+    deflate_level: int = DEFLATE_LEVEL,
 ) -> ExportResult:
     """Export the cases matching the filters to ``output`` (replaced only when complete).
 
@@ -151,6 +154,7 @@ async def export_cases(
     (half as many for XLSX), while this process writes the file; by default one per CPU (at
     most four) for exports of at least :data:`PARALLEL_MIN_CASES` cases when ``decode`` is
     :func:`parallel_safe`, else (or with ``workers=0``) a thread of this process does the work.
+    ``deflate_level`` is XLSX's zlib level (6, the smaller file, unless the caller prefers speed).
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
@@ -168,7 +172,7 @@ async def export_cases(
     done = False
     writer: _Writer | None = None
     try:
-        writer = _writer(fmt, fh, plan)
+        writer = _writer(fmt, fh, plan, deflate_level)
         if n_workers:
             # An XLSX range encodes to twice the bytes of CSV: half as many cases each keeps
             # the results in flight (two per worker) as small.

@@ -163,7 +163,7 @@ async def open_sealed_export(
             raise SealedFileError(f"unknown export format {chosen!r} in the sealed export")
         result = await export_cases(db, load_form(), fmt=chosen,
                                     output=output, decode=case_opener(private),
-                                    progress=progress)
+                                    progress=progress, deflate_level=1)
         return meta, result
     finally:
         if db is not None:

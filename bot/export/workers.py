@@ -13,15 +13,12 @@ import collections
 import contextlib
 import functools
 import gc
-import importlib
-import json
+import multiprocessing
 import os
-import pickle
-import struct
-import subprocess
-import sys
-import threading
+import sqlite3
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -52,11 +49,9 @@ from bot.storage.export_queries import (
 
 T = TypeVar("T")
 
-
-try:  # Linux: bigger pipes from the worker processes
-    _fcntl: Any = importlib.import_module("fcntl")
-except ImportError:  # pragma: no cover - Windows
-    _fcntl = None
+#: zlib level of an XLSX export by default: files about a quarter smaller than at level 1, so
+#: Telegram's 50 MB upload limit (/export) is reached later; the CLI may choose level 1.
+DEFLATE_LEVEL = 6
 
 
 def _encoder(fmt: ExportFormat, plan: ExportPlan) -> _Encoder:
@@ -65,10 +60,11 @@ def _encoder(fmt: ExportFormat, plan: ExportPlan) -> _Encoder:
     return _XlsxEncoder(plan) if fmt == "xlsx" else _JsonlEncoder(plan)
 
 
-def _writer(fmt: ExportFormat, fh: IO[bytes], plan: ExportPlan) -> _Writer:
+def _writer(fmt: ExportFormat, fh: IO[bytes], plan: ExportPlan,
+            deflate_level: int = DEFLATE_LEVEL) -> _Writer:
     if fmt == "csv":
         return _CsvWriter(fh, plan)
-    return _XlsxWriter(fh, plan) if fmt == "xlsx" else _JsonlWriter(fh, plan)
+    return _XlsxWriter(fh, plan, deflate_level) if fmt == "xlsx" else _JsonlWriter(fh, plan)
 
 
 def _sample(cases_before: int) -> int:
@@ -83,9 +79,6 @@ def _sample(cases_before: int) -> int:
 #: processes (a new interpreter each, about a third of a second) would not pay off.
 PARALLEL_MIN_CASES = 5_000
 MAX_WORKERS = 4
-WORKER_MODULE = "bot.export.worker"
-_FRAME = struct.Struct("<I")  # parent -> worker: a length, then the message
-_RESULT = struct.Struct("<cIIII")  # worker -> parent: kind, rows, cases, widths and data sizes
 
 
 def parallel_safe(decode: Decode) -> bool:
@@ -119,170 +112,31 @@ def _worker_count(db: Database, decode: Decode, cases: int, batch: int,
     return max(1, min(workers, -(-cases // batch)))
 
 
-def worker_main(stdin: IO[bytes] | None = None, stdout: IO[bytes] | None = None) -> int:
-    """The loop of an export worker process (``python -m bot.export.worker``).
+#: Set in each worker process by :func:`_start_worker`: (encoder, connection, decode, filters).
+_worker: tuple[_Encoder, sqlite3.Connection, Decode, dict[str, str | None]] | None = None
 
-    Reads from ``stdin`` a pickled set-up (database path, format, form, decode, filters) from
-    the process that started it, then key ranges as JSON; answers each range with its encoded
-    cases (or an error) on ``stdout``, in order, until ``stdin`` closes.
-    """
-    stdin = stdin or sys.stdin.buffer
-    stdout = stdout or sys.stdout.buffer
-    setup = _read_frame(stdin)
-    if setup is None:
-        return 0
-    # Written by the exporting process that started this one, over a pipe only they share.
-    db_path, fmt, form, decode, filters = pickle.loads(setup)  # noqa: S301
+
+def _start_worker(db_path: str, fmt: ExportFormat, form: Form, decode: Decode,
+                  filters: dict[str, str | None]) -> None:
+    """The initializer of each worker process: its encoder and read-only connection."""
+    global _worker
     # The work is acyclic (JSON in, bytes out): reference counting frees all of it, and the
     # cycle collector would only rescan the same young objects again and again.
     gc.disable()
-    encoder = _encoder(fmt, ExportPlan(form))
-    conn = open_reader(Path(db_path))
+    _worker = (_encoder(fmt, ExportPlan(form)), open_reader(Path(db_path)), decode, filters)
+
+
+def _encode_range(after: CaseKey | None, upto: CaseKey | None, sample: int) -> _Chunk:
+    """In a worker process: read the cases of one key range and encode them."""
+    assert _worker is not None, "not started by _start_worker"
+    encoder, conn, decode, filters = _worker
     try:
-        while (task := _read_frame(stdin)) is not None:
-            after, upto, sample = json.loads(task)
-            try:
-                cases = fetch_case_range(conn, tuple(after) if after else None,
-                                         tuple(upto) if upto else None, **filters)
-                chunk = encoder.encode(cases, decode, sample)
-            except Exception as exc:  # reported to the exporting process, which raises it
-                message = str(exc) if isinstance(exc, ExportError) else \
-                    f"export worker: {type(exc).__name__}: {exc}"
-                stdout.write(_RESULT.pack(b"E", 0, 0, 0, len(message.encode())))
-                stdout.write(message.encode())
-                stdout.flush()
-                return 1
-            widths = json.dumps(chunk.widths).encode() if chunk.widths is not None else b""
-            stdout.write(_RESULT.pack(b"R", chunk.rows, chunk.cases, len(widths),
-                                      len(chunk.data)))
-            stdout.write(widths)
-            stdout.write(chunk.data)
-            stdout.flush()
-    finally:
-        conn.close()
-    return 0
-
-
-def _read_frame(stream: IO[bytes]) -> bytes | None:
-    head = stream.read(_FRAME.size)
-    if len(head) < _FRAME.size:
-        return None
-    (size,) = _FRAME.unpack(head)
-    return stream.read(size)
-
-
-def _read_exactly(stream: IO[bytes], size: int) -> bytes:
-    data = stream.read(size)
-    if len(data) != size:
-        raise EOFError
-    return data
-
-
-class _Worker:
-    """One worker process, seen from the exporting process.
-
-    A thread reads its results as soon as they come (so it never waits, with a full pipe,
-    for the results of other workers to be written first) and hands each to the future of
-    the range it answers, in order.
-    """
-
-    def __init__(self, setup: bytes, loop: asyncio.AbstractEventLoop) -> None:
-        env = dict(os.environ)
-        # The worker imports this package from wherever this process does.
-        env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p or os.curdir) for p in sys.path)
-        self.proc = subprocess.Popen(  # noqa: S603  # this interpreter, a fixed module
-            [sys.executable, "-m", WORKER_MODULE], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, env=env, bufsize=1 << 20)
-        if self.proc.stdout is not None and hasattr(_fcntl, "F_SETPIPE_SZ"):
-            # A 1 MiB pipe instead of 64 KiB: a batch crosses in a few system calls.
-            with contextlib.suppress(OSError):
-                _fcntl.fcntl(self.proc.stdout.fileno(), _fcntl.F_SETPIPE_SZ, 1 << 20)
-        self._loop = loop
-        self._waiting: collections.deque[asyncio.Future[_Chunk]] = collections.deque()
-        self._failed: BaseException | None = None
-        self._send(setup)
-        self._reader = threading.Thread(target=self._read_results, daemon=True,
-                                        name="export-worker-reader")
-        self._reader.start()
-
-    def _send(self, message: bytes) -> None:
-        stdin = self.proc.stdin
-        assert stdin is not None
-        stdin.write(_FRAME.pack(len(message)) + message)
-        stdin.flush()
-
-    def submit(self, after: CaseKey | None, upto: CaseKey | None,
-               sample: int) -> asyncio.Future[_Chunk]:
-        """Send a key range; the future gets its encoded cases."""
-        future: asyncio.Future[_Chunk] = self._loop.create_future()
-        if self._failed is not None:
-            future.set_exception(self._failed)
-            return future
-        self._waiting.append(future)
-        self._send(json.dumps([after, upto, sample]).encode())
-        return future
-
-    def _result(self) -> _Chunk:
-        """The next result, in the order the ranges were sent (blocking)."""
-        stdout = self.proc.stdout
-        assert stdout is not None
-        try:
-            kind, rows, cases, widths_size, size = _RESULT.unpack(
-                _read_exactly(stdout, _RESULT.size))
-            widths = _read_exactly(stdout, widths_size) if widths_size else b""
-            data = _read_exactly(stdout, size)
-        except (EOFError, OSError, ValueError, struct.error):
-            code = self.proc.poll()
-            raise ExportError("an export worker process stopped unexpectedly"
-                              + (f" (exit status {code})" if code is not None else "")) from None
-        if kind != b"R":
-            raise ExportError(data.decode("utf-8", "replace"))
-        return _Chunk(data, rows, cases, json.loads(widths) if widths else None)
-
-    def _read_results(self) -> None:  # the reader thread
-        while True:
-            try:
-                chunk = self._result()
-            except ExportError as exc:
-                self._call(self._deliver, None, exc)
-                return
-            self._call(self._deliver, chunk, None)
-
-    def _call(self, fn: Callable[..., None], *args: Any) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
-            self._loop.call_soon_threadsafe(fn, *args)
-
-    def _deliver(self, chunk: _Chunk | None, exc: ExportError | None) -> None:
-        if exc is not None:
-            self._failed = exc
-            while self._waiting:
-                future = self._waiting.popleft()
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        if self._waiting:
-            future = self._waiting.popleft()
-            if not future.done():
-                future.set_result(chunk)  # type: ignore[arg-type]
-
-    def finish(self) -> None:
-        """Let the worker end (it stops at the end of its input), or stop it if it does not
-        (blocking)."""
-        with contextlib.suppress(OSError):
-            if self.proc.stdin is not None:
-                self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # pragma: no cover - a stuck worker
-            self.proc.kill()
-            self.proc.wait()
-        self._reader.join()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-
-    def kill(self) -> None:
-        with contextlib.suppress(OSError):
-            self.proc.kill()
+        cases = fetch_case_range(conn, after, upto, **filters)
+        return encoder.encode(cases, decode, sample)
+    except ExportError:
+        raise
+    except Exception as exc:  # only the class and text travel back, never the case
+        raise ExportError(f"export worker: {type(exc).__name__}: {exc}") from None
 
 
 async def _encode_in_workers(
@@ -293,19 +147,23 @@ async def _encode_in_workers(
     """Encode key ranges of ``batch`` cases in ``workers`` processes (each reads the database
     with its own connection) and write their results in order as they come back.
 
-    Range k goes to worker k mod n, which answers its ranges in order. At most two ranges per
-    worker are in flight: memory stays bounded whatever the export's size.
+    The standard library's process pool (spawn: a fresh interpreter, nothing inherited from
+    the bot's process) does the work; at most two ranges per worker are in flight, so memory
+    stays bounded whatever the export's size.
     """
-    setup = pickle.dumps((str(db.path), fmt, form, decode, filters))
     loop = asyncio.get_running_loop()
-    pool: list[_Worker] = []
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker, initargs=(str(db.path), fmt, form, decode, filters))
     in_flight: collections.deque[asyncio.Future[_Chunk]] = collections.deque()
     rows = cases = 0
-    ok = False
 
     async def write_oldest() -> None:
         nonlocal rows, cases
-        chunk = await in_flight.popleft()
+        try:
+            chunk = await in_flight.popleft()
+        except BrokenProcessPool:
+            raise ExportError("an export worker process stopped unexpectedly") from None
         await _in_thread(writer.write, chunk)
         rows += chunk.rows
         cases += chunk.cases
@@ -313,26 +171,20 @@ async def _encode_in_workers(
             progress(cases)
 
     try:
-        for _ in range(workers):
-            pool.append(_Worker(setup, loop))
         k = 0
         async for after, upto in iter_key_ranges(db, batch=batch, **filters):
-            in_flight.append(pool[k % workers].submit(after, upto, _sample(k * batch)))
+            in_flight.append(loop.run_in_executor(
+                pool, _encode_range, after, upto, _sample(k * batch)))
             k += 1
             if len(in_flight) >= 2 * workers:
                 await write_oldest()
         while in_flight:
             await write_oldest()
-        ok = True
     finally:
-        if not ok:
-            for worker in pool:
-                worker.kill()
-        for worker in pool:
-            await _in_thread(worker.finish)
         for future in in_flight:
-            if future.done() and not future.cancelled():
-                future.exception()  # retrieved: no "never retrieved" warning
+            future.cancel()
+        # On failure the ranges not started are dropped; the few running finish first.
+        await _in_thread(functools.partial(pool.shutdown, wait=True, cancel_futures=True))
     return rows, cases
 
 

@@ -680,3 +680,22 @@ async def test_decode_is_applied_and_files_are_private(stored: Stored, tmp_path:
     await export_cases(stored.db, FORM, fmt="jsonl", output=out, decode=xor)
     assert json.loads(out.read_bytes().splitlines()[0])["persons"][0]["story"] == STORY
     assert out.stat().st_mode & 0o777 == 0o600
+
+
+async def test_xlsx_is_deflated_at_level_6_unless_the_caller_asks_for_speed(
+        tmp_path: Path) -> None:
+    """/export in Telegram uses the default (level 6: smaller, Telegram's 50 MB limit comes
+    later); the CLI asks for level 1. Both files hold the same sheet."""
+    path = tmp_path / "lv.sqlite3"
+    await seed(path, 300)
+    db = await Database.open(path)
+    try:
+        small, fast = tmp_path / "six.xlsx", tmp_path / "one.xlsx"
+        await export_cases(db, FORM, fmt="xlsx", output=small)
+        await export_cases(db, FORM, fmt="xlsx", output=fast, deflate_level=1)
+    finally:
+        await db.close()
+    assert ex.DEFLATE_LEVEL == 6
+    assert small.stat().st_size < fast.stat().st_size * 0.85
+    with zipfile.ZipFile(small) as a, zipfile.ZipFile(fast) as b:
+        assert a.read("xl/worksheets/sheet1.xml") == b.read("xl/worksheets/sheet1.xml")
