@@ -21,10 +21,14 @@ the questionnaire, in its order, so a new question appears in exports without co
 
 Formula injection (OWASP "CSV injection"): a spreadsheet reads a cell that starts with ``=``,
 ``+``, ``-`` or ``@`` (or a tab or carriage return) as a formula, and a relative's answer could
-be crafted to run one on a staff member's computer. In CSV such a cell gets a leading
-apostrophe, as OWASP recommends (``'=HYPERLINK(...)``, ``'+77011234567``, ``'-``): the
-apostrophe shows in the spreadsheet and is the only change made to any CSV cell (remove it when
-feeding a CSV back into another system). In XLSX every answer is a text cell (never a formula,
+be crafted to run one on a staff member's computer. Excel in Russian and Kazakh locales opens a
+``.csv`` with ";" as the separator, so a cell can also start after a ";" (or a TAB) inside the
+text. In CSV every such trigger gets an apostrophe in front of it, as OWASP recommends: at the
+start of the text and after every ",", ";", TAB, line break or quote in it (``'=HYPERLINK(...)``,
+``'+77011234567``, ``a;'=1+1``), so no split of a line on ",", ";" or TAB gives a cell that
+starts with a trigger. The apostrophe shows in the spreadsheet and is the only change made to
+any CSV cell (remove it when feeding a CSV back into another system). CSV is for programs;
+staff open XLSX. In XLSX every answer is a text cell (never a formula,
 number or link) and such cells also carry Excel's "quote prefix" style, so the value is exactly
 as stored (``+77011234567`` stays readable) and stays text even when the cell is edited. Excel
 holds at most 32,767 characters in a cell: a longer XLSX cell is cut, with a marker saying so

@@ -25,16 +25,29 @@ from bot.export.plan import (
 )
 from bot.storage.export_queries import CaseRow
 
+#: Where a spreadsheet may see a cell start: the start of the text, or right after a character
+#: that some program splits cells or lines on ("," and ";": Excel in Russian and Kazakh locales
+#: uses ";"; TAB; a line break; a quote, which a naive split leaves at the front). A formula
+#: trigger (FORMULA_TRIGGERS) there gets an apostrophe in front of it.
+_CELL_START = re.compile('(^|[,;\t\r\n"])(?=[=+\\-@\t\r])')
+_GUARDED = "\\1'"
+#: A trigger inside the text where a cell may start (a quick test: most texts have none).
+_INNER_TRIGGER = re.compile('[,;\t\r\n"][=+\\-@\t\r]')
+
 
 def csv_safe(value: str) -> str:
-    """Prefix an apostrophe when a spreadsheet would read the text as a formula."""
-    return "'" + value if value and value[0] in FORMULA_TRIGGERS else value
+    """The CSV formula guard: an apostrophe before every formula trigger (= + - @ TAB CR)
+    at the start of the text and after every ",", ";", TAB, line break or quote in it, so that
+    no split of the line makes a cell that a spreadsheet reads as a formula."""
+    if value and (value[0] in FORMULA_TRIGGERS or _INNER_TRIGGER.search(value) is not None):
+        return _CELL_START.sub(_GUARDED, value)
+    return value
 
 
 def _csv_text(v: str) -> str:
     """One non-empty text cell for CSV: formula guard, then csv's QUOTE_MINIMAL quoting."""
-    if v[0] in FORMULA_TRIGGERS:
-        v = "'" + v
+    if v[0] in FORMULA_TRIGGERS or _INNER_TRIGGER.search(v) is not None:
+        v = _CELL_START.sub(_GUARDED, v)
     if '"' in v:
         return '"' + v.replace('"', '""') + '"'
     if "," in v or "\n" in v or "\r" in v:
@@ -52,28 +65,22 @@ def csv_cells(cells: list[Cell]) -> list[str]:
             for v in cells]
 
 
-def _guard(v: Cell) -> Cell:
-    """The CSV formula guard on one cell (see the module's docstring)."""
-    if isinstance(v, str) and v and v[0] in FORMULA_TRIGGERS:
-        return "'" + v
-    return v
-
-
 _CSV_EMPTY = {_TEXT: "", _OPTION: ",", _ATTACH: ",0"}  # unanswered, as _field_cells gives
 #: Per field: (question id, kind, text when unanswered, cache of "code,label" by answer, field)
 _Compiled = list[tuple[str, int, str, dict[Any, str], _Field]]
 
 
 #: A CSV text cell that needs neither the formula guard nor quotes (checked in one call).
-_CSV_PLAIN = re.compile('[^=+\\-@\t\r",\n][^",\r\n]*')
+_CSV_PLAIN = re.compile('[^=+\\-@\t\r",\n;][^",\r\n;\t]*')
 #: The metadata cells of a row (a case's number, status, language and times), when plain.
-_CSV_PLAIN_HEAD = re.compile('(?:[^=+\\-@\t\r",\n][^",\r\n]*,){5}')
+_CSV_PLAIN_HEAD = re.compile('(?:[^=+\\-@\t\r",\n;][^",\r\n;\t]*,){5}')
 
 
 class _CsvEncoder:
     """CSV lines, quoted here exactly as ``csv.writer`` would. Kept because it is faster:
-    tests/bench/bench_encoders.py measured 0.16 s against csv.writer's 0.33 s for the same
-    bytes (5,000 cases, JSON decoding included, 2026-12-03); the csv module looks at every
+    tests/bench/bench_encoders.py measured 0.25 s against csv.writer's 0.45-0.57 s for the
+    same bytes, formula guard included (5,000 cases, JSON decoding included, 2026-12-03; 0.16 s
+    before the guard looked inside cells); the csv module looks at every
     character in C, slower on these long texts than ``in`` and ``replace``. The hot loop is
     :meth:`_part`; choices are encoded once per answer, and the cells shared by a case's rows
     once per case."""
@@ -93,6 +100,8 @@ class _CsvEncoder:
         get = answers.get
         append = out.append
         triggers = FORMULA_TRIGGERS
+        inner = _INNER_TRIGGER.search
+        guard = _CELL_START.sub
         for key, kind, empty, cache, f in fields:
             v = get(key)
             if v is None:
@@ -101,8 +110,8 @@ class _CsvEncoder:
                 if v.__class__ is not str:
                     v = _other_text(v)
                 if v:  # _csv_text(), inline: this is the innermost loop
-                    if v[0] in triggers:
-                        v = "'" + v
+                    if v[0] in triggers or inner(v) is not None:
+                        v = guard(_GUARDED, v)
                     if '"' in v:
                         v = '"' + v.replace('"', '""') + '"'
                     elif "," in v or "\n" in v or "\r" in v:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.export.csv import _CsvEncoder
+from bot.export.csv import _CsvEncoder, csv_safe
 from bot.export.plan import ExportPlan, identity
 from bot.export.xlsx import _XlsxEncoder, _XlsxWriter
 from bot.form.model import load_form
@@ -65,8 +65,7 @@ def csv_stdlib(plan: ExportPlan, rows: list[CaseRow]) -> bytes:
     writer = csv.writer(buf)
     for case in rows:
         for row in plan.rows(case, json.loads(case.data)):
-            writer.writerow([("'" + v if v and v[0] in "=+-@\t\r" else v)
-                             if isinstance(v, str) else v for v in row])
+            writer.writerow([csv_safe(v) if isinstance(v, str) else v for v in row])
     return buf.getvalue().encode("utf-8")
 
 

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import random
+import re
 import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -153,8 +154,12 @@ def _text_cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+_GUARD_MARK = re.compile("(^|[,;\t\r\n\"])'(?=[=+\\-@\t\r])")
+
+
 def _unguard(cell: str) -> str:
-    return cell[1:] if cell[:1] == "'" and cell[1:2] in ex.FORMULA_TRIGGERS else cell
+    """A CSV cell without the apostrophes the formula guard put in."""
+    return _GUARD_MARK.sub("\\1", cell)
 
 
 def _leftovers(folder: Path) -> list[Path]:
@@ -261,6 +266,77 @@ def test_csv_encoding_matches_the_csv_module(cells: list[str | int | None]) -> N
     buf = io.StringIO(newline="")
     csv.writer(buf).writerow([csv_safe(c) if isinstance(c, str) else c for c in cells])
     assert ",".join(csv_cells(cells)) + "\r\n" == buf.getvalue()
+
+
+TRIGGERS = "=+-@\t\r"
+#: Text rich in what matters here: triggers, separators, quotes, line breaks.
+HOSTILE = st.text(alphabet=st.sampled_from(list('=+-@\t\r\n;,"\' aЖ1|!')), max_size=30)
+
+
+def _cell_starts(text: str) -> list[str]:
+    """Every cell of a CSV text split naively: lines on CR/LF, then cells on ",", ";" and TAB,
+    leading quotes dropped (what a spreadsheet would see at a cell's start)."""
+    return [piece.lstrip('"') for line in re.split("\r\n|\r|\n", text)
+            for piece in re.split("[,;\t]", line)]
+
+
+@pytest.mark.parametrize(("answer", "guarded"), [
+    ("=1+1", "'=1+1"),
+    ("a;=1+1;b", "a;'=1+1;b"),
+    ("x;=cmd|' /C calc'!A0;", "x;'=cmd|' /C calc'!A0;"),
+    ("note\t@SUM(A1)", "note\t'@SUM(A1)"),
+    ("+77011234567", "'+77011234567"),
+    ("2018-03; -", "2018-03; -"),  # a space first: no cell starts with the trigger
+    ("a;-b", "a;'-b"),
+    ("\t\t=", "'\t'\t'="),
+])
+def test_the_csv_guard_works_after_semicolons_and_tabs(answer: str, guarded: str) -> None:
+    assert csv_safe(answer) == guarded
+    assert all(not c.startswith(tuple(TRIGGERS)) for c in _cell_starts(csv_cells([answer])[0]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.integers(0, 99), HOSTILE, st.text(max_size=20)),
+                min_size=1, max_size=6))
+def test_no_split_of_a_csv_line_starts_a_cell_with_a_formula_trigger(
+        cells: list[str | int | None]) -> None:
+    line = ",".join(csv_cells(cells)) + "\r\n"
+    starts = _cell_starts(line)
+    assert not [c for c in starts if c[:1] in set(TRIGGERS)], line
+    if len(cells) > 1:  # what the csv module reads back: the text, apostrophes added
+        read = next(csv.reader(io.StringIO(line, newline="")))
+        assert read == ["" if c is None else csv_safe(c) if isinstance(c, str) else str(c)
+                        for c in cells]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(HOSTILE, min_size=4, max_size=4))
+def test_a_whole_csv_export_has_no_cell_starting_with_a_trigger(texts: list[str]) -> None:
+    """The export's own encoder (its inline hot path, choices, attachments, the header)."""
+    from bot.export.csv import _CsvEncoder, _CsvWriter
+    from bot.storage.export_queries import CaseRow
+
+    plan = ExportPlan(FORM)
+    person = {q.id: texts[i % 4] for i, q in enumerate(FORM.repeat_group.questions)
+              if q.type in ("text", "date", "phone")}
+    person["attachments"] = [{"kind": "document", "file_unique_id": "u1", "name": texts[0]}]
+    reporter = {q.id: texts[(i + 1) % 4] for i, q in enumerate(FORM.groups[1].questions)}
+    data = {"reporter": reporter, "persons": [person, {"relation": [texts[2], texts[3]]}],
+            "consent": {"store": "agree"}, "notice_version": texts[1]}
+    case = CaseRow(1, "1000-0001", "new", "kk", "2025-01-01T10:00:00+05:00",
+                   "2025-01-01T10:00:00+05:00", None, 2, None, 1, None, None, 1,
+                   json.dumps(data).encode())
+    fh = io.BytesIO()
+    writer = _CsvWriter(fh, plan)
+    writer.write(_CsvEncoder(plan).encode([case], ex.identity))
+    text = fh.getvalue().decode("utf-8-sig")
+    assert not [c for c in _cell_starts(text) if c[:1] in set(TRIGGERS)]
+    with io.StringIO(text, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2
+    for q in FORM.repeat_group.questions:
+        if q.id in person and q.type == "text":
+            assert rows[0][f"person_{q.id}"] == csv_safe(person[q.id])
 
 
 # --------------------------------------------------------------------------- XLSX
