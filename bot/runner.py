@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from bot.config import Settings
+from bot.telegram.webhook import WebhookServer
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,7 @@ async def run_bot(settings: Settings, *, webhook: bool | None = None,
         raise
     app = build_application(d)
     started = False
+    server: WebhookServer | None = None
     if own_signals:  # a SIGTERM during start-up also ends in an orderly stop
         _catch_signals(stop)
     try:
@@ -152,17 +154,17 @@ async def run_bot(settings: Settings, *, webhook: bool | None = None,
         await _start_senders(app)
         assert app.updater is not None
         if use_webhook:
+            # Our own aiohttp server (bot/telegram/webhook.py), not the Updater's tornado one:
+            # it checks the secret in constant time and refuses big bodies before reading them.
             try:
-                await app.updater.start_webhook(
-                    listen=settings.webhook_listen,
-                    port=settings.webhook_port,
-                    url_path=settings.webhook_path,
-                    webhook_url=settings.webhook_url,
-                    secret_token=settings.webhook_secret,
-                    allowed_updates=UPDATE_TYPES,
-                    drop_pending_updates=False,
-                    max_connections=40,
-                )
+                server = WebhookServer(app, listen=settings.webhook_listen,
+                                       port=settings.webhook_port, path=settings.webhook_path,
+                                       secret=settings.webhook_secret)
+                await server.start()
+                await app.bot.set_webhook(
+                    settings.webhook_url, secret_token=settings.webhook_secret,
+                    allowed_updates=UPDATE_TYPES, drop_pending_updates=False,
+                    max_connections=40)
             except OSError as exc:
                 return _fail(f"BOT_WEBHOOK_PORT: cannot listen on {settings.webhook_listen}:"
                              f"{settings.webhook_port} ({exc.strerror or type(exc).__name__}).",
@@ -178,6 +180,8 @@ async def run_bot(settings: Settings, *, webhook: bool | None = None,
         await stop.wait()
         log.info("stopping: finishing the updates in hand")
     finally:
+        if server is not None:
+            await server.stop()
         await _stop_app(app, started)
         await d.db.close()
         lock.release()

@@ -117,6 +117,21 @@ def test_check_reports_each_bad_setting_on_its_own_line(
     assert {e.split(":")[0] for e in err} == {"BOT_WEBHOOK_PORT", "BOT_BACKUP_KEEP", "BOT_TOKEN"}
 
 
+def test_check_refuses_a_short_webhook_secret(
+        in_tmp: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Security review L1: a webhook secret anyone could guess is refused before anything runs."""
+    monkeypatch.setenv("BOT_TOKEN", "123456:abcdefghijklmnopqrstuvwxyzABCDEFGHI")
+    monkeypatch.setenv("BOT_WEBHOOK_URL", "https://bot.example.org/telegram/hook")
+    monkeypatch.setenv("BOT_WEBHOOK_SECRET", "a" * 31)
+    assert main(["check"]) == 2
+    assert lines(capsys.readouterr().err) == [
+        "BOT_WEBHOOK_SECRET: must be 32-256 characters of A-Z, a-z, 0-9, _ and - "
+        "(make one with: openssl rand -hex 32)"]
+    assert main(["run"]) == 2
+    assert "BOT_WEBHOOK_SECRET: must be 32-256" in capsys.readouterr().err
+
+
 # ----------------------------------------------------------------------------- keys, migrate
 
 
