@@ -251,7 +251,11 @@ async def test_export_with_files(emulator: Emulator, tmp_path: Path) -> None:
     photo = emulator.world.files.add("photo", b"\xff\xd8 a photo")
     doc = emulator.world.files.add("document", b"%PDF-1.4 passport", file_name="паспорт.pdf",
                                    mime_type="application/pdf")
+    # Security review L5: what a double click would run is saved as .bin.
+    exe = emulator.world.files.add("document", b"MZ not a passport", file_name="паспорт.pdf.exe")
+    hta = emulator.world.files.add("document", b"<script>", file_name="letter.HTA")
     attachments = [media(photo, "photo"), media(doc, "document", "паспорт.pdf"),
+                   media(exe, "document", "паспорт.pdf.exe"), media(hta, "document", "letter.HTA"),
                    {"kind": "photo", "file_id": "GONE", "file_unique_id": "Ugone"}]
     data = tmp_path / "data"
     await seed_cases(data, attachments)
@@ -262,7 +266,7 @@ async def test_export_with_files(emulator: Emulator, tmp_path: Path) -> None:
                                     env=env, cwd=tmp_path)
     assert rc == 0, err
     assert "exported 6 rows (3 cases)" in stdout
-    assert "attachments: 2 downloaded, 0 already there, 1 not available" in stdout
+    assert "attachments: 4 downloaded, 0 already there, 1 not available" in stdout
     assert lines(err) == ["  not downloaded: 4821-0001 photo:Ugone: Telegram: Bad Request: "
                           "invalid file_id"]
     assert emulator.token not in stdout + err
@@ -273,13 +277,15 @@ async def test_export_with_files(emulator: Emulator, tmp_path: Path) -> None:
     got = {p.relative_to(files).as_posix(): p.read_bytes() for p in files.rglob("*")
            if p.is_file()}
     assert got == {f"4821-0001/photo-{photo.file_unique_id}.jpg": photo.data,
-                   f"4821-0001/document-{doc.file_unique_id}.pdf": doc.data}
+                   f"4821-0001/document-{doc.file_unique_id}.pdf": doc.data,
+                   f"4821-0001/document-{exe.file_unique_id}.bin": exe.data,
+                   f"4821-0001/document-{hta.file_unique_id}.bin": hta.data}
     conn = sqlite3.connect(data / "bot.sqlite3")
     audit = conn.execute("SELECT action, detail FROM audit_log").fetchall()
     conn.close()
     assert audit and audit[-1][0] == "export"
     detail = json.loads(audit[-1][1])
-    assert detail["via"] == "cli" and detail["cases"] == 3 and detail["files"] == 2
+    assert detail["via"] == "cli" and detail["cases"] == 3 and detail["files"] == 4
     assert "Әлия" not in audit[-1][1]
 
 

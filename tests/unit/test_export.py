@@ -775,3 +775,24 @@ async def test_xlsx_is_deflated_at_level_6_unless_the_caller_asks_for_speed(
     assert small.stat().st_size < fast.stat().st_size * 0.85
     with zipfile.ZipFile(small) as a, zipfile.ZipFile(fast) as b:
         assert a.read("xl/worksheets/sheet1.xml") == b.read("xl/worksheets/sheet1.xml")
+
+
+@pytest.mark.parametrize(("item", "path", "name"), [
+    ({"kind": "document", "file_unique_id": "U1", "name": "scan.PDF"}, None, "document-U1.pdf"),
+    ({"kind": "document", "file_unique_id": "U1", "name": "a.docx"}, None, "document-U1.docx"),
+    ({"kind": "document", "file_unique_id": "U1", "name": "run.exe"}, None, "document-U1.bin"),
+    ({"kind": "document", "file_unique_id": "U1", "name": "x.lnk"}, None, "document-U1.bin"),
+    ({"kind": "document", "file_unique_id": "U1", "name": "page.html"}, None, "document-U1.bin"),
+    ({"kind": "document", "file_unique_id": "U1", "name": "m.docm"}, None, "document-U1.bin"),
+    ({"kind": "document", "file_unique_id": "U1"}, "documents/file_3.hta", "document-U1.bin"),
+    ({"kind": "document", "file_unique_id": "U1"}, None, "document-U1.bin"),
+    ({"kind": "photo", "file_unique_id": "U/2"}, "photos/file_1.jpg", "photo-U_2.jpg"),
+    ({"kind": "photo", "file_unique_id": "U2"}, None, "photo-U2.jpg"),
+    ({"kind": "voice", "file_unique_id": "U3"}, "voice/file_9.oga", "voice-U3.oga"),
+    ({"kind": "audio", "file_unique_id": "U4", "name": "song.flac"}, None, "audio-U4.bin"),
+])
+def test_downloaded_files_keep_only_allow_listed_extensions(
+        item: dict[str, str], path: str | None, name: str) -> None:
+    from bot.export.files import file_name
+
+    assert file_name({"file_id": "F", **item}, path) == name
