@@ -396,9 +396,24 @@ async def _broadcast(settings: Settings, args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- main
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("atazhurt-bot")
+    except PackageNotFoundError:  # a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def _prog() -> str:
+    """How the user called us: `python -m bot` or the `atazhurt-bot` console script."""
+    return "python -m bot" if sys.argv[0].endswith("__main__.py") else "atazhurt-bot"
+
+
 def _parser(argv: list[str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bot",
+    parser = argparse.ArgumentParser(prog=_prog(),
                                      description="Atazhurt bot: run it, check it, back it up.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the bot on Telegram (long polling by default)")
     run.add_argument("--webhook", action="store_true",
@@ -442,6 +457,7 @@ def _parser(argv: list[str]) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line, load settings when the command needs them, and run it."""
+    os.umask(0o077)  # the database, keys, backups and exports: readable by this user only
     argv = sys.argv[1:] if argv is None else argv
     args = _parser(argv).parse_args(argv)
     try:
@@ -479,5 +495,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    os.umask(0o077)  # the database, keys, backups and exports: readable by this user only
     sys.exit(main())

@@ -52,6 +52,7 @@ decoding are most of the cost, so they run in the workers too: ``decode`` must b
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 from collections.abc import Callable
@@ -80,6 +81,7 @@ from bot.export.workers import (
     DEFLATE_LEVEL,
     MAX_WORKERS,
     PARALLEL_MIN_CASES,
+    NoWorkerProcesses,
     _encode_here,
     _encode_in_workers,
     _in_thread,
@@ -91,6 +93,8 @@ from bot.export.xlsx import xlsx_fit
 from bot.form.model import Form
 from bot.storage.db import Database
 from bot.storage.export_queries import count_cases
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "CASE_COLUMNS",
@@ -181,9 +185,13 @@ async def export_cases(
             # An XLSX range encodes to twice the bytes of CSV: half as many cases each keeps
             # the results in flight (two per worker) as small.
             task = max(1, batch // 2) if fmt == "xlsx" else batch
-            rows, cases = await _encode_in_workers(db, form, fmt, writer, decode, filters,
-                                                   task, n_workers, progress)
-        else:
+            try:
+                rows, cases = await _encode_in_workers(db, form, fmt, writer, decode, filters,
+                                                       task, n_workers, progress)
+            except NoWorkerProcesses as exc:
+                log.warning("export: no worker processes here (%s); encoding in this one", exc)
+                n_workers = 0
+        if not n_workers:
             rows, cases = await _encode_here(db, plan, fmt, writer, decode, filters, batch,
                                              progress)
         await _in_thread(_finish, writer, fh)

@@ -112,6 +112,10 @@ def _worker_count(db: Database, decode: Decode, cases: int, batch: int,
     return max(1, min(workers, -(-cases // batch)))
 
 
+class NoWorkerProcesses(RuntimeError):
+    """Worker processes cannot be started here; the export is encoded in this process."""
+
+
 #: Set in each worker process by :func:`_start_worker`: (encoder, connection, decode, filters).
 _worker: tuple[_Encoder, sqlite3.Connection, Decode, dict[str, str | None]] | None = None
 
@@ -152,9 +156,13 @@ async def _encode_in_workers(
     stays bounded whatever the export's size.
     """
     loop = asyncio.get_running_loop()
-    pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-        initializer=_start_worker, initargs=(str(db.path), fmt, form, decode, filters))
+    try:
+        pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker, initargs=(str(db.path), fmt, form, decode, filters))
+    except (OSError, ImportError, NotImplementedError) as exc:
+        # No working semaphores (a sandbox without /dev/shm): nothing is written yet.
+        raise NoWorkerProcesses(type(exc).__name__) from exc
     in_flight: collections.deque[asyncio.Future[_Chunk]] = collections.deque()
     rows = cases = 0
 

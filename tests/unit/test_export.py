@@ -796,3 +796,25 @@ def test_downloaded_files_keep_only_allow_listed_extensions(
     from bot.export.files import file_name
 
     assert file_name({"file_id": "F", **item}, path) == name
+
+
+async def test_an_export_without_worker_processes_runs_in_this_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sandbox without working semaphores (no /dev/shm) cannot start the process pool:
+    the export is encoded in this process instead, with the same result."""
+    path = tmp_path / "nosem.sqlite3"
+    await seed(path, 120)
+    db = await Database.open(path)
+    try:
+        await export_cases(db, FORM, fmt="csv", output=tmp_path / "a.csv", workers=2, batch=20)
+
+        def no_pool(*args: Any, **kwargs: Any) -> Any:
+            raise OSError(38, "Function not implemented")
+
+        monkeypatch.setattr(workers, "ProcessPoolExecutor", no_pool)
+        result = await export_cases(db, FORM, fmt="csv", output=tmp_path / "b.csv", workers=2,
+                                    batch=20)
+    finally:
+        await db.close()
+    assert result.cases == 120
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
