@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from bot.app import ErrorReport
+from bot.errors import ErrorReport
 from bot.form.engine import DraftState
 from bot.sandbox.emulator import Emulator
 from bot.services.outbox import outbox_repository, wake_outbox
@@ -354,7 +354,7 @@ def test_error_report_counts_repeats_and_keeps_personal_data_out(
         except ValueError as exc:
             return exc
 
-    with caplog.at_level(logging.ERROR, logger="bot.app"):
+    with caplog.at_level(logging.ERROR, logger="bot.errors"):
         for i in range(25):
             report_.record(None, fail(f"Гүлжан +7701{i:07d}"))
         report_.record(None, KeyError("other"))
