@@ -13,6 +13,7 @@ from telegram.constants import ParseMode
 from telegram.ext import (
     Application,
     ApplicationBuilder,
+    BaseHandler,
     BaseUpdateProcessor,
     CallbackQueryHandler,
     CommandHandler,
@@ -26,11 +27,23 @@ from telegram.ext import (
 from bot.config import Settings
 from bot.errors import ErrorReport
 from bot.form.model import load_form
-from bot.handlers import admin, menus, privacy, relative, staff, updates
-from bot.handlers.common import Deps, deps
+from bot.handlers import access, admin, menus, privacy, relative, staff, updates
+from bot.handlers.common import (
+    BROADCAST_PREFIX,
+    CANCEL_PREFIX,
+    CLEAN_CHAT_PREFIX,
+    DELETE_PREFIX,
+    FORM_PREFIX,
+    LANGUAGE_PREFIX,
+    MENU_PREFIX,
+    STAFF_PREFIX,
+    Deps,
+    deps,
+)
 from bot.i18n import LANGUAGES, translator
+from bot.services.broadcast import ActivityMeter
 from bot.services.crypto import load_keyring
-from bot.services.outbox import ResilientRateLimiter, install_outbox
+from bot.services.outbox import ResilientRateLimiter, install_outbox, register_outbox_hook
 from bot.services.polling import ReadingBot
 from bot.services.telegram_http import AiohttpRequest
 from bot.storage.cases import CaseRepository
@@ -128,21 +141,67 @@ def build_application(d: Deps, *, rate_limit: bool = True) -> AnyApp:
     )
     app = ApplicationBuilder().bot(bot).concurrent_updates(PerUserOrder(256)).build()
     app.bot_data["deps"] = d
-    register_handlers(app)
+    register_handlers(app, d)
     install_outbox(app)  # the sender also starts with the job queue; see start_outbox
     return app
 
 
-def register_handlers(app: AnyApp) -> None:
+# ----------------------------------------------------------------------------- handlers
+# Order matters. For each update python-telegram-bot runs, group by group in increasing
+# order, the first handler of the group whose filter matches; a handler that raises
+# ApplicationHandlerStop ends the update there. Within MAIN_GROUP the first match wins, so the
+# specific handlers come before the catch-alls at its end.
+
+METER_GROUP = -5  # counts every update so broadcasts slow down for relatives; never stops one
+FLOOD_GROUP = -4  # stops a user's updates while they send too fast (privacy.flood_gate)
+GATE_GROUP = -3  # stops staff and admin commands and buttons from people without the role
+COMPOSE_GROUP = -2  # an admin's message that is part of the broadcast being composed (stops)
+ANSWER_GROUP = -1  # a relative's answer to a staff question (stops), not a questionnaire answer
+MAIN_GROUP = 0  # commands, buttons, then the questionnaire's catch-all
+
+
+def build_gate() -> access.Gate:
+    """The one access gate: every staff and admin command and button prefix, with its role."""
+    commands = {name: c.role for name, c in staff.COMMANDS.items()} | admin.COMMAND_ROLES
+    return access.Gate(commands, {STAFF_PREFIX: "staff", BROADCAST_PREFIX: "admin"})
+
+
+def handler_table(d: Deps, gate: access.Gate, meter: ActivityMeter
+                  ) -> list[tuple[int, BaseHandler[Any, Any, Any]]]:
+    """Every handler of the bot with its group, in the order they are tried."""
     private = filters.ChatType.PRIVATE
     groups = filters.ChatType.GROUPS
-    staff.register(app)  # the access gate, then staff handlers ahead of the relative's
-    admin.register(app)  # broadcasts and /stats (registers with the gate above)
-    updates.register(app)  # /stop_updates, /start_updates
-    menus.install(app)  # staff and admins get their commands in their own chat's menu
-    app.add_handler(TypeHandler(Update, privacy.flood_gate), group=-2)
-    app.add_handler(MessageHandler(groups & filters.COMMAND, relative.group_message))
+    staff_places = private
+    if d.settings.staff_chat_id is not None:
+        staff_places = private | filters.Chat(d.settings.staff_chat_id)  # type: ignore[assignment]
+    message = private & filters.UpdateType.MESSAGE
+    table: list[tuple[int, BaseHandler[Any, Any, Any]]] = [
+        (METER_GROUP, TypeHandler(Update, meter, block=False)),
+        (FLOOD_GROUP, TypeHandler(Update, privacy.flood_gate)),
+        (GATE_GROUP, TypeHandler(Update, gate)),
+    ]
+    if d.settings.admin_ids:
+        admins = filters.User(user_id=d.settings.admin_ids)
+        table.append((COMPOSE_GROUP, MessageHandler(
+            message & admins & ~filters.COMMAND & (filters.TEXT | filters.PHOTO),
+            admin.on_admin_message)))
+    table.append((ANSWER_GROUP, MessageHandler(message & ~filters.COMMAND,
+                                               staff.on_relative_message)))
+    # Staff and admin commands and buttons: behind the gate, so none of them checks roles.
+    table += [(MAIN_GROUP, CommandHandler(name, c.callback, filters=staff_places))
+              for name, c in staff.COMMANDS.items()]
+    table += [
+        (MAIN_GROUP, CallbackQueryHandler(staff.on_button, pattern=f"^{STAFF_PREFIX}")),
+        (MAIN_GROUP, CommandHandler("broadcast", admin.broadcast_cmd, filters=private)),
+        (MAIN_GROUP, CommandHandler("broadcast_cancel", admin.broadcast_cancel_cmd,
+                                    filters=private)),
+        (MAIN_GROUP, CommandHandler("stats", admin.stats_cmd, filters=staff_places)),
+        (MAIN_GROUP, CallbackQueryHandler(admin.on_button, pattern=f"^{BROADCAST_PREFIX}")),
+    ]
+    # The relative's commands and buttons.
     commands = {
+        "stop_updates": updates.stop_updates_cmd,
+        "start_updates": updates.start_updates_cmd,
         "start": relative.start_cmd,
         "language": relative.language_cmd,
         "new": relative.new_cmd,
@@ -152,18 +211,37 @@ def register_handlers(app: AnyApp) -> None:
         "delete": privacy.delete_cmd,
         "mydata": privacy.mydata_cmd,
     }
-    for name, callback in commands.items():
-        app.add_handler(CommandHandler(name, callback, filters=private))
-    app.add_handler(CallbackQueryHandler(relative.on_language, pattern=r"^L:"))
-    app.add_handler(CallbackQueryHandler(relative.on_form_press, pattern=r"^f:"))
-    app.add_handler(CallbackQueryHandler(relative.on_cancel_choice, pattern=r"^x:"))
-    app.add_handler(CallbackQueryHandler(relative.on_menu, pattern=r"^m:"))
-    app.add_handler(CallbackQueryHandler(privacy.on_delete_choice, pattern=r"^del:"))
-    app.add_handler(CallbackQueryHandler(privacy.on_clean_chat, pattern=r"^cc:"))
-    app.add_handler(CallbackQueryHandler(_answer_unknown_press))
-    app.add_handler(MessageHandler(private & filters.COMMAND, relative.unknown_cmd))
-    app.add_handler(MessageHandler(private & filters.UpdateType.EDITED_MESSAGE, _edited))
-    app.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE, relative.on_message))
+    table.append((MAIN_GROUP, MessageHandler(groups & filters.COMMAND, relative.group_message)))
+    table += [(MAIN_GROUP, CommandHandler(name, callback, filters=private))
+              for name, callback in commands.items()]
+    buttons = {
+        LANGUAGE_PREFIX: relative.on_language,
+        FORM_PREFIX: relative.on_form_press,
+        CANCEL_PREFIX: relative.on_cancel_choice,
+        MENU_PREFIX: relative.on_menu,
+        DELETE_PREFIX: privacy.on_delete_choice,
+        CLEAN_CHAT_PREFIX: privacy.on_clean_chat,
+    }
+    table += [(MAIN_GROUP, CallbackQueryHandler(callback, pattern=f"^{prefix}"))
+              for prefix, callback in buttons.items()]
+    # The catch-alls, last.
+    table += [
+        (MAIN_GROUP, CallbackQueryHandler(_answer_unknown_press)),
+        (MAIN_GROUP, MessageHandler(private & filters.COMMAND, relative.unknown_cmd)),
+        (MAIN_GROUP, MessageHandler(private & filters.UpdateType.EDITED_MESSAGE, _edited)),
+        (MAIN_GROUP, MessageHandler(message, relative.on_message)),
+    ]
+    return table
+
+
+def register_handlers(app: AnyApp, d: Deps) -> None:
+    meter = ActivityMeter()
+    app.bot_data["broadcast_meter"] = meter
+    for group, handler in handler_table(d, build_gate(), meter):
+        app.add_handler(handler, group=group)
+    register_outbox_hook(app, staff.QUESTION_KIND, staff.question_outcome)
+    app.bot_data["on_case_submitted"] = staff.announce_case
+    app.bot_data["personal_menu"] = menus.set_personal_menu
     app.add_error_handler(_on_error)
     if app.job_queue is not None:
         app.job_queue.run_daily(privacy.purge_job, time=dtime(3, 30), name="purge-drafts")

@@ -60,6 +60,16 @@ def shorten(text: str, limit: int) -> str:
 # Every button carries "<kind>:<fields>" in at most 64 bytes. Form buttons carry the draft's
 # step counter, so a press on an old message can never be applied to the current question.
 
+# The kinds, as the prefix of the data; bot/app.py routes each prefix to its handler.
+LANGUAGE_PREFIX = "L:"  # L:<lang>, the language choice
+FORM_PREFIX = "f:"  # f:<seq>:<action>[:<arg>], a questionnaire button
+CANCEL_PREFIX = "x:"  # x:yes|no, discarding the report in progress
+MENU_PREFIX = "m:"  # m:new|status|lang, the relative's main menu
+DELETE_PREFIX = "del:"  # del:yes|no, /delete's confirmation
+CLEAN_CHAT_PREFIX = "cc:"  # cc:<first>:<last>, taking the answers off the chat after submission
+STAFF_PREFIX = "s:"  # s:<action>:<case>:<arg>:<tag>, signed staff buttons (access.py)
+BROADCAST_PREFIX = "bc:"  # bc:<nonce>:<action>[:<arg>], an admin's broadcast draft (admin.py)
+
 
 async def edit_or_send(query: CallbackQuery, text: str) -> None:
     """Put `text` in place of the pressed message, or send it when that message cannot be

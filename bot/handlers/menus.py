@@ -11,7 +11,6 @@ who is staff from it.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from telegram import Bot, BotCommand, BotCommandScopeChat
 from telegram.error import TelegramError
@@ -72,8 +71,3 @@ async def set_staff_menus(bot: Bot, d: Deps) -> int:
     for user_id in ids:
         await set_personal_menu(bot, d, user_id)
     return len(ids)
-
-
-def install(app: Any) -> None:
-    """Let the relative's language choice set the personal menu (relative.py calls this)."""
-    app.bot_data["personal_menu"] = set_personal_menu

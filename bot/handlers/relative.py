@@ -483,11 +483,6 @@ async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     if lang is None:
         return
     t = translator(lang)
-    # Staff follow-up (handlers/staff.py) may claim the message first: a reply to a question
-    # that volunteers asked about a case is not an answer to the questionnaire.
-    hook = context.application.bot_data.get("relative_message_hook")
-    if hook is not None and await hook(update, context, lang):
-        return
     loaded = await load_state(d, user.id)
     if loaded is None:
         await main_menu(update, lang, d)

@@ -1,9 +1,10 @@
 """Staff follow-up in Telegram: new cases, case cards, workflow, questions, export, staff list.
 
-Every command and button here sits behind the gate in access.py (registered together through
-`register`), so no handler checks roles itself. Staff work in their private chat with the bot
-and in the staff chat (BOT_STAFF_CHAT_ID); what they see is in their own language (the one they
-chose in the bot, English by default), with everything relatives wrote shown exactly as written.
+Every command and button here sits behind the gate in access.py (bot/app.py's handler table
+puts it in front of them), so no handler checks roles itself. Staff work in their private chat
+with the bot and in the staff chat (BOT_STAFF_CHAT_ID); what they see is in their own language
+(the one they chose in the bot, English by default), with everything relatives wrote shown
+exactly as written.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, cast
 
 from telegram import ForceReply, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden, TelegramError
-from telegram.ext import ContextTypes
+from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.handlers import access, admin, relative
 from bot.handlers.access import StaffCommand, button_data, has_role, parse_button, role_of
@@ -45,7 +46,6 @@ from bot.services.outbox import (
     AnyApp,
     outbox_repository,
     outbox_sender,
-    register_outbox_hook,
     send_outbox_now,
     wake_outbox,
 )
@@ -433,7 +433,7 @@ async def ask_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                       "a photo or a document."))
     # Through the outbox, right after the question is recorded (Workflow.ask has its own
     # transaction), one message per question: sent at once and retried until Telegram takes
-    # it. _question_outcome records the message id and tells the staff member how it went.
+    # it. question_outcome records the message id and tells the staff member how it went.
     meta = {"question": question_id, "case": case.number, "chat": chat_id, "lang": t.lang}
     outbox_id = await outbox_repository(d).enqueue(
         d.db, case.user_id, message, "HTML", ForceReply(selective=True).to_json(),
@@ -442,7 +442,7 @@ async def ask_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await send_outbox_now(context.application, outbox_id)
 
 
-async def _question_outcome(app: AnyApp, row: OutboxRow, outcome: str,
+async def question_outcome(app: AnyApp, row: OutboxRow, outcome: str,
                             message_id: int | None) -> None:
     """Outbox hook of a staff question: record where it went, then tell the staff member.
 
@@ -516,19 +516,22 @@ async def _question_for(d: Deps, message: Message, user_id: int) -> OpenQuestion
         (now - FOLLOW_UP).isoformat(timespec="seconds"))
 
 
-async def on_relative_message(update: Update, context: ContextTypes.DEFAULT_TYPE,
-                              lang: str) -> bool:
-    """relative_message_hook: take a relative's answer to a staff question; True if taken."""
+async def on_relative_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A relative's answer to a staff question: taken here (ApplicationHandlerStop), before
+    the questionnaire (app.py, ANSWER_GROUP) would read it as an answer to its question."""
     message, user = update.effective_message, update.effective_user
     if message is None or user is None:
-        return False
+        return
     content = answer_content(message)
     if content is None:
-        return False
+        return
     d = deps(context)
     question = await _question_for(d, message, user.id)
     if question is None:
-        return False
+        return
+    lang = (await d.users.seen(user.id, _now(d))).language
+    if lang is None:  # the questionnaire asks for the language first
+        return
     await _wf(d).record_answer(question, content, _now(d))
     log.info("a relative answered a staff question (%s)", content["kind"])
     t = translator(lang)
@@ -537,7 +540,7 @@ async def on_relative_message(update: Update, context: ContextTypes.DEFAULT_TYPE
                  % {"number": f"<code>{esc(question.number)}</code>"})
     case = await _wf(d).case_by_id(question.case_id)
     await post_answer(context, d, question, case, message, content)
-    return True
+    raise ApplicationHandlerStop
 
 
 async def post_answer(context: ContextTypes.DEFAULT_TYPE, d: Deps, question: OpenQuestion,
@@ -799,11 +802,3 @@ COMMANDS: dict[str, StaffCommand] = {
     "staff": StaffCommand("admin", staff_cmd, N_(
         "/staff list | add USER_ID | remove USER_ID: who is staff (admins only)")),
 }
-
-
-def register(app: access.AnyApp) -> None:
-    """The gate, the staff handlers behind it, and the hooks the relative's journey calls."""
-    access.register(app, COMMANDS, on_button)
-    app.bot_data["on_case_submitted"] = announce_case
-    app.bot_data["relative_message_hook"] = on_relative_message
-    register_outbox_hook(app, QUESTION_KIND, _question_outcome)

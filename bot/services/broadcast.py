@@ -33,9 +33,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from babel.dates import format_timedelta
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
-from telegram.ext import Application, TypeHandler
+from telegram.ext import Application
 
 from bot.i18n import N_, Translator, translator
 from bot.storage.broadcasts import (
@@ -65,7 +65,6 @@ BACKOFF = (2.0, 8.0, 30.0, 120.0)  # seconds before the 2nd, 3rd, 4th and 5th at
 STOP_TIMEOUT = 5.0
 
 SENDER_KEY = "broadcast_sender"
-METER_GROUP = -3  # before the flood gate (-2) and the access gate (-1); never stops updates
 
 FOOTER = N_("To stop receiving news from us, send /stop_updates.")
 CANCEL_BUTTON = N_("Stop sending")
@@ -524,10 +523,7 @@ async def start_background(app: AnyApp, *, rate: float | None = None) -> Broadca
     settings' `broadcast_rate` if there is one, else 25 per second; never above 30.
     """
     d = app.bot_data["deps"]
-    meter = ActivityMeter()
-    handler = TypeHandler(Update, meter, block=False)
-    app.add_handler(handler, group=METER_GROUP)
-    app.bot_data["broadcast_meter_handler"] = handler
+    meter = app.bot_data.get("broadcast_meter")  # counted by bot/app.py's METER_GROUP
     sender = BroadcastSender(app.bot, d.db, rate=rate or configured_rate(d.settings),
                              meter=meter)
     app.bot_data[SENDER_KEY] = sender
@@ -543,7 +539,3 @@ async def stop_background(app: AnyApp, *, graceful: bool = True) -> None:
     sender = app.bot_data.pop(SENDER_KEY, None)
     if isinstance(sender, BroadcastSender):
         await sender.stop(graceful=graceful)
-    handler = app.bot_data.pop("broadcast_meter_handler", None)
-    if handler is not None:
-        with contextlib.suppress(KeyError, ValueError):
-            app.remove_handler(handler, group=METER_GROUP)
