@@ -11,8 +11,8 @@ from typing import Any
 from telegram import BotCommandScopeAllPrivateChats, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
-    Application,
     ApplicationBuilder,
+    ApplicationHandlerStop,
     BaseHandler,
     BaseUpdateProcessor,
     CallbackQueryHandler,
@@ -25,7 +25,7 @@ from telegram.ext import (
 )
 
 from bot.config import Settings
-from bot.errors import ErrorReport
+from bot.context import AnyApp, BotData, Context, bot_data, data_of
 from bot.form.model import load_form
 from bot.handlers import access, admin, menus, privacy, relative, staff, updates
 from bot.handlers.common import (
@@ -39,6 +39,7 @@ from bot.handlers.common import (
     STAFF_PREFIX,
     Deps,
     deps,
+    deps_of,
 )
 from bot.i18n import LANGUAGES, translator
 from bot.services.broadcast import ActivityMeter
@@ -112,9 +113,6 @@ async def open_deps(settings: Settings) -> Deps:
     )
 
 
-AnyApp = Application[Any, Any, Any, Any, Any, Any]
-
-
 def build_application(d: Deps, *, rate_limit: bool = True) -> AnyApp:
     s = d.settings
     limiter: Any = None
@@ -139,8 +137,11 @@ def build_application(d: Deps, *, rate_limit: bool = True) -> AnyApp:
         get_updates_request=AiohttpRequest(1),
         rate_limiter=limiter,
     )
-    app = ApplicationBuilder().bot(bot).concurrent_updates(PerUserOrder(256)).build()
-    app.bot_data["deps"] = d
+    app = (ApplicationBuilder().bot(bot).concurrent_updates(PerUserOrder(256))
+           .context_types(ContextTypes(context=Context, bot_data=BotData)).build())
+    data = bot_data(app)
+    data.deps = d
+    data.flood_guard = privacy.FloodGuard()
     register_handlers(app, d)
     install_outbox(app)  # the sender also starts with the job queue; see start_outbox
     return app
@@ -235,13 +236,14 @@ def handler_table(d: Deps, gate: access.Gate, meter: ActivityMeter
 
 
 def register_handlers(app: AnyApp, d: Deps) -> None:
-    meter = ActivityMeter()
-    app.bot_data["broadcast_meter"] = meter
-    for group, handler in handler_table(d, build_gate(), meter):
+    data = bot_data(app)
+    data.meter = ActivityMeter()
+    for group, handler in handler_table(d, build_gate(), data.meter):
         app.add_handler(handler, group=group)
+    # What the relative's journey calls in staff code, which it cannot import.
+    data.announce_case = staff.announce_case
+    data.personal_menu = menus.set_personal_menu
     register_outbox_hook(app, staff.QUESTION_KIND, staff.question_outcome)
-    app.bot_data["on_case_submitted"] = staff.announce_case
-    app.bot_data["personal_menu"] = menus.set_personal_menu
     app.add_error_handler(_on_error)
     if app.job_queue is not None:
         app.job_queue.run_daily(privacy.purge_job, time=dtime(3, 30), name="purge-drafts")
@@ -266,9 +268,15 @@ async def _edited(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Report an unhandled error once, without personal data; count identical repeats."""
-    report = context.application.bot_data.setdefault("error_report", ErrorReport())
-    report.record(update, context.error)
+    """Report an unhandled error once, without personal data; count identical repeats.
+
+    The update goes no further: no later handler group acts on an update that an earlier group
+    failed on (the staff answers failing must not make the message a questionnaire answer; the
+    gate failing must not let a staff command through).
+    """
+    data_of(context).errors.record(update, context.error)
+    if update is not None:
+        raise ApplicationHandlerStop
 
 
 async def set_command_menus(app: AnyApp) -> None:
@@ -279,4 +287,4 @@ async def set_command_menus(app: AnyApp) -> None:
                                       language_code=lang)
     await app.bot.set_my_commands(relative.bot_commands(translator("en")),
                                   scope=BotCommandScopeAllPrivateChats())
-    await menus.set_staff_menus(app.bot, app.bot_data["deps"])
+    await menus.set_staff_menus(app.bot, deps_of(app))

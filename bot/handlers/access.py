@@ -25,12 +25,12 @@ from typing import Any, Literal
 from telegram import Chat, Message, Update
 from telegram.constants import MessageEntityType
 from telegram.ext import (
-    Application,
     ApplicationHandlerStop,
     ContextTypes,
     TypeHandler,
 )
 
+from bot.context import AnyApp
 from bot.handlers import relative
 from bot.handlers.common import CALLBACK_LIMIT, STAFF_PREFIX, Deps, deps
 from bot.storage.staff import StaffRepository
@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 
 Role = Literal["staff", "admin"]
 Callback = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
-AnyApp = Application[Any, Any, Any, Any, Any, Any]
 
 #: Every staff button's callback data starts with this; the gate holds all of them.
 BUTTON_PREFIX = STAFF_PREFIX

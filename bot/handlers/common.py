@@ -6,13 +6,14 @@ import html
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest
-from telegram.ext import ContextTypes
+from telegram.ext import CallbackContext
 
 from bot.config import Settings
+from bot.context import AnyApp, bot_data
 from bot.form.model import Form
 from bot.services.crypto import Keyring
 from bot.storage.cases import CaseRepository
@@ -30,7 +31,7 @@ def utcnow() -> datetime:
 
 @dataclass(slots=True)
 class Deps:
-    """Everything a handler needs, built once in app.py and kept in bot_data."""
+    """Everything a handler needs, built once in app.py and kept in BotData (bot/context.py)."""
 
     settings: Settings
     db: Database
@@ -42,8 +43,15 @@ class Deps:
     now: Callable[[], datetime] = utcnow
 
 
-def deps(context: ContextTypes.DEFAULT_TYPE) -> Deps:
-    return cast(Deps, context.application.bot_data["deps"])
+def deps(context: CallbackContext[Any, Any, Any, Any]) -> Deps:
+    """The Deps of the application a handler runs in (typed: bot/context.py)."""
+    return deps_of(context.application)
+
+
+def deps_of(app: AnyApp) -> Deps:
+    d = bot_data(app).deps
+    assert d is not None, "build_application sets deps"
+    return d
 
 
 def esc(text: Any) -> str:

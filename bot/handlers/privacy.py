@@ -16,6 +16,7 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from bot.context import data_of
 from bot.form.engine import DraftState
 from bot.handlers.common import button, deps, edit_or_send, keyboard
 from bot.handlers.relative import _now_str, with_language
@@ -185,7 +186,10 @@ async def flood_gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     user = update.effective_user
     if user is None:
         return
-    guard: FloodGuard = context.application.bot_data.setdefault("flood_guard", FloodGuard())
+    data = data_of(context)
+    if data.flood_guard is None:
+        data.flood_guard = FloodGuard()
+    guard = data.flood_guard
     verdict = guard.check(user.id, time.monotonic())
     if verdict == "ok":
         return

@@ -22,6 +22,7 @@ from telegram import (
 from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import ContextTypes
 
+from bot.context import data_of
 from bot.form import engine
 from bot.form.engine import DraftState, Outcome
 from bot.handlers import render
@@ -275,7 +276,7 @@ async def on_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await query.answer()
     with contextlib.suppress(BadRequest):
         await query.edit_message_text(f"🌐 {LANGUAGE_NAMES[lang]}", reply_markup=None)
-    personal_menu = context.bot_data.get("personal_menu")  # staff see theirs too (menus.py)
+    personal_menu = data_of(context).personal_menu  # staff see theirs too (menus.py)
     if personal_menu is not None:
         await personal_menu(context.bot, d, user.id, lang)
     loaded = await load_state(d, user.id)
@@ -682,7 +683,7 @@ async def submit(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps, la
 
 
 async def _announce(context: ContextTypes.DEFAULT_TYPE, number: str) -> None:
-    """Hook for staff notifications (bot/handlers/staff.py replaces this when present)."""
-    hook = context.application.bot_data.get("on_case_submitted")
-    if hook is not None:
-        await hook(context, number)
+    """Tell staff (staff.announce_case, wired in bot/app.py)."""
+    announce = data_of(context).announce_case
+    if announce is not None:
+        await announce(context, number)

@@ -23,9 +23,10 @@ from telegram import ForceReply, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from bot.context import AnyApp, data_of
 from bot.handlers import access, admin, relative
 from bot.handlers.access import StaffCommand, button_data, has_role, parse_button, role_of
-from bot.handlers.common import Deps, button, deps, esc, keyboard, rows_of, split_html
+from bot.handlers.common import Deps, button, deps, deps_of, esc, keyboard, rows_of, split_html
 from bot.handlers.staff_view import (
     announcement,
     answer_blocks,
@@ -43,7 +44,6 @@ from bot.services.case_numbers import parse_case_number
 from bot.services.crypto import NoPrivateKey
 from bot.services.export import FORMATS, ExportError, ExportFormat, export_cases
 from bot.services.outbox import (
-    AnyApp,
     outbox_repository,
     outbox_sender,
     send_outbox_now,
@@ -450,7 +450,7 @@ async def question_outcome(app: AnyApp, row: OutboxRow, outcome: str,
     writes the same message id (or closes the question again) and tells staff once more.
     """
     meta = json.loads(row.meta or "{}")
-    d: Deps = app.bot_data["deps"]
+    d = deps_of(app)
     wf = _wf(d)
     t = translator(str(meta.get("lang") or "en"))
     if outcome == SENT and message_id is not None:
@@ -757,7 +757,7 @@ async def staff_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         text = (t._("%(staff)s is no longer staff.") if removed
                 else t._("%(staff)s was not staff.")) % who
     await _reply(context, chat_id, text)
-    personal_menu = context.bot_data.get("personal_menu")  # their "/" menu (menus.py)
+    personal_menu = data_of(context).personal_menu  # their "/" menu (menus.py)
     if personal_menu is not None:
         await personal_menu(context.bot, d, target)
 

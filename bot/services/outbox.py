@@ -61,8 +61,9 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
-from telegram.ext import AIORateLimiter, Application, ContextTypes
+from telegram.ext import AIORateLimiter, ContextTypes
 
+from bot.context import AnyApp, bot_data
 from bot.storage.outbox import BLOCKED, FAILED, SENT, OutboxRepository, OutboxRow
 
 if TYPE_CHECKING:
@@ -70,11 +71,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-AnyApp = Application[Any, Any, Any, Any, Any, Any]
 JSONDict = dict[str, Any]
 
-SENDER_KEY = "outbox_sender"
-HOOKS_KEY = "outbox_hooks"
 #: What a kind's hook is told: the row, its outcome (sent, blocked, failed), the message id.
 OutcomeHook = Callable[[OutboxRow, str, int | None], Awaitable[None]]
 #: A hook as registered with the application: it is also given the application.
@@ -381,8 +379,7 @@ def outbox_repository(d: Deps) -> OutboxRepository:
 
 
 def outbox_sender(app: AnyApp) -> OutboxSender | None:
-    sender = app.bot_data.get(SENDER_KEY)
-    return sender if isinstance(sender, OutboxSender) else None
+    return bot_data(app).outbox
 
 
 async def start_outbox(app: AnyApp) -> OutboxSender:
@@ -392,16 +389,18 @@ async def start_outbox(app: AnyApp) -> OutboxSender:
     """
     sender = outbox_sender(app)
     if sender is None:
-        d: Deps = app.bot_data["deps"]
+        data = bot_data(app)
+        d = data.deps
+        assert d is not None, "build_application sets deps"
 
         async def on_outcome(row: OutboxRow, outcome: str, message_id: int | None) -> None:
-            hook = app.bot_data.get(HOOKS_KEY, {}).get(row.kind)
+            hook = data.outbox_hooks.get(row.kind)
             if hook is not None:
                 await hook(app, row, outcome, message_id)
 
         sender = OutboxSender(app.bot, outbox_repository(d), on_blocked=d.users.mark_inactive,
                               on_outcome=on_outcome, is_running=lambda: app.running)
-        app.bot_data[SENDER_KEY] = sender
+        data.outbox = sender
     sender.start()
     return sender
 
@@ -415,7 +414,7 @@ async def stop_outbox(app: AnyApp, grace: float = STOP_GRACE) -> None:
 
 def register_outbox_hook(app: AnyApp, kind: str, hook: AppHook) -> None:
     """Run `hook(app, row, outcome, message_id)` when a row of `kind` is sent or given up."""
-    app.bot_data.setdefault(HOOKS_KEY, {})[kind] = hook
+    bot_data(app).outbox_hooks[kind] = hook
 
 
 def wake_outbox(app: AnyApp) -> None:

@@ -334,8 +334,7 @@ class Fuzz:
         self.failures += problems
 
     def error_report(self) -> ErrorReport:
-        found = self.bot.app.bot_data.setdefault("error_report", ErrorReport())
-        assert isinstance(found, ErrorReport)
+        found: ErrorReport = self.bot.app.bot_data.errors
         return found
 
 

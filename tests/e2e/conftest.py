@@ -45,7 +45,7 @@ class BotRunner:
         self.deps = await open_deps(self.settings())
         self.app = build_application(self.deps, rate_limit=self.rate_limit)
         if self.flood is not None:
-            self.app.bot_data["flood_guard"] = self.flood
+            self.app.bot_data.flood_guard = self.flood
         await self.app.initialize()
         await set_command_menus(self.app)
         await self.app.start()

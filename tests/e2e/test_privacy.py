@@ -182,5 +182,4 @@ async def test_double_taps_and_gone_messages_still_get_an_answer(emulator: Emula
     await user.press_data("del:yes", ask)
     assert "deleted" in user.last.plain.lower() and user.last.message_id != ask
     assert await bot.d.users.get(3010) is None
-    assert (bot.app.bot_data.get("error_report") is None
-            or bot.app.bot_data["error_report"].total == 0)
+    assert bot.app.bot_data.errors.total == 0
