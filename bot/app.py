@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
-from datetime import time as dtime
 from typing import Any
 
 from telegram import BotCommandScopeAllPrivateChats, LinkPreviewOptions, Update
@@ -44,7 +43,7 @@ from bot.handlers.common import (
 from bot.i18n import LANGUAGES, translator
 from bot.services.broadcast import ActivityMeter
 from bot.services.crypto import load_keyring
-from bot.services.outbox import ResilientRateLimiter, install_outbox, register_outbox_hook
+from bot.services.outbox import ResilientRateLimiter, register_outbox_hook
 from bot.services.polling import ReadingBot
 from bot.services.telegram_http import AiohttpRequest
 from bot.storage.cases import CaseRepository
@@ -143,7 +142,6 @@ def build_application(d: Deps, *, rate_limit: bool = True) -> AnyApp:
     data.deps = d
     data.flood_guard = privacy.FloodGuard()
     register_handlers(app, d)
-    install_outbox(app)  # the sender also starts with the job queue; see start_outbox
     return app
 
 
@@ -245,8 +243,6 @@ def register_handlers(app: AnyApp, d: Deps) -> None:
     data.personal_menu = menus.set_personal_menu
     register_outbox_hook(app, staff.QUESTION_KIND, staff.question_outcome)
     app.add_error_handler(_on_error)
-    if app.job_queue is not None:
-        app.job_queue.run_daily(privacy.purge_job, time=dtime(3, 30), name="purge-drafts")
 
 
 async def _answer_unknown_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -23,10 +23,8 @@ notices and staff questions. They are written in the same transaction as what th
   restart. A send that times out may also have arrived (Telegram may still deliver it): sends
   wait `SEND_READ_TIMEOUT` seconds, far longer than ordinary calls, to keep that rare.
 
-Life cycle: `start_outbox(app)` after `app.start()`, `stop_outbox(app)` after `app.stop()` (the
-handlers have then enqueued all they will) and before the database closes. `install_outbox`
-(called by build_application) also starts the sender when the job queue starts, so a life
-cycle that forgets `start_outbox` still delivers.
+Life cycle (bot/lifecycle.py): `start_outbox(app)` after `app.start()`, `stop_outbox(app)` after
+`app.stop()` (the handlers have then enqueued all they will) and before the database closes.
 
 `ResilientRateLimiter` gives every other call (the next question, button answers, edits) a
 few quick retries on transient network failures, on top of AIORateLimiter's handling of 429.
@@ -61,7 +59,7 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
-from telegram.ext import AIORateLimiter, ContextTypes
+from telegram.ext import AIORateLimiter
 
 from bot.context import AnyApp, bot_data
 from bot.storage.outbox import BLOCKED, FAILED, SENT, OutboxRepository, OutboxRow
@@ -427,23 +425,11 @@ def wake_outbox(app: AnyApp) -> None:
 async def send_outbox_now(app: AnyApp, outbox_id: int, timeout: float = 10.0) -> None:
     """Attempt `outbox_id` at once, waiting at most `timeout` s for that attempt (send_now).
 
-    Starts the sender if nothing has yet: what is enqueued is always delivered.
+    Without a running sender (outside bot/lifecycle.py) the row stays queued for the next start.
     """
     sender = outbox_sender(app)
-    if sender is None or not sender.running:
-        sender = await start_outbox(app)
-    await sender.send_now(outbox_id, timeout)
-
-
-async def _start_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    await start_outbox(context.application)
-
-
-def install_outbox(app: AnyApp) -> None:
-    """Also start the sender when the job queue starts (inside `app.start()`)."""
-    if app.job_queue is not None:
-        app.job_queue.run_once(_start_job, when=0, name="outbox-start",
-                               job_kwargs={"misfire_grace_time": None})
+    if sender is not None and sender.running:
+        await sender.send_now(outbox_id, timeout)
 
 
 # ----------------------------------------------------------------------------- other calls
