@@ -91,7 +91,7 @@ async def edit_or_send(query: CallbackQuery, text: str) -> None:
 
 
 def form_data(seq: int, action: str, arg: str = "") -> str:
-    data = f"f:{seq}:{action}:{arg}" if arg else f"f:{seq}:{action}"
+    data = f"{FORM_PREFIX}{seq}:{action}" + (f":{arg}" if arg else "")
     if len(data.encode()) > CALLBACK_LIMIT:
         raise ValueError("callback data over 64 bytes")
     return data
@@ -100,7 +100,8 @@ def form_data(seq: int, action: str, arg: str = "") -> str:
 def parse_form_data(data: str) -> tuple[int, str, str] | None:
     parts = data.split(":", 3)
     # isdigit() alone lets "²" through, which int() refuses: only ASCII digits are a step.
-    if len(parts) < 3 or parts[0] != "f" or not (parts[1].isascii() and parts[1].isdigit()):
+    if len(parts) < 3 or f"{parts[0]}:" != FORM_PREFIX \
+            or not (parts[1].isascii() and parts[1].isdigit()):
         return None
     return int(parts[1]), parts[2], parts[3] if len(parts) > 3 else ""
 

@@ -18,7 +18,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.context import data_of
 from bot.form.engine import DraftState
-from bot.handlers.common import button, deps, edit_or_send, keyboard
+from bot.handlers.common import DELETE_PREFIX, button, deps, edit_or_send, keyboard
 from bot.handlers.relative import _now_str, with_language
 from bot.i18n import N_, translator
 from bot.services.crypto import NoPrivateKey
@@ -53,8 +53,8 @@ async def delete_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     await update.effective_chat.send_message(
         t._("Delete everything you have sent us: the report in progress, your submitted cases "
             "and your answers to volunteers? This cannot be undone."),
-        reply_markup=keyboard([[button(t._("Yes, delete everything"), "del:yes"),
-                                button(t._("No, keep it"), "del:no")]]),
+        reply_markup=keyboard([[button(t._("Yes, delete everything"), f"{DELETE_PREFIX}yes"),
+                                button(t._("No, keep it"), f"{DELETE_PREFIX}no")]]),
     )
 
 
@@ -67,7 +67,7 @@ async def on_delete_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     row = await d.users.get(user.id)
     t = translator(row.language if row and row.language else "en")
     await query.answer()
-    if query.data != "del:yes":
+    if query.data != f"{DELETE_PREFIX}yes":
         await edit_or_send(query, t._("Nothing was deleted."))
         return
     erased = await repo(context).erase_user(user.id, _now_str(d))

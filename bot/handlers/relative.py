@@ -27,6 +27,10 @@ from bot.form import engine
 from bot.form.engine import DraftState, Outcome
 from bot.handlers import render
 from bot.handlers.common import (
+    CANCEL_PREFIX,
+    CLEAN_CHAT_PREFIX,
+    LANGUAGE_PREFIX,
+    MENU_PREFIX,
     Deps,
     button,
     deps,
@@ -118,7 +122,7 @@ async def _strip_keyboard(context: ContextTypes.DEFAULT_TYPE, chat_id: int,
 
 def language_keyboard(guess: str) -> InlineKeyboardMarkup | None:
     order = [guess] + [lang for lang in LANGUAGES if lang != guess]
-    return keyboard([[button(LANGUAGE_NAMES[lang], f"L:{lang}")] for lang in order])
+    return keyboard([[button(LANGUAGE_NAMES[lang], f"{LANGUAGE_PREFIX}{lang}")] for lang in order])
 
 
 LANGUAGE_PROMPT = "Тілді таңдаңыз · Выберите язык · Choose your language"
@@ -244,9 +248,9 @@ async def main_menu(update: Update, lang: str, d: Deps) -> None:
         "sent to a camp or prison, or out of contact. Volunteers read every report."
     )
     kb = keyboard([
-        [button("📝 " + t._("Report a missing person"), "m:new")],
-        [button("📋 " + t._("My cases"), "m:status")] if has_cases else [],
-        [button("🌐 " + t._("Language"), "m:lang")],
+        [button("📝 " + t._("Report a missing person"), f"{MENU_PREFIX}new")],
+        [button("📋 " + t._("My cases"), f"{MENU_PREFIX}status")] if has_cases else [],
+        [button("🌐 " + t._("Language"), f"{MENU_PREFIX}lang")],
     ])
     await _send(update, text, kb)
 
@@ -266,7 +270,7 @@ async def on_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     query = update.callback_query
     user = update.effective_user
     assert query is not None and user is not None
-    lang = (query.data or "").removeprefix("L:")
+    lang = (query.data or "").removeprefix(LANGUAGE_PREFIX)
     if lang not in LANGUAGES:
         await query.answer()
         return
@@ -370,8 +374,8 @@ async def cancel_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         await _send(update, t._("There is no report in progress."))
         return
     await _send(update, t._("Discard the report in progress? Your answers will be deleted."),
-                keyboard([[button(t._("Yes, discard it"), "x:yes"),
-                           button(t._("No, continue"), "x:no")]]))
+                keyboard([[button(t._("Yes, discard it"), f"{CANCEL_PREFIX}yes"),
+                           button(t._("No, continue"), f"{CANCEL_PREFIX}no")]]))
 
 
 async def on_cancel_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -383,7 +387,7 @@ async def on_cancel_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     t = translator(lang)
     await query.answer()
     loaded = await load_state(d, user.id)
-    if query.data == "x:yes":
+    if query.data == f"{CANCEL_PREFIX}yes":
         if loaded is not None:
             await d.drafts.delete(user.id)
             await _strip_keyboard(context, user.id, loaded[1].question_message_id)
@@ -401,12 +405,12 @@ async def on_menu(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await query.answer()
     d = deps(context)
     lang = await _user_lang(update, d)
-    if lang is None or query.data == "m:lang":
+    if lang is None or query.data == f"{MENU_PREFIX}lang":
         await ask_language(update)
         return
     await _strip_keyboard(context, query.message.chat.id if query.message else 0,
                           query.message.message_id if query.message else None)
-    if query.data == "m:status":
+    if query.data == f"{MENU_PREFIX}status":
         await send_status(update, d, lang)
     else:
         await new_cmd(update, context)
@@ -660,7 +664,7 @@ async def submit(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps, la
     clean = None
     if first is not None and old_message_id is not None:
         clean = keyboard([[button("🧹 " + t._("Remove these questions and answers from the chat"),
-                                  f"cc:{first}:{old_message_id}")]])
+                                  f"{CLEAN_CHAT_PREFIX}{first}:{old_message_id}")]])
     outbox = outbox_repository(d)
     queued: list[int] = []
 
