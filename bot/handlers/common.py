@@ -5,15 +5,16 @@ from __future__ import annotations
 import html
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.error import BadRequest
 from telegram.ext import CallbackContext
 
 from bot.config import Settings
 from bot.context import AnyApp, bot_data
+from bot.form.engine import Media
 from bot.form.model import Form
 from bot.services.crypto import Keyring
 from bot.storage.cases import CaseRepository
@@ -52,6 +53,33 @@ def deps_of(app: AnyApp) -> Deps:
     d = bot_data(app).deps
     assert d is not None, "build_application sets deps"
     return d
+
+
+MEDIA_KINDS = ("voice", "audio", "video", "video_note", "document")
+
+
+def media_of(message: Message) -> Media | None:
+    """The file a message carries (of a photo, its largest size); None for anything else.
+
+    A GIF (animation) also carries a document: it is not a file we take.
+    """
+    if message.animation is not None:
+        return None
+    for kind in MEDIA_KINDS:
+        obj = getattr(message, kind)
+        if obj is not None:
+            duration = getattr(obj, "duration", None)
+            if isinstance(duration, timedelta):
+                duration = int(duration.total_seconds())
+            return Media(kind=kind, file_id=obj.file_id, file_unique_id=obj.file_unique_id,
+                         size=obj.file_size, duration=duration,
+                         name=getattr(obj, "file_name", None),
+                         mime=getattr(obj, "mime_type", None))
+    if message.photo:
+        best = message.photo[-1]
+        return Media(kind="photo", file_id=best.file_id, file_unique_id=best.file_unique_id,
+                     size=best.file_size)
+    return None
 
 
 def esc(text: Any) -> str:

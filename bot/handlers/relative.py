@@ -37,6 +37,7 @@ from bot.handlers.common import (
     edit_or_send,
     esc,
     keyboard,
+    media_of,
     parse_form_data,
     split_html,
 )
@@ -449,21 +450,9 @@ def to_input(message: Message) -> engine.Input:
         return engine.Contact(message.contact.phone_number)
     if message.animation is not None:  # a GIF also carries a document: it is not a file
         return engine.Unsupported("animation")
-    for kind in ("voice", "audio", "video", "video_note", "document"):
-        obj = getattr(message, kind)
-        if obj is not None:
-            duration = getattr(obj, "duration", None)
-            if isinstance(duration, timedelta):
-                duration = int(duration.total_seconds())
-            return engine.Media(
-                kind=kind, file_id=obj.file_id, file_unique_id=obj.file_unique_id,
-                size=obj.file_size, duration=duration,
-                name=getattr(obj, "file_name", None), mime=getattr(obj, "mime_type", None),
-            )
-    if message.photo:
-        best = message.photo[-1]
-        return engine.Media(kind="photo", file_id=best.file_id,
-                            file_unique_id=best.file_unique_id, size=best.file_size)
+    media = media_of(message)
+    if media is not None:
+        return media
     for kind in ("sticker", "location", "venue", "poll", "dice", "game", "story", "invoice"):
         if getattr(message, kind, None) is not None:
             return engine.Unsupported(kind)

@@ -26,7 +26,17 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 from bot.context import AnyApp, data_of
 from bot.handlers import access, admin, relative
 from bot.handlers.access import StaffCommand, button_data, has_role, parse_button, role_of
-from bot.handlers.common import Deps, button, deps, deps_of, esc, keyboard, rows_of, split_html
+from bot.handlers.common import (
+    Deps,
+    button,
+    deps,
+    deps_of,
+    esc,
+    keyboard,
+    media_of,
+    rows_of,
+    split_html,
+)
 from bot.handlers.staff_view import (
     announcement,
     answer_blocks,
@@ -77,7 +87,6 @@ QUESTION_WAITS = timedelta(days=30)
 FOLLOW_UP = timedelta(minutes=30)
 MAX_QUESTION = 3000
 MAX_UPLOAD = 50 * 1024 * 1024
-ANSWER_KINDS = ("voice", "audio", "video", "video_note", "document")
 QUESTION_KIND = "staff_question"  # the outbox kind of questions to relatives
 
 
@@ -479,21 +488,13 @@ def answer_content(message: Message) -> dict[str, Any] | None:
     """What a relative's reply holds, to store sealed: text, or a file by reference."""
     if message.text is not None:
         return {"kind": "text", "text": message.text}
-    media: Any = None
-    kind = ""
-    if message.photo:
-        media, kind = message.photo[-1], "photo"
-    else:
-        for name in ANSWER_KINDS:
-            if getattr(message, name) is not None and message.animation is None:
-                media, kind = getattr(message, name), name
-                break
+    media = media_of(message)
     if media is None:
         return None
-    content: dict[str, Any] = {"kind": kind, "file_id": media.file_id,
+    content: dict[str, Any] = {"kind": media.kind, "file_id": media.file_id,
                                "file_unique_id": media.file_unique_id}
-    if getattr(media, "file_name", None):
-        content["file_name"] = media.file_name
+    if media.name:
+        content["file_name"] = media.name
     if message.caption:
         content["caption"] = message.caption
     return content
