@@ -71,10 +71,7 @@ async def admin_language(update: Update, d: Deps) -> str:
     """The admin's chosen language, else a guess from Telegram's (admins need not /start)."""
     user = update.effective_user
     assert user is not None
-    row = await d.users.get(user.id)
-    if row is not None and row.language:
-        return row.language
-    return guess_language(user.language_code)
+    return await d.users.language_of(user.id, guess_language(user.language_code))
 
 
 def _repo(d: Deps) -> BroadcastRepository:

@@ -52,8 +52,7 @@ async def set_personal_menu(bot: Bot, d: Deps, user_id: int, lang: str | None = 
     """
     role = await role_of(d, user_id)
     if lang is None:
-        row = await d.users.get(user_id)
-        lang = row.language if row is not None else None
+        lang = await d.users.language_of(user_id)
     scope = BotCommandScopeChat(user_id)
     try:
         if role is None and lang is None:

@@ -64,8 +64,7 @@ async def on_delete_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if query is None or user is None:
         return
     d = deps(context)
-    row = await d.users.get(user.id)
-    t = translator(row.language if row and row.language else "en")
+    t = translator(await d.users.language_of(user.id, "en"))
     await query.answer()
     if query.data != f"{DELETE_PREFIX}yes":
         await edit_or_send(query, t._("Nothing was deleted."))
@@ -141,8 +140,7 @@ async def on_clean_chat(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         with contextlib.suppress(TelegramError):  # older than 48 h or already gone
             await context.bot.delete_messages(user.id, ids[start:start + 100])
     d = deps(context)
-    row = await d.users.get(user.id)
-    t = translator(row.language if row and row.language else "en")
+    t = translator(await d.users.language_of(user.id, "en"))
     with contextlib.suppress(TelegramError):
         await query.edit_message_reply_markup(reply_markup=None)
     await context.bot.send_message(user.id, t._(
@@ -195,8 +193,7 @@ async def flood_gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         return
     if verdict == "notice" and update.effective_chat is not None \
             and update.effective_chat.type == "private":
-        row = await deps(context).users.get(user.id)
-        t = translator(row.language if row and row.language else "en")
+        t = translator(await deps(context).users.language_of(user.id, "en"))
         with contextlib.suppress(TelegramError):
             await update.effective_chat.send_message(t._(
                 "You are sending messages very fast, so I will pause for a minute. Nothing you "

@@ -102,8 +102,8 @@ def _now(d: Deps) -> str:
 
 
 async def staff_language(d: Deps, user_id: int) -> str:
-    row = await d.users.get(user_id)
-    return row.language if row is not None and row.language in LANGUAGES else "en"
+    lang = await d.users.language_of(user_id, "en")
+    return lang if lang in LANGUAGES else "en"
 
 
 async def _who(update: Update, context: ContextTypes.DEFAULT_TYPE
@@ -244,9 +244,7 @@ async def status_notice(d: Deps, case: CaseInfo, status: str) -> str | None:
     (None: nothing to tell, or nobody to tell it to)."""
     if case.user_id is None or status not in NOTIFY_STATUSES:
         return None
-    user = await d.users.get(case.user_id)
-    lang = user.language if user is not None and user.language else case.language
-    t = translator(lang)
+    t = translator(await d.users.language_of(case.user_id, case.language))
     return t._("The status of your case %(number)s has changed: %(status)s.") % {
         "number": f"<code>{esc(case.number)}</code>",
         "status": f"<b>{esc(t._(relative.STATUS_LABELS[status]))}</b>",
@@ -433,9 +431,7 @@ async def ask_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     wf = _wf(d)
     question_id = await wf.ask(case, text, actor, _now(d))
-    relative_user = await d.users.get(case.user_id)
-    rt = translator(relative_user.language if relative_user and relative_user.language
-                    else case.language)
+    rt = translator(await d.users.language_of(case.user_id, case.language))
     message = (rt._("<b>A question from the volunteers about your case %(number)s</b>")
                % {"number": number} + "\n\n" + esc(text) + "\n\n"
                + rt._("Please answer by replying to this message: with text, a voice message, "
