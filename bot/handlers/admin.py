@@ -78,10 +78,6 @@ def _repo(d: Deps) -> BroadcastRepository:
     return BroadcastRepository(d.db)
 
 
-def _now(d: Deps) -> str:
-    return d.now().isoformat(timespec="seconds")
-
-
 # ----------------------------------------------------------------------------- the dialog
 
 
@@ -142,7 +138,7 @@ async def show_step(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps,
     sent = await chat.send_message(text, reply_markup=keyboard(rows))
     await _strip(context, chat.id, draft.get("prompt"))
     draft["prompt"] = sent.message_id
-    await _repo(d).save_draft(user.id, draft, _now(d))
+    await _repo(d).save_draft(user.id, draft, d.now_iso())
 
 
 async def _audience_prompt(d: Deps, t: Translator, data: Any) -> tuple[str, list[list[Any]]]:
@@ -371,7 +367,7 @@ async def _send_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE, d: D
         notify_chat_id=query.message.chat.id, progress_message_id=query.message.message_id,
         notify_language=t.lang,
     )
-    queued = await _repo(d).queue(new, _now(d), draft=(user.id, draft["nonce"]))
+    queued = await _repo(d).queue(new, d.now_iso(), draft=(user.id, draft["nonce"]))
     if queued is None:  # pressed twice: the first press queued it
         return
     broadcast_id, total = queued
@@ -408,7 +404,7 @@ async def _cancel(context: ContextTypes.DEFAULT_TYPE, d: Deps, broadcast_id: int
     if sender is not None:
         done = await sender.cancel(broadcast_id)
     else:
-        done = await _repo(d).cancel(broadcast_id, _now(d))
+        done = await _repo(d).cancel(broadcast_id, d.now_iso())
     if not done:
         return "over"
     return "stopping" if sending else "cancelled"

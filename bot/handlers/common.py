@@ -43,6 +43,10 @@ class Deps:
     form: Form
     now: Callable[[], datetime] = utcnow
 
+    def now_iso(self) -> str:
+        """The time now as stored in the database (ISO 8601, UTC, whole seconds)."""
+        return self.now().isoformat(timespec="seconds")
+
 
 def deps(context: CallbackContext[Any, Any, Any, Any]) -> Deps:
     """The Deps of the application a handler runs in (typed: bot/context.py)."""

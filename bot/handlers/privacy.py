@@ -19,7 +19,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 from bot.context import data_of
 from bot.form.engine import DraftState
 from bot.handlers.common import DELETE_PREFIX, button, deps, edit_or_send, keyboard
-from bot.handlers.relative import _now_str, with_language
+from bot.handlers.relative import with_language
 from bot.i18n import N_, translator
 from bot.services.crypto import NoPrivateKey
 from bot.storage.privacy import PrivacyRepository
@@ -69,7 +69,7 @@ async def on_delete_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if query.data != f"{DELETE_PREFIX}yes":
         await edit_or_send(query, t._("Nothing was deleted."))
         return
-    erased = await repo(context).erase_user(user.id, _now_str(d))
+    erased = await repo(context).erase_user(user.id, d.now_iso())
     log.info("erased a relative's data: cases=%d", len(erased.withdrawn_cases))
     await edit_or_send(query, t._(DELETE_DONE))
 
@@ -210,5 +210,5 @@ async def flood_gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 async def purge_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     d = deps(context)
     cutoff = (d.now() - timedelta(days=DRAFT_RETENTION_DAYS)).isoformat(timespec="seconds")
-    n = await repo(context).purge_drafts(cutoff, _now_str(d))
+    n = await repo(context).purge_drafts(cutoff, d.now_iso())
     log.info("purged abandoned drafts: %d", n)

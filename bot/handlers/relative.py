@@ -88,14 +88,10 @@ def bot_commands(t: Translator) -> list[BotCommand]:
 # ----------------------------------------------------------------------------- helpers
 
 
-def _now_str(d: Deps) -> str:
-    return d.now().isoformat(timespec="seconds")
-
-
 async def _user_lang(update: Update, d: Deps) -> str | None:
     user = update.effective_user
     assert user is not None
-    row = await d.users.seen(user.id, _now_str(d))
+    row = await d.users.seen(user.id, d.now_iso())
     return row.language
 
 
@@ -199,7 +195,7 @@ async def _show(context: ContextTypes.DEFAULT_TYPE, d: Deps, user_id: int, state
         return
     # Recorded before the old buttons are taken off: the relative has seen the new question
     # even if that edit fails, and their next press must be taken as an answer to it.
-    await d.drafts.mark_shown(user_id, state.seq, sent.message_id, _now_str(d))
+    await d.drafts.mark_shown(user_id, state.seq, sent.message_id, d.now_iso())
     if old_message_id is not None and old_message_id != sent.message_id:
         await _strip_keyboard(context, user_id, old_message_id)
 
@@ -224,7 +220,7 @@ async def begin_draft(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Dep
     assert user is not None
     state = engine.start(d.form)
     await d.drafts.save(user.id, state.to_json().encode(), state.seq, d.form.version,
-                        _now_str(d))
+                        d.now_iso())
     # Remember where the questionnaire starts in the chat, to offer removing it after submission.
     message = update.effective_message
     if message is not None:
@@ -276,7 +272,7 @@ async def on_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await query.answer()
         return
     d = deps(context)
-    await d.users.seen(user.id, _now_str(d))
+    await d.users.seen(user.id, d.now_iso())
     await d.users.set_language(user.id, lang)
     await query.answer()
     with contextlib.suppress(BadRequest):
@@ -583,7 +579,7 @@ async def after_outcome(update: Update, context: ContextTypes.DEFAULT_TYPE, d: D
         return
     if outcome.changed and outcome.event not in ("submit", "declined"):
         await d.drafts.save(user.id, state.to_json().encode(), state.seq, d.form.version,
-                            _now_str(d))
+                            d.now_iso())
     if outcome.event == "declined":
         await d.drafts.delete(user.id)
         await _strip_keyboard(context, user.id, old_message_id)
@@ -607,7 +603,7 @@ async def after_outcome(update: Update, context: ContextTypes.DEFAULT_TYPE, d: D
             # counter: the question comes again with them (at once, or later; see _show).
             await show_step(update, context, d, state, lang, old_message_id=pressed_id)
             return
-        await d.drafts.mark_shown(user.id, state.seq, pressed_id, _now_str(d))
+        await d.drafts.mark_shown(user.id, state.seq, pressed_id, d.now_iso())
         return
     notice = None
     if outcome.error is not None:
@@ -667,7 +663,7 @@ async def submit(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps, la
         if outbox_id is not None:
             queued.append(outbox_id)
 
-    number = await d.cases.submit(case, _now_str(d), new_case_number, in_transaction=confirm)
+    number = await d.cases.submit(case, d.now_iso(), new_case_number, in_transaction=confirm)
     log.info("case submitted: persons=%d", case.persons_count)
     await _strip_keyboard(context, user.id, old_message_id)
     for outbox_id in queued:  # sent now; the outbox retries it if Telegram does not take it

@@ -97,10 +97,6 @@ def _wf(d: Deps) -> Workflow:
     return Workflow(d.db, d.keys.seal, d.keys.unseal)
 
 
-def _now(d: Deps) -> str:
-    return d.now().isoformat(timespec="seconds")
-
-
 async def staff_language(d: Deps, user_id: int) -> str:
     lang = await d.users.language_of(user_id, "en")
     return lang if lang in LANGUAGES else "en"
@@ -226,7 +222,7 @@ async def send_card(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int, v
     for text in messages[:-1]:
         await context.bot.send_message(chat_id, text)
     await context.bot.send_message(chat_id, messages[-1], reply_markup=markup)
-    await AuditLog(d.db).record(viewer, "case_view", {"case": case.number}, _now(d))
+    await AuditLog(d.db).record(viewer, "case_view", {"case": case.number}, d.now_iso())
 
 
 async def case_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -267,7 +263,7 @@ async def change_status(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: in
         if outbox_id is not None:
             queued.append(outbox_id)
 
-    old = await _wf(d).set_status(case.case_id, status, actor, _now(d),
+    old = await _wf(d).set_status(case.case_id, status, actor, d.now_iso(),
                                   in_transaction=queue_notice if notice else None)
     if old is None:
         return False
@@ -303,7 +299,7 @@ async def take(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int, actor:
             "staff": case.assignee_id}
     if case.status in FINISHED:
         return t._("This case is closed.")
-    await _wf(d).assign(case.case_id, actor, actor, _now(d))
+    await _wf(d).assign(case.case_id, actor, actor, d.now_iso())
     await _reply(context, chat_id, "✋ " + t._("%(staff)s took case %(number)s.") % {
         "staff": f"<code>{actor}</code>", "number": f"<code>{esc(case.number)}</code>"})
     if case.status == "new":
@@ -334,7 +330,7 @@ async def assign_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         await _reply(context, chat_id, t._("%(staff)s is not a staff member.")
                      % {"staff": f"<code>{target}</code>"})
         return
-    if not await _wf(d).assign(case.case_id, target, actor, _now(d)):
+    if not await _wf(d).assign(case.case_id, target, actor, d.now_iso()):
         await _reply(context, chat_id, t._("Nothing changed."))
         return
     who = f"<code>{target}</code>" if target is not None else esc(t._("nobody"))
@@ -356,7 +352,7 @@ async def note_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     case = await _case_arg(context, d, chat_id, t, "note", args[0])
     if case is None:
         return
-    await _wf(d).add_note(case.case_id, text, actor, _now(d))
+    await _wf(d).add_note(case.case_id, text, actor, d.now_iso())
     await _reply(context, chat_id, t._("Note added to case %(number)s. Relatives never see "
                                        "notes.") % {"number": f"<code>{esc(case.number)}</code>"})
 
@@ -430,7 +426,7 @@ async def ask_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                                            "reached.") % {"number": number})
         return
     wf = _wf(d)
-    question_id = await wf.ask(case, text, actor, _now(d))
+    question_id = await wf.ask(case, text, actor, d.now_iso())
     rt = translator(await d.users.language_of(case.user_id, case.language))
     message = (rt._("<b>A question from the volunteers about your case %(number)s</b>")
                % {"number": number} + "\n\n" + esc(text) + "\n\n"
@@ -464,7 +460,7 @@ async def question_outcome(app: AnyApp, row: OutboxRow, outcome: str,
             "number": f"<code>{esc(str(meta.get('case', '')))}</code>"}
     else:
         log.info("a question could not be delivered: %s", outcome)
-        await wf.question_failed(int(meta["question"]), _now(d))
+        await wf.question_failed(int(meta["question"]), d.now_iso())
         text = t._("The question could not be delivered: the relative has blocked the bot or "
                    "left.")
     sender = outbox_sender(app)
@@ -526,10 +522,10 @@ async def on_relative_message(update: Update, context: ContextTypes.DEFAULT_TYPE
     question = await _question_for(d, message, user.id)
     if question is None:
         return
-    lang = (await d.users.seen(user.id, _now(d))).language
+    lang = (await d.users.seen(user.id, d.now_iso())).language
     if lang is None:  # the questionnaire asks for the language first
         return
-    await _wf(d).record_answer(question, content, _now(d))
+    await _wf(d).record_answer(question, content, d.now_iso())
     log.info("a relative answered a staff question (%s)", content["kind"])
     t = translator(lang)
     await _reply(context, user.id, t._("Thank you. Your answer was passed on to the volunteers "
@@ -595,7 +591,7 @@ async def resend_file(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int,
     except TelegramError as exc:
         log.warning("could not send a case file again: %s", type(exc).__name__)
         return t._("Telegram could not send this file.")
-    await AuditLog(d.db).record(actor, "file", {"case": case.number, "file": ref}, _now(d))
+    await AuditLog(d.db).record(actor, "file", {"case": case.number, "file": ref}, d.now_iso())
     return None
 
 
@@ -694,7 +690,7 @@ async def export_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         detail.update(rows=result.rows, cases=result.cases)
         if output.stat().st_size > MAX_UPLOAD:
             detail["delivered"] = False
-            await AuditLog(d.db).record(actor, "export", detail, _now(d))
+            await AuditLog(d.db).record(actor, "export", detail, d.now_iso())
             await _reply(context, chat_id, t._("The file is too big for Telegram: export on the "
                                                "server with python -m bot export."))
             return
@@ -706,7 +702,7 @@ async def export_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
             detail["delivered"] = True
         except (Forbidden, BadRequest):
             detail["delivered"] = False
-    await AuditLog(d.db).record(actor, "export", detail, _now(d))
+    await AuditLog(d.db).record(actor, "export", detail, d.now_iso())
     if not detail["delivered"]:
         await _reply(context, chat_id, t._("I cannot write to you privately. Open a private "
                                            "chat with me, press Start, then try again."))
@@ -746,11 +742,11 @@ async def staff_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         text = t._("%(staff)s is staff by a setting (BOT_STAFF_IDS or BOT_ADMIN_IDS); change "
                    "the setting instead.") % who
     elif args[0] == "add":
-        added = await repo.add(target, actor, _now(d))
+        added = await repo.add(target, actor, d.now_iso())
         text = (t._("%(staff)s is now staff.") if added
                 else t._("%(staff)s is already staff.")) % who
     else:
-        removed = await repo.remove(target, actor, _now(d))
+        removed = await repo.remove(target, actor, d.now_iso())
         text = (t._("%(staff)s is no longer staff.") if removed
                 else t._("%(staff)s was not staff.")) % who
     await _reply(context, chat_id, text)
