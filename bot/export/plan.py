@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import IO, Any, Literal, NamedTuple, Protocol
 
 from bot.form.model import Form, Group, Question
+from bot.storage.db import identity as identity
 from bot.storage.export_queries import CaseRow
 
 ExportFormat = Literal["csv", "xlsx", "jsonl"]
@@ -44,11 +45,6 @@ CASE_COLUMNS = (
 )
 _NUMBER_COLUMNS = frozenset(("assignee_id", "person_index", "persons_in_case"))
 _INT_OR_STR = (int, str)
-
-
-def identity(data: bytes) -> bytes:
-    """The default ``decode``: ``cases.data`` stored as plain JSON."""
-    return data
 
 
 class ExportError(RuntimeError):
