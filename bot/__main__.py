@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -294,23 +294,33 @@ async def export(settings: Settings, args: argparse.Namespace) -> int:
     from bot.export.sealed import case_opener, write_sealed_export
     from bot.form.model import load_form
     from bot.services.crypto import load_keyring
-    from bot.storage.db import Database
+    from bot.storage.db import Database, SchemaNotCurrent
     from bot.storage.export_queries import count_cases
 
     output = Path(args.output)
     filters = {"since": args.since, "until": args.until, "status": args.status,
                "lang": args.lang}
+    if not output.parent.is_dir():  # before anything else is opened
+        _err(f"export: cannot write {output}: the folder {output.parent} does not exist")
+        return 2
+    try:
+        # Never migrated here: the running bot uses this database (say "run migrate" instead).
+        db = await Database.open_current(settings.db_path)
+    except SchemaNotCurrent as exc:
+        _err(f"export: {exc}")
+        return 2
     try:
         keys = load_keyring(settings.data_dir, settings.public_key_file,
                             settings.private_key_file)
     except (OSError, ValueError) as exc:
         _err(f"BOT_PUBLIC_KEY_FILE: the keys cannot be loaded ({exc})")
+        await db.close()
         return 2
     if keys.offline and args.with_files:
         _err("--with-files needs the private key on this server (the attachments' references "
              "are sealed); export without it, or download the files where the key is.")
+        await db.close()
         return 1
-    db = await Database.open(settings.db_path)
     try:
         try:
             total = await count_cases(db, **filters)
@@ -352,7 +362,8 @@ async def export(settings: Settings, args: argparse.Namespace) -> int:
             return 1
         except OSError as exc:
             progress.done()
-            _err(f"cannot write {exc.filename or output}: {exc.strerror}")
+            # The file is written under a temporary name: name the one the user asked for.
+            _err(f"export: cannot write {output}: {exc.strerror or type(exc).__name__}")
             return 1
         await _audit_export(db, detail)
     finally:
@@ -410,39 +421,94 @@ def _prog() -> str:
     return "python -m bot" if sys.argv[0].endswith("__main__.py") else "atazhurt-bot"
 
 
-def _parser(argv: list[str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=_prog(),
-                                     description="Atazhurt bot: run it, check it, back it up.")
+def _day(value: str) -> str:
+    """An argparse type: a calendar date as YYYY-MM-DD."""
+    try:
+        if len(value) == 10:
+            date.fromisoformat(value)
+            return value
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"{value!r} is not a date as YYYY-MM-DD")
+
+
+def _parser(argv: list[str]) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The command line's parser, and its `export` sub-parser."""
+    from bot.i18n import LANGUAGES
+    from bot.storage.staff import FINISHED, STATUSES
+
+    statuses = tuple(dict.fromkeys((*STATUSES, *FINISHED)))
+    parser = argparse.ArgumentParser(
+        prog=_prog(), description="Atazhurt bot: run it, check it, back it up, export cases.",
+        epilog="Exit codes: 0 done; 1 the operation failed or was refused (nothing was "
+               "changed unless it says so); 2 a wrong argument, setting or environment "
+               "(including a database that needs `migrate`); 130 interrupted.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run the bot on Telegram (long polling by default)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=summary, description=description)
+
+    run = command("run", "run the bot on Telegram (long polling by default)",
+                  "Run the bot on Telegram until SIGTERM or Ctrl-C, finishing the answers in "
+                  "hand first. Migrates the database at start. Long polling, or a webhook when "
+                  "BOT_WEBHOOK_URL is set or --webhook is given.")
     run.add_argument("--webhook", action="store_true",
                      help="receive updates by webhook (BOT_WEBHOOK_URL, BOT_WEBHOOK_SECRET)")
-    sub.add_parser("sandbox", help="try the bot offline in this terminal")
-    sub.add_parser("migrate", help="apply database migrations and exit")
-    sub.add_parser("check", help="check settings, data folder, database and token")
-    keys = sub.add_parser("keys", help="the organisation's key pair")
-    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
-    gen = keys_sub.add_parser("generate", help="write a new key pair")
-    gen.add_argument("--out", required=True, type=Path, metavar="DIR")
-    dec = sub.add_parser("decrypt", help="open a sealed export or backup (offline computer)")
+    command("sandbox", "try the bot offline in this terminal",
+            "Start a local Bot API emulator and chat with the bot in this terminal (numbers "
+            "press buttons). Its data is kept apart, in BOT_DATA_DIR/sandbox.")
+    command("migrate", "apply database migrations and exit",
+            "Apply the database migrations not yet applied (the bot does this at every start; "
+            "check, export and broadcast never do and ask for this instead).")
+    command("check", "check settings, data folder, database and token",
+            "Check the settings, that the data folder is writable, that the database (opened "
+            "read-only, never migrated) has this version's schema, the keys, and that Telegram "
+            "accepts the token. Prints one line per problem; exit 0 only when all is well.")
+    keys = command("keys", "the organisation's key pair",
+                   "Manage the organisation's key pair (see deploy/README.md).")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    gen = keys_sub.add_parser("generate", help="write a new key pair",
+                              description="Write a new organisation key pair into DIR "
+                                          "(never over existing keys).")
+    gen.add_argument("--out", required=True, type=Path, metavar="DIR",
+                     help="the folder to write org_public.key and org_private.key into")
+    dec = command("decrypt", "open a sealed export or backup (offline computer)",
+                  "Open a sealed export or backup with the organisation's private key, on the "
+                  "offline computer.")
     dec.add_argument("--key", required=True, type=Path, metavar="FILE",
                      help="the organisation's private key")
-    dec.add_argument("--input", required=True, type=Path, metavar="SEALED")
-    dec.add_argument("--output", required=True, type=Path, metavar="PLAIN")
-    bak = sub.add_parser("backup", help="write a sealed backup of the database")
-    bak.add_argument("--output", required=True, type=Path, metavar="FILE")
-    res = sub.add_parser("restore", help="replace the database by a backup (bot stopped)")
-    res.add_argument("--input", required=True, type=Path, metavar="FILE")
+    dec.add_argument("--input", required=True, type=Path, metavar="SEALED",
+                     help="the sealed file (an export or a backup)")
+    dec.add_argument("--output", required=True, type=Path, metavar="PLAIN",
+                     help="where to write the opened file")
+    bak = command("backup", "write a sealed backup of the database",
+                  "Write a consistent backup of the database, sealed to the organisation's "
+                  "public key; the bot may keep running.")
+    bak.add_argument("--output", required=True, type=Path, metavar="FILE",
+                     help="the backup file to write")
+    res = command("restore", "replace the database by a backup (bot stopped)",
+                  "Replace the database by a checked backup; the bot must be stopped.")
+    res.add_argument("--input", required=True, type=Path, metavar="FILE",
+                     help="the sealed backup")
     res.add_argument("--key", type=Path, metavar="FILE",
                      help="the private key (default: BOT_PRIVATE_KEY_FILE or BOT_DATA_DIR/keys)")
-    exp = sub.add_parser("export", help="export cases to CSV, XLSX or JSONL")
-    exp.add_argument("--format", required=True, choices=("csv", "xlsx", "jsonl"))
-    exp.add_argument("--output", required=True, type=Path, metavar="PATH")
-    exp.add_argument("--since", metavar="YYYY-MM-DD")
-    exp.add_argument("--until", metavar="YYYY-MM-DD")
-    exp.add_argument("--status", metavar="S")
-    exp.add_argument("--lang", metavar="L")
+    exp = command("export", "export cases to CSV, XLSX or JSONL",
+                  "Export the cases matching the filters to a file (written under a temporary "
+                  "name and renamed when complete). Sealed to the public key when the private "
+                  "key is offline. Never migrates the database.")
+    exp.add_argument("--format", required=True, choices=("csv", "xlsx", "jsonl"),
+                     help="xlsx for spreadsheets; csv and jsonl for programs")
+    exp.add_argument("--output", required=True, type=Path, metavar="PATH",
+                     help="the file to write (its folder must exist)")
+    exp.add_argument("--since", type=_day, metavar="YYYY-MM-DD",
+                     help="only cases submitted on or after this day")
+    exp.add_argument("--until", type=_day, metavar="YYYY-MM-DD",
+                     help="only cases submitted on or before this day")
+    exp.add_argument("--status", choices=statuses, metavar="STATUS",
+                     help=f"only cases with this status: {', '.join(statuses)}")
+    exp.add_argument("--lang", choices=LANGUAGES, metavar="LANG",
+                     help=f"only cases in this language: {', '.join(LANGUAGES)}")
     exp.add_argument("--with-files", type=Path, metavar="DIR",
                      help="also download the attachments into DIR")
     if argv[:1] == ["broadcast"]:  # its parser imports the sender: only when it is used
@@ -452,14 +518,24 @@ def _parser(argv: list[str]) -> argparse.ArgumentParser:
     else:
         sub.add_parser("broadcast", help="queue news for relatives, sent by the running bot",
                        add_help=False)
-    return parser
+    return parser, exp
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    """Parse, then refuse what argparse cannot see: a date range that is empty by design."""
+    parser, export_parser = _parser(argv)
+    args = parser.parse_args(argv)
+    if args.command == "export" and args.since and args.until and args.since > args.until:
+        export_parser.error(f"argument --since: {args.since} is after --until {args.until}; "
+                     "--since must be on or before --until")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line, load settings when the command needs them, and run it."""
     os.umask(0o077)  # the database, keys, backups and exports: readable by this user only
     argv = sys.argv[1:] if argv is None else argv
-    args = _parser(argv).parse_args(argv)
+    args = _parse(argv)
     try:
         if args.command == "keys":
             setup_logging("WARNING")

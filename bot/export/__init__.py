@@ -111,6 +111,7 @@ __all__ = [
     "ExportFormat",
     "ExportPlan",
     "ExportResult",
+    "check_filters",
     "column_names",
     "csv_cells",
     "csv_safe",
@@ -121,6 +122,22 @@ __all__ = [
     "xlsx_fit",
 ]
 
+
+
+def check_filters(since: str | None = None, until: str | None = None,
+                  status: str | None = None, lang: str | None = None) -> None:
+    """ValueError, naming the valid values, for a filter that can only select nothing by
+    mistake: an unknown status or language, or ``since`` after ``until``."""
+    from bot.i18n import LANGUAGES
+    from bot.storage.staff import FINISHED, STATUSES
+
+    statuses = tuple(dict.fromkeys((*STATUSES, *FINISHED)))
+    if status is not None and status not in statuses:
+        raise ValueError(f"unknown status {status!r}; use one of {', '.join(statuses)}")
+    if lang is not None and lang not in LANGUAGES:
+        raise ValueError(f"unknown language {lang!r}; use one of {', '.join(LANGUAGES)}")
+    if since is not None and until is not None and since > until:
+        raise ValueError(f"since {since} is after until {until}")
 
 
 def _temp_path(output: Path) -> Path:
@@ -168,6 +185,7 @@ async def export_cases(
         raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
     if batch < 1:
         raise ValueError("batch must be at least 1")
+    check_filters(since, until, status, lang)
     plan = ExportPlan(form)
     filters = {"since": since, "until": until, "status": status, "lang": lang}
     # Counting reads the filters first, so a bad date fails before any file is made.
