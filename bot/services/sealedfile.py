@@ -16,8 +16,6 @@ disk: writers take bytes, readers yield bytes.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import json
 import os
@@ -48,29 +46,29 @@ class SealedFileError(ValueError):
 
 
 def load_private_key(path: Path) -> PrivateKey:
-    """Read an organisation private key file (base64, as `keys generate` writes it)."""
+    """Read an organisation private key file (age identity, or base64 as older releases wrote).
+
+    A passphrase-protected file asks for its passphrase on the terminal.
+    """
+    from bot.crypto.agekeys import AgeKeyError, read_private_keys
+
     try:
-        raw = base64.b64decode(path.read_bytes().strip(), validate=True)
-    except OSError as exc:
-        raise SealedFileError(f"cannot read the key file {path}: {exc.strerror}") from None
-    except (binascii.Error, ValueError):
-        raise SealedFileError(f"{path} is not a key file written by this bot") from None
-    if len(raw) != PrivateKey.SIZE:
+        private = read_private_keys(path).private
+    except AgeKeyError as exc:
+        raise SealedFileError(str(exc)) from None
+    if private is None:
         raise SealedFileError(f"{path} is not a key file written by this bot")
-    return PrivateKey(raw)
+    return private
 
 
 def load_public_key(path: Path) -> PublicKey:
-    """Read an organisation public key file (base64)."""
+    """Read an organisation public key file (age recipient, or base64)."""
+    from bot.crypto.agekeys import AgeKeyError, read_public_key
+
     try:
-        raw = base64.b64decode(path.read_bytes().strip(), validate=True)
-    except OSError as exc:
-        raise SealedFileError(f"cannot read the key file {path}: {exc.strerror}") from None
-    except (binascii.Error, ValueError):
-        raise SealedFileError(f"{path} is not a key file written by this bot") from None
-    if len(raw) != PublicKey.SIZE:
-        raise SealedFileError(f"{path} is not a key file written by this bot")
-    return PublicKey(raw)
+        return read_public_key(path)
+    except AgeKeyError as exc:
+        raise SealedFileError(str(exc)) from None
 
 
 def is_sealed_stream(path: Path) -> bool:
