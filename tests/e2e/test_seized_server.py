@@ -14,6 +14,7 @@ import base64
 import shutil
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from nacl.secret import SecretBox
@@ -84,7 +85,7 @@ def read_key(path: Path) -> bytes:
 @pytest.mark.parametrize("mode", ["key on the server", "key offline"])
 async def test_a_copy_of_the_running_server_shows_no_submitted_case(
         emulator: Emulator, tmp_path: Path, mode: str) -> None:
-    settings: dict[str, object] = {}
+    settings: dict[str, Any] = {}
     tmpfs = tmp_path / "run"  # stands for /run/atazhurt-bot (tmpfs): not part of the copy
     tmpfs.mkdir()
     if mode == "key offline":
