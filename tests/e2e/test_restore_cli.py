@@ -182,7 +182,7 @@ def test_unsigned_restore_shows_what_it_holds_and_needs_a_yes(
 def test_signed_backup_round_trip_with_age_two_custodians_and_a_passphrase(
         server: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    data, usb = server, server.parent / "usb"
+    usb = server.parent / "usb"
     custodian = pyrage.x25519.Identity.generate()
     monkeypatch.setenv("BOT_BACKUP_RECIPIENTS", str(custodian.to_public()))
     backup = server.parent / "b.tar.age"
