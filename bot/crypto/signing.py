@@ -165,7 +165,8 @@ def verify_file(path: Path, key: VerifyKey, kind: str | None) -> Signed:
     if any(name not in fields for name in _FIELDS):
         raise SignatureError(f"{sig} is not a signature written by this bot")
     if kind is not None and fields["kind"] != kind:
-        raise SignatureError(f"{path} is signed as a {fields['kind']}, not as a {kind}")
+        raise SignatureError(f"{path} is signed as a file of kind {fields['kind']!r}, "
+                             f"not {kind!r}")
     size, digest = _digest(path)
     if str(size) != fields["size"] or digest != fields["sha256"]:
         raise SignatureError(f"{path} does not match its signature (altered, cut short or "

@@ -122,3 +122,32 @@ async def test_a_copy_of_the_running_server_shows_no_submitted_case(
     assert "Гүлжан" in names_in(states, true_key, list(REPORTER))
     # ... and even with that key, no version of the submitted case's draft is left.
     assert names_in(states, true_key, SUBMITTED) == []
+
+
+async def test_a_reboot_with_the_key_offline_drops_drafts_safely(
+        emulator: Emulator, tmp_path: Path) -> None:
+    """The draft key on tmpfs is gone after a reboot: drafts cannot be read by anyone, and the
+    bot drops them and goes on instead of failing."""
+    public, _private = generate_keypair(tmp_path / "usb")
+    tmpfs = tmp_path / "run"
+    tmpfs.mkdir()
+    runner = BotRunner(emulator, tmp_path / "data", public_key_file=public,
+                       draft_key_file=tmpfs / "draft.key")
+    await runner.start()
+    user = emulator.user(3201, language_code="en")
+    try:
+        await choose_language(user, "en")
+        await give_consent(user, "en")
+        await runner.restart()  # a restart keeps tmpfs: the draft is still there
+        assert await runner.d.drafts.get(3201) is not None
+        await runner.stop()
+        (tmpfs / "draft.key").unlink()  # a reboot empties tmpfs
+        await runner.start()
+        assert (tmpfs / "draft.key").exists()  # a new key
+        seen = len(user.messages)
+        await user.send_text("Гүлжан")  # the answer to the question on screen
+        assert len(user.messages) > seen  # answered, not failed
+        assert await runner.d.drafts.count() == 0  # dropped: nobody can read it any more
+        assert not (tmp_path / "data" / "keys" / "draft.key").exists()
+    finally:
+        await runner.stop()
