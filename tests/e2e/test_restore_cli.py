@@ -231,3 +231,24 @@ def test_the_standard_age_tool_opens_backups(server: Path,
     # And sha256sum agrees with the signature.
     sig = backup.with_name(backup.name + ".sig").read_text()
     assert f"sha256: {hashlib.sha256(backup.read_bytes()).hexdigest()}" in sig
+
+
+def test_check_says_where_the_draft_key_must_go(
+        server: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # `server` is offline; its draft.key from the first start is still on the data disk.
+    assert main(["check"]) == 2
+    err = lines(capsys.readouterr().err)
+    assert ("BOT_DRAFT_KEY_FILE: not set while the private key is offline: the draft key is "
+            "kept in memory only, so questionnaires in progress are lost at every restart; "
+            "set it to a file on tmpfs (see deploy/README.md)") in err
+    assert any("draft.key is on the data disk while the private key is offline" in e
+               for e in err)
+    on_disk = server.parent / "run"
+    on_disk.mkdir()
+    monkeypatch.setenv("BOT_DRAFT_KEY_FILE", str(on_disk / "draft.key"))
+    assert main(["check"]) == 2
+    err = lines(capsys.readouterr().err)
+    assert any(e.startswith(f"BOT_DRAFT_KEY_FILE: {on_disk} is on ") and "not tmpfs" in e
+               for e in err), err
+    assert (server / "keys" / "draft.key").exists()  # check changes nothing
