@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import json
 import logging
 import shutil
 import sqlite3
@@ -231,6 +232,14 @@ def test_the_standard_age_tool_opens_backups(server: Path,
     # And sha256sum agrees with the signature.
     sig = backup.with_name(backup.name + ".sig").read_text()
     assert f"sha256: {hashlib.sha256(backup.read_bytes()).hexdigest()}" in sig
+    # An offline export too: JSON lines, the metadata first, the answers still sealed.
+    assert main(["export", "--format", "csv", "--output", str(server.parent / "c.csv")]) == 0
+    sealed = server.parent / "c.csv.sealed"
+    plain = subprocess.run(["age", "-d", "-i", str(usb / "org_private.key"), str(sealed)],
+                           capture_output=True, check=True).stdout
+    first, *rows = plain.splitlines()
+    assert json.loads(first)["kind"] == "export" and len(rows) == 4
+    assert "4821-0001" in rows[0].decode() and "Әлия".encode() not in plain
 
 
 def test_check_says_where_the_draft_key_must_go(
