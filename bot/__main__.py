@@ -50,7 +50,7 @@ async def sandbox(settings: Settings) -> int:
                                         "api_base_url": emulator.base_url,
                                         "data_dir": settings.data_dir / "sandbox",
                                         "webhook_url": "", "public_key_file": None,
-                                        "private_key_file": None})
+                                        "private_key_file": None, "draft_key_file": None})
     stop = asyncio.Event()
     bot_task = asyncio.create_task(run_bot(local, webhook=False, stop=stop))
     print(f"Sandbox: a local Bot API emulator at {emulator.base_url}; data in "
