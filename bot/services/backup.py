@@ -52,10 +52,10 @@ from telegram.ext import ContextTypes
 from bot.config import Settings
 from bot.crypto.agefile import AgeFileError, age_input, age_output, is_age_file
 from bot.crypto.agekeys import PrivateKeys, identity_of
+from bot.crypto.keyring import DRAFT_NAME
+from bot.crypto.sealedfile import SealedFileError, is_sealed_stream, open_to_file
 from bot.crypto.sealing import Sealer
 from bot.crypto.signing import SignatureError, signature_path, verify_file
-from bot.services.crypto import DRAFT_NAME
-from bot.services.sealedfile import SealedFileError, is_sealed_stream, open_to_file
 from bot.storage import snapshot
 
 log = logging.getLogger(__name__)

@@ -30,9 +30,9 @@ from nacl.public import PrivateKey, PublicKey, SealedBox
 
 from bot.crypto.agefile import AgeFileError, age_input, age_output, is_age_file
 from bot.crypto.agekeys import PrivateKeys
+from bot.crypto.keyring import MAGIC as SEALED_VALUE
+from bot.crypto.sealedfile import SealedFileError, SealedReader
 from bot.crypto.sealing import Sealer, sealer_for
-from bot.services.crypto import MAGIC as SEALED_VALUE
-from bot.services.sealedfile import SealedFileError, SealedReader
 from bot.storage.db import Database
 from bot.storage.export_queries import CaseRow, iter_case_batches
 from bot.storage.snapshot import load_case_rows, remove_side_files

@@ -22,9 +22,9 @@ import pytest
 from bot.__main__ import main
 from bot.crypto import agekeys
 from bot.crypto.agekeys import recipient_of
+from bot.crypto.keyring import load_keyring
+from bot.crypto.sealedfile import load_public_key, seal_file
 from bot.crypto.signing import generate_signing_pair, load_signing_key, sign_file
-from bot.services.crypto import load_keyring
-from bot.services.sealedfile import load_public_key, seal_file
 from bot.storage.db import Database
 from tests.e2e.test_cli import in_tmp, lines, seed_cases
 

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from nacl.secret import SecretBox
 
+from bot.crypto.keyring import MAGIC, generate_keypair
 from bot.sandbox.emulator import Emulator
-from bot.services.crypto import MAGIC, generate_keypair
 from tests.e2e.conftest import BotRunner
 from tests.e2e.test_privacy import MARKERS, full_journey
 from tests.e2e.test_relative_journey import answer_reporter, choose_language, give_consent

@@ -16,10 +16,11 @@ import pytest
 from nacl.public import PrivateKey
 
 from bot.config import Settings
+from bot.crypto import sealedfile
+from bot.crypto.keyring import Keyring, load_keyring
 from bot.crypto.sealing import Sealer, sealer_for
 from bot.crypto.signing import load_verify_key, sign_file, signature_path
 from bot.logs import OneLineFormatter, RepeatFilter
-from bot.services import sealedfile
 from bot.services.backup import (
     BackupError,
     backup_to,
@@ -29,7 +30,6 @@ from bot.services.backup import (
     run_daily_backup,
     take_backup,
 )
-from bot.services.crypto import Keyring, load_keyring
 from bot.storage.cases import CaseRepository, NewCase
 from bot.storage.db import Database
 

@@ -24,6 +24,7 @@ from bot.crypto.agekeys import (
     read_public_key,
     recipient_of,
 )
+from bot.crypto.keyring import generate_keypair, load_keyring
 from bot.crypto.signing import (
     SignatureError,
     generate_signing_pair,
@@ -32,7 +33,6 @@ from bot.crypto.signing import (
     sign_file,
     verify_file,
 )
-from bot.services.crypto import generate_keypair, load_keyring
 
 
 def test_our_keys_are_the_keys_age_makes() -> None:
