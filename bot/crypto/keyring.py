@@ -116,6 +116,13 @@ class Keyring:
         return self.private is None
 
     @property
+    def button_secret(self) -> bytes:
+        """A server secret for tagging staff buttons, kept across reboots when possible."""
+        if self.signing is not None:
+            return bytes(self.signing)[:32]
+        return bytes(self.draft_box)[:32]
+
+    @property
     def draft_key(self) -> bytes | None:
         """The draft key to carry in a backup, or None when this process has no real one."""
         return None if self.draft_place.kind == "none" else bytes(self.draft_box)

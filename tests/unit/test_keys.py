@@ -149,4 +149,6 @@ def test_an_old_draft_key_leaves_the_data_disk_when_the_key_is_offline(tmp_path:
     first = load_keyring(tmp_path / "d2", public, None)
     again = load_keyring(tmp_path / "d2", public, None)
     assert first.draft_place.kind == "memory" and first.draft_box._key != again.draft_box._key
+    # Staff buttons are tagged with a secret that outlives the draft key.
+    assert first.button_secret == again.button_secret
     assert not (tmp_path / "d2" / "keys" / "draft.key").exists()
