@@ -261,3 +261,34 @@ def test_check_says_where_the_draft_key_must_go(
     assert any(e.startswith(f"BOT_DRAFT_KEY_FILE: {on_disk} is on ") and "not tmpfs" in e
                for e in err), err
     assert (server / "keys" / "draft.key").exists()  # check changes nothing
+
+
+def test_older_format_still_opens_with_allow_unsigned(
+        server: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Backups of the previous release (AZSF, never signed) are read for one more release."""
+    data, usb = server, server.parent / "usb"
+    public = load_public_key(data / "keys" / "org_public.key")
+    legacy = server.parent / "old.sqlite3.sealed"
+    seal_file(data / "bot.sqlite3", legacy, public,
+              {"kind": "backup", "created_at": "2026-11-01T02:30:00+00:00"})
+    out = server.parent / "old.sqlite3"
+    key = str(usb / "org_private.key")
+    assert main(["decrypt", "--key", key, "--input", str(legacy), "--output", str(out)]) == 1
+    assert lines(capsys.readouterr().err) == [
+        f"{legacy} is not signed (an older format, never signed): if you are sure it is yours, "
+        "add --allow-unsigned"]
+    assert main(["decrypt", "--key", key, "--input", str(legacy), "--output", str(out),
+                 "--allow-unsigned"]) == 0
+    assert out.read_bytes()[:16] == b"SQLite format 3\0"
+    assert main(["restore", "--input", str(legacy), "--key", key, "--allow-unsigned",
+                 "--yes"]) == 0
+    assert "Cases in it: 4" in capsys.readouterr().out
+
+
+def test_a_bad_recipient_is_a_setting_error(
+        in_tmp: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("BOT_BACKUP_RECIPIENTS", "age1notarecipient")
+    assert main(["backup", "--output", "b.tar.age"]) == 2
+    assert lines(capsys.readouterr().err) == [
+        "Bad setting: BOT_BACKUP_RECIPIENTS: age1notareci... is not an age recipient (age1...)"]
