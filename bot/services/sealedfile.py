@@ -60,19 +60,6 @@ def load_private_key(path: Path) -> PrivateKey:
     return PrivateKey(raw)
 
 
-def load_public_key(path: Path) -> PublicKey:
-    """Read an organisation public key file (base64)."""
-    try:
-        raw = base64.b64decode(path.read_bytes().strip(), validate=True)
-    except OSError as exc:
-        raise SealedFileError(f"cannot read the key file {path}: {exc.strerror}") from None
-    except (binascii.Error, ValueError):
-        raise SealedFileError(f"{path} is not a key file written by this bot") from None
-    if len(raw) != PublicKey.SIZE:
-        raise SealedFileError(f"{path} is not a key file written by this bot")
-    return PublicKey(raw)
-
-
 def is_sealed_stream(path: Path) -> bool:
     """Whether the file starts like a sealed file of this format."""
     try:
