@@ -25,7 +25,6 @@ import logging
 import re
 import time
 import traceback
-import warnings
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -47,6 +46,8 @@ from bot.storage.broadcasts import (
     RecipientState,
 )
 from bot.storage.db import Database
+from bot.telegram.errors import error_reason as error_reason
+from bot.telegram.errors import retry_seconds as retry_seconds
 
 log = logging.getLogger(__name__)
 
@@ -94,22 +95,6 @@ def configured_rate(settings: Any) -> float:
     """BOT_BROADCAST_RATE when the settings have it, else 25/s; never above Telegram's 30/s."""
     rate = float(getattr(settings, "broadcast_rate", DEFAULT_RATE) or DEFAULT_RATE)
     return max(0.1, min(rate, TELEGRAM_CAP))
-
-
-def error_reason(exc: BaseException) -> str:
-    """What is kept about a failure: the error class and Telegram's own description."""
-    name = type(exc).__name__
-    detail = exc.message if isinstance(exc, TelegramError) else ""
-    if not detail or detail.lower().startswith(name.lower()):
-        return (detail or name)[:200]  # Telegram's text often starts with it: "Forbidden: ..."
-    return f"{name}: {detail}"[:200]
-
-
-def retry_seconds(exc: RetryAfter) -> float:
-    with warnings.catch_warnings():  # PTB 22 warns that int will become timedelta
-        warnings.simplefilter("ignore")
-        value = exc.retry_after
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 def _where(exc: BaseException) -> str:
