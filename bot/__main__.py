@@ -24,8 +24,6 @@ from bot.runner import UPDATE_TYPES, run_bot
 
 __all__ = ["UPDATE_TYPES", "main", "run_bot"]
 
-Update_ALL = UPDATE_TYPES  # the name this module used to export
-
 
 def _setup_logging(level: str) -> None:
     """One line per event with its level; library arguments withheld; repeats counted."""

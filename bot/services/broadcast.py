@@ -36,6 +36,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot.context import AnyApp, bot_data
+from bot.errors import telegram_noise
 from bot.i18n import N_, Translator, translator
 from bot.storage.broadcasts import (
     Broadcast,
@@ -462,11 +463,17 @@ class BroadcastSender:
             done_now = tally.done - done_before
             speed = done_now / elapsed if elapsed >= 5 and done_now > 0 else self.rate
             eta = tally.remaining / speed if speed > 0 else None
-            with contextlib.suppress(TelegramError):
-                await self.bot.edit_message_text(
-                    progress_text(t, b.broadcast_id, tally, eta), chat_id=b.notify_chat_id,
-                    message_id=b.progress_message_id,
-                    reply_markup=stop_keyboard(t, b.broadcast_id))
+            try:
+                with telegram_noise():  # unchanged, or the admin deleted it
+                    await self.bot.edit_message_text(
+                        progress_text(t, b.broadcast_id, tally, eta), chat_id=b.notify_chat_id,
+                        message_id=b.progress_message_id,
+                        reply_markup=stop_keyboard(t, b.broadcast_id))
+            except BadRequest as exc:  # our HTML, say: seen, and the broadcast goes on
+                log.error("broadcast %d: Telegram refused the progress message (%s)",
+                          b.broadcast_id, exc.message[:200])
+            except TelegramError:
+                pass  # the network: the next edit, a few seconds later, says the same
 
     async def _report(self, b: Broadcast, seconds: float, cancelled: bool) -> None:
         counts = await self.repo.counts(b.broadcast_id)
@@ -479,11 +486,17 @@ class BroadcastSender:
         t = translator(b.notify_language)
         text = report_text(t, b.broadcast_id, tally, seconds, cancelled,
                            await self.repo.failure_reasons(b.broadcast_id))
-        with contextlib.suppress(TelegramError):
+        try:
             if b.progress_message_id is not None:
-                await self.bot.edit_message_text(text, chat_id=b.notify_chat_id,
-                                                 message_id=b.progress_message_id)
+                with telegram_noise():  # the admin may have deleted it: the report still goes
+                    await self.bot.edit_message_text(text, chat_id=b.notify_chat_id,
+                                                     message_id=b.progress_message_id)
             await self.bot.send_message(b.notify_chat_id, text)
+        except BadRequest as exc:  # our HTML, say
+            log.error("broadcast %d: Telegram refused the report (%s)", b.broadcast_id,
+                      exc.message[:200])
+        except TelegramError:
+            log.info("broadcast %d: the report could not be sent", b.broadcast_id)
 
 
 def _now() -> str:
