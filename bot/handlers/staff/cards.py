@@ -223,9 +223,9 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     if action == "xf":  # the confirm button of /export full
         await query.answer()
-        toast = await export.confirm_full(context, d, actor, chat_id, t, arg)
-        if toast is not None:
-            await _reply(context, chat_id, esc(toast))
+        refused = await export.confirm_full(context, d, actor, chat_id, t, arg)
+        if refused is not None:
+            await _reply(context, chat_id, esc(refused))
         return
     case = await _wf(d).case_by_id(case_id)
     if case is None:
