@@ -15,6 +15,8 @@ import shutil
 import time
 from pathlib import Path
 
+from bot.handlers.staff import alerts
+from bot.i18n import translator
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.simusers import SimChat, SimUser
 from bot.sandbox.world import SentMessage
@@ -274,5 +276,70 @@ async def test_what_staff_were_sent_is_taken_back(emulator: Emulator, tmp_path: 
         assert details == []
         kept = await workflow(bot).case(other_number)
         assert kept is not None and kept.status != "withdrawn"
+    finally:
+        await bot.stop()
+
+
+# ----------------------------------------------------------------------------- floods (M5)
+
+DAILY_LIMIT = ("You have already sent %(limit)s report in the last 24 hours, the most we can "
+               "take from one person in a day. This report is saved: press the same button "
+               "again tomorrow to send it. If it is urgent, write to the organisation directly.",
+               "You have already sent %(limit)s reports in the last 24 hours, the most we can "
+               "take from one person in a day. This report is saved: press the same button "
+               "again tomorrow to send it. If it is urgent, write to the organisation directly.")
+
+
+async def test_floods_are_held_back(emulator: Emulator, tmp_path: Path) -> None:
+    """M5: past BOT_MAX_CASES_PER_DAY a relative is told (in their language) and the report
+    waits as a draft; past BOT_ALERTS_PER_HOUR the staff chat gets a digest instead of alerts;
+    /cases new lists new cases, the oldest first."""
+    bot = privacy_bot(emulator, tmp_path, max_cases_per_day=1, alerts_per_hour=1)
+    await bot.start()
+    try:
+        group = staff_group(emulator)
+        staff = emulator.user(STAFF).in_chat(group)
+        first = await short_case(emulator.user(3201, language_code="en"), "en")
+        await staff.wait_for(lambda m: first in m.plain and "New case" in m.plain)
+        second = await short_case(emulator.user(3202, language_code="ru"), "ru")
+        await emulator.wait_idle(quiet=0.3)
+        assert not any(second in m.plain for m in group.messages)  # held for the digest
+        assert await alerts.send_digest(bot.app) == 1
+        digest = await staff.wait_for("while alerts were paused")
+        assert second in digest.plain and first not in digest.plain
+        assert "more than 1 an hour" in digest.plain
+        assert await alerts.send_digest(bot.app) == 0  # each case once
+        await staff.send_text("/cases new")
+        listed = group.messages[-1].plain
+        assert listed.index(first) < listed.index(second)
+
+        # A relative who already sent a case today: told in Kazakh, the report kept.
+        relative = emulator.user(3203, language_code="kk")
+        await begin(relative, "kk")
+        await bot.d.db.execute(  # a case sent earlier today (the draft in progress stays)
+            "INSERT INTO cases (number, user_id, language, persons_count, notice_version,"
+            " form_version, data, submitted_at, updated_at) VALUES ('7000-0001', ?, 'kk', 1, 1,"
+            " 1, X'', ?, ?)", (relative.id, bot.d.now().isoformat(timespec="seconds"),
+                               bot.d.now().isoformat(timespec="seconds")))
+        await step(relative, "skip")  # reporter name
+        await step(relative, "opt", "kz")
+        for _ in range(3):  # city, citizenship, phone
+            await step(relative, "skip")
+        await step(relative, "opt", "brother")
+        await step(relative, text="Ерлан Лимит")
+        await persons_rest(relative)
+        await step(relative, "finish")
+        await step(relative, "submit")
+        expected = translator("kk").ngettext(*DAILY_LIMIT, 1) % {"limit": 1}
+        assert expected != DAILY_LIMIT[0] % {"limit": 1}
+        await relative.wait_for(expected)
+        assert await bot.d.drafts.get(relative.id) is not None
+        assert [c.number for c in await bot.d.cases.for_user(relative.id)] == ["7000-0001"]
+
+        # A day later the same button sends it.
+        await bot.d.db.execute("UPDATE cases SET submitted_at = '2000-01-01T00:00:00+00:00'"
+                               " WHERE number = '7000-0001'")
+        number = await submitted(relative)
+        assert number != "7000-0001" and await bot.d.drafts.get(relative.id) is None
     finally:
         await bot.stop()
