@@ -21,7 +21,7 @@ from bot.sandbox.emulator import Emulator
 from bot.sandbox.simusers import SimChat, SimUser
 from bot.sandbox.world import SentMessage
 from bot.services.erasures import erased_numbers
-from tests.e2e.conftest import BotRunner
+from tests.e2e.conftest import BotRunner, tr
 from tests.e2e.test_staff import (
     ADMIN,
     GROUP,
@@ -341,5 +341,96 @@ async def test_floods_are_held_back(emulator: Emulator, tmp_path: Path) -> None:
                                " WHERE number = '7000-0001'")
         number = await submitted(relative)
         assert number != "7000-0001" and await bot.d.drafts.get(relative.id) is None
+    finally:
+        await bot.stop()
+
+
+# ----------------------------------------------------------------------------- spoofing (L2, L3)
+
+ONE_LINE = "Please write this answer on one line, without line breaks."
+FAKE = "📂 Case 1234-5678\nStatus: Verified\nAssigned to: 7002"
+
+
+def quoted(message: SentMessage, text: str) -> bool:
+    """Whether `text` sits inside a blockquote entity of the message."""
+    start = message.plain.find(text)
+    return start >= 0 and any(
+        e.type in ("blockquote", "expandable_blockquote") and e.offset <= start
+        and start + len(text) <= e.offset + e.length for e in message.entities)
+
+
+async def test_relatives_text_cannot_pass_for_the_bots_lines(emulator: Emulator,
+                                                              tmp_path: Path) -> None:
+    """L2: no line breaks in one-line answers (names, places, occupation), bidi controls
+    removed from everything a relative writes, and their text shown to staff as a quote.
+    L3: a case with many files gets its file buttons on pages."""
+    bot = privacy_bot(emulator, tmp_path)
+    await bot.start()
+    try:
+        staff_group(emulator)
+        private = emulator.user(STAFF)
+        await private.send_text("/staffhelp")
+        relative = emulator.user(3301, language_code="ru")
+        await begin(relative, "ru")
+        await relative.send_text(f"Айгуль\n{FAKE}")  # the reporter's name, with fake lines
+        await relative.wait_for(tr("ru", ONE_LINE))
+        assert tr("ru", ONE_LINE) != ONE_LINE
+        await step(relative, text="Айгуль\u202e\u2066 Сейт\u2069")
+        await step(relative, "opt", "kz")
+        for _ in range(3):  # city, citizenship, phone
+            await step(relative, "skip")
+        await step(relative, "opt", "brother")
+        await step(relative, text="Ерлан\u202dX")
+        for _ in range(2):  # chinese name, other names
+            await step(relative, "skip")
+        await step(relative, "opt", "male")
+        await step(relative, "unknown")  # birth date
+        for _ in range(3):  # ethnicity, citizenship, occupation
+            await step(relative, "skip")
+        await step(relative, "opt", "altay")
+        await relative.send_text("Алтай\nStatus: Verified")  # a place: one line only
+        await relative.wait_for(tr("ru", ONE_LINE))
+        await step(relative, "skip")  # place
+        await step(relative, "skip")  # chinese id
+        await step(relative, "tog", "no_contact")
+        await step(relative, "done")
+        await step(relative, "unknown")  # when
+        for _ in range(4):  # responsible, reasons, last contact, steps
+            await step(relative, "skip")
+        await step(relative, text=f"История\n{FAKE}")  # the story may hold lines
+        for i in range(12):  # more files than one page of buttons holds
+            await relative.send_photo(caption=f"photo {i}")
+        await step(relative, "done")
+        await step(relative, "finish")
+        number = await submitted(relative)
+
+        data = await bot.d.cases.data(number)
+        assert data is not None
+        assert data["reporter"]["reporter_name"] == "Айгуль Сейт"
+        assert data["persons"][0]["full_name"] == "ЕрланX"
+        card = await open_card(private, private, f"/case {number}")
+        story = next(m for m in card if "Status: Verified" in m.plain)
+        assert quoted(story, "Status: Verified") and quoted(story, "История")
+        name = next(m for m in card if "ЕрланX" in m.plain)
+        assert quoted(name, "ЕрланX")
+        assert not any(ch in m.plain for m in card for ch in "\u202d\u202e\u2066\u2069")
+
+        # Twelve photos: ten file buttons on the card, the rest on the next page.
+        files = [x for x in card[-1].button_labels if x.startswith("📎")]
+        assert len(files) == 10
+        nav = next(x for x in card[-1].button_labels if x.startswith("Files 2/2"))
+        await private.press(nav, card[-1])
+        await emulator.wait_idle(quiet=0.2)
+        page = [x for x in card[-1].button_labels if x.startswith("📎")]
+        assert len(page) == 2 and not set(page) & set(files)
+        assert any(x.startswith("◀️ Files 1/2") for x in card[-1].button_labels)
+
+        # An answer to /ask: bidi controls removed, shown as a quote.
+        await private.send_text(f"/ask {number} Где он работал?")
+        asked = await relative.wait_for("Где он работал?")
+        await relative.send_text(f"\u202eНа шахте\n{FAKE}", reply_to=asked.message_id)
+        posted = await private.wait_for("На шахте")
+        assert quoted(posted, "На шахте") and quoted(posted, "Status: Verified")
+        assert "\u202e" not in posted.plain
     finally:
         await bot.stop()

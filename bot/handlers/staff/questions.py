@@ -11,6 +11,7 @@ from telegram import ForceReply, Message, Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from bot.form.validators import strip_bidi
 from bot.handlers.access import button_data
 from bot.handlers.common import Deps, button, deps, esc, keyboard, split_html
 from bot.handlers.staff.base import (
@@ -26,9 +27,7 @@ from bot.handlers.staff.base import (
     content_targets,
     record_sent,
 )
-from bot.handlers.staff_view import (
-    text_blocks,
-)
+from bot.handlers.staff_view import quote, text_blocks
 from bot.i18n import translator
 from bot.services.outbox import (
     AnyApp,
@@ -130,7 +129,7 @@ async def _tell(app: AnyApp, chat_id: int, text: str) -> None:
 def answer_content(message: Message) -> dict[str, Any] | None:
     """What a relative's reply holds, to store sealed: text, or a file by reference."""
     if message.text is not None:
-        return {"kind": "text", "text": message.text}
+        return {"kind": "text", "text": strip_bidi(message.text)}
     media: Any = None
     kind = ""
     if message.photo:
@@ -145,9 +144,9 @@ def answer_content(message: Message) -> dict[str, Any] | None:
     content: dict[str, Any] = {"kind": kind, "file_id": media.file_id,
                                "file_unique_id": media.file_unique_id}
     if getattr(media, "file_name", None):
-        content["file_name"] = media.file_name
+        content["file_name"] = strip_bidi(media.file_name)
     if message.caption:
-        content["caption"] = message.caption
+        content["caption"] = strip_bidi(message.caption)
     return content
 
 
@@ -217,8 +216,11 @@ async def post_answer(context: ContextTypes.DEFAULT_TYPE, d: Deps, question: Ope
             sent.append(await _reply(context, chat_id, head, kb))
             if sent[-1] is not None:
                 try:
-                    sent.append(await context.bot.copy_message(chat_id, message.chat_id,
-                                                               message.message_id))
+                    # The relative's caption, cleaned, as a quote (never as our own lines).
+                    caption = content.get("caption")
+                    sent.append(await context.bot.copy_message(
+                        chat_id, message.chat_id, message.message_id,
+                        caption=quote(str(caption)) if caption else None))
                 except TelegramError as exc:
                     log.warning("could not copy an answer to staff: %s", type(exc).__name__)
         await record_sent(d, chat_id, sent, question.case_id, ANSWER)
