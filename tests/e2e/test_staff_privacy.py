@@ -215,6 +215,15 @@ async def test_what_staff_were_sent_is_taken_back(emulator: Emulator, tmp_path: 
             assert time.monotonic() < deadline, "the card was not deleted"
             await asyncio.sleep(0.2)
         assert await recorded(bot) == 0
+
+        # Telegram refuses to delete a message older than 48 hours: it stays, and is forgotten.
+        card = await open_card(private, private, f"/case {number}")
+        emulator.advance_clock(49 * 3600)
+        deadline = time.monotonic() + 30
+        while await recorded(bot):
+            assert time.monotonic() < deadline, "the old card was never given up"
+            await asyncio.sleep(0.2)
+        assert not any(m.deleted for m in card)
     finally:
         await bot.stop()
 
