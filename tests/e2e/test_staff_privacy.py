@@ -21,22 +21,12 @@ from bot.sandbox.emulator import Emulator
 from bot.sandbox.simusers import SimChat, SimUser
 from bot.sandbox.world import SentMessage
 from bot.services.erasures import erased_numbers
+from bot.storage.staff import Workflow
 from tests.e2e.conftest import BotRunner, tr
-from tests.e2e.test_staff import (
-    ADMIN,
-    GROUP,
-    OTHER_STAFF,
-    STAFF,
-    begin,
-    open_card,
-    persons_rest,
-    short_case,
-    staff_group,
-    step,
-    submitted,
-    workflow,
-)
+from tests.journeys import BROTHER, button, current, do, fill, opt, press, start, submit
 
+ADMIN, STAFF, OTHER_STAFF = 7001, 7002, 7003
+GROUP = -100777
 OUTSIDER_IN_GROUP = 7020  # a member of the staff group who is not staff
 REMOVED = 7005
 
@@ -50,19 +40,57 @@ MARKERS = {
 }
 
 
+def staff_group(emulator: Emulator) -> SimChat:
+    group = emulator.group(GROUP, title="Volunteers")
+    group.state.known = True  # the bot was added to the staff group
+    return group
+
+
+def workflow(bot: BotRunner) -> Workflow:
+    return Workflow(bot.d.db, bot.d.keys.seal, bot.d.keys.unseal)
+
+
+async def open_card(user: SimUser, chat: SimUser, press_: tuple[str, SentMessage] | str
+                    ) -> list[SentMessage]:
+    """Open a case card (a button or /case, in `user`'s chat); its messages arrive in `chat`,
+    the staff member's private chat."""
+    before = len(chat.messages)
+    if isinstance(press_, str):
+        await user.send_text(press_)
+    else:
+        await user.press(*press_)
+    last = await chat.wait_for(lambda m: any(x.startswith("🔄") for x in m.button_labels)
+                               and m in chat.messages[before:])
+    return chat.messages[before:chat.messages.index(last) + 1]
+
+
+async def begin(user: SimUser, lang: str) -> None:
+    """/start, the language, the consent; stops at the reporter's name."""
+    await start(user, lang)
+    await fill(user, {"consent_share": opt("yes"), "consent_publish": opt("anonymous")},
+               until="reporter_name")
+
+
+async def short_case(user: SimUser, lang: str, name: str = "Ерлан Серікұлы") -> str:
+    await begin(user, lang)
+    await fill(user, {"reporter_country": opt("kz"), **BROTHER, "full_name": name})
+    return await submit(user)
+
+
 async def marked_case(user: SimUser) -> str:
     """A case whose every free answer carries a marker string."""
     await begin(user, "en")
-    await step(user, text=MARKERS["reporter"])
-    await step(user, "opt", "kz")
-    await step(user, text=MARKERS["city"])
-    for _ in range(2):  # citizenship, phone
-        await step(user, "skip")
-    await step(user, "opt", "brother")
-    await step(user, text=MARKERS["name"])
-    await persons_rest(user, story=lambda: user.send_text(MARKERS["story"]))
-    await step(user, "finish")
-    return await submitted(user)
+    await fill(user, {"reporter_name": MARKERS["reporter"], "reporter_country": opt("kz"),
+                      "reporter_city": MARKERS["city"], **BROTHER,
+                      "full_name": MARKERS["name"], "story": MARKERS["story"]})
+    return await submit(user)
+
+
+async def press_form(user: SimUser, action: str) -> None:
+    """Press a form button (finish, submit) on the screen the relative sees."""
+    screen = current(user)
+    assert screen.message is not None, screen
+    await user.press(button(screen.message, action), screen.message)
 
 
 def shown(messages: list[SentMessage]) -> str:
@@ -330,15 +358,10 @@ async def test_floods_are_held_back(emulator: Emulator, tmp_path: Path) -> None:
             " form_version, data, submitted_at, updated_at) VALUES ('7000-0001', ?, 'kk', 1, 1,"
             " 1, X'', ?, ?)", (relative.id, bot.d.now().isoformat(timespec="seconds"),
                                bot.d.now().isoformat(timespec="seconds")))
-        await step(relative, "skip")  # reporter name
-        await step(relative, "opt", "kz")
-        for _ in range(3):  # city, citizenship, phone
-            await step(relative, "skip")
-        await step(relative, "opt", "brother")
-        await step(relative, text="Ерлан Лимит")
-        await persons_rest(relative)
-        await step(relative, "finish")
-        await step(relative, "submit")
+        await fill(relative, {"reporter_country": opt("kz"), **BROTHER,
+                              "full_name": "Ерлан Лимит"})
+        await press_form(relative, "finish")
+        await press_form(relative, "submit")
         expected = translator("kk").ngettext(*DAILY_LIMIT, 1) % {"limit": 1}
         assert expected != DAILY_LIMIT[0] % {"limit": 1}
         await relative.wait_for(expected)
@@ -348,8 +371,9 @@ async def test_floods_are_held_back(emulator: Emulator, tmp_path: Path) -> None:
         # A day later the same button sends it.
         await bot.d.db.execute("UPDATE cases SET submitted_at = '2000-01-01T00:00:00+00:00'"
                                " WHERE number = '7000-0001'")
-        number = await submitted(relative)
+        number = await submit(relative)
         assert number != "7000-0001" and await bot.d.drafts.get(relative.id) is None
+        assert len(await bot.d.cases.for_user(relative.id)) == 2
     finally:
         await bot.stop()
 
@@ -384,34 +408,15 @@ async def test_relatives_text_cannot_pass_for_the_bots_lines(emulator: Emulator,
         await relative.send_text(f"Айгуль\n{FAKE}")  # the reporter's name, with fake lines
         await relative.wait_for(tr("ru", ONE_LINE))
         assert tr("ru", ONE_LINE) != ONE_LINE
-        await step(relative, text="Айгуль\u202e\u2066 Сейт\u2069")
-        await step(relative, "opt", "kz")
-        for _ in range(3):  # city, citizenship, phone
-            await step(relative, "skip")
-        await step(relative, "opt", "brother")
-        await step(relative, text="Ерлан\u202dX")
-        for _ in range(2):  # chinese name, other names
-            await step(relative, "skip")
-        await step(relative, "opt", "male")
-        await step(relative, "unknown")  # birth date
-        for _ in range(3):  # ethnicity, citizenship, occupation
-            await step(relative, "skip")
-        await step(relative, "opt", "altay")
+        await fill(relative, {"reporter_name": "Айгуль\u202e\u2066 Сейт\u2069",
+                              "reporter_country": opt("kz"), **BROTHER,
+                              "full_name": "Ерлан\u202dX"}, until="place")
         await relative.send_text("Алтай\nStatus: Verified")  # a place: one line only
         await relative.wait_for(tr("ru", ONE_LINE))
-        await step(relative, "skip")  # place
-        await step(relative, "skip")  # chinese id
-        await step(relative, "tog", "no_contact")
-        await step(relative, "done")
-        await step(relative, "unknown")  # when
-        for _ in range(4):  # responsible, reasons, last contact, steps
-            await step(relative, "skip")
-        await step(relative, text=f"История\n{FAKE}")  # the story may hold lines
-        for i in range(12):  # more files than one page of buttons holds
-            await relative.send_photo(caption=f"photo {i}")
-        await step(relative, "done")
-        await step(relative, "finish")
-        number = await submitted(relative)
+        photos = [do(lambda u, i=i: u.send_photo(caption=f"photo {i}")) for i in range(12)]
+        await fill(relative, {**BROTHER, "story": f"История\n{FAKE}",
+                              "attachments": [*photos, press("done")]})
+        number = await submit(relative)
 
         data = await bot.d.cases.data(number)
         assert data is not None

@@ -1,20 +1,20 @@
 """Staff follow-up in Telegram: new cases, case cards, workflow, questions, export, staff list.
 
-Every command and button here sits behind the gate in access.py (registered together through
-`register`), so no handler checks roles itself. Staff work in their private chat with the bot
-and in the staff chat (BOT_STAFF_CHAT_ID); what they see is in their own language (the one they
-chose in the bot, English by default), with everything relatives wrote shown exactly as written.
+Every command and button here sits behind the gate in access.py (bot/app.py's handler table
+puts it in front of them), so no handler checks roles itself. Staff work in their private chat
+with the bot and in the staff chat (BOT_STAFF_CHAT_ID); case content (cards, answers, files,
+exports) goes only to private chats, the staff chat gets non-identifying notices. What staff
+see is in their own language (the one they chose in the bot, English by default), with
+everything relatives wrote shown exactly as written, as quotes.
 """
 
 from __future__ import annotations
 
-from bot.handlers import access
 from bot.handlers.access import StaffCommand
 from bot.handlers.staff import alerts
+from bot.handlers.staff.alerts import SHOW_NAMES_IN_ANNOUNCEMENTS, alert_text
 from bot.handlers.staff.base import STAFF_CHAT_LANGUAGE, staff_language
 from bot.handlers.staff.cards import (
-    SHOW_NAMES_IN_ANNOUNCEMENTS,
-    alert_text,
     announce_case,
     card_keyboard,
     case_cmd,
@@ -26,16 +26,15 @@ from bot.handlers.staff.export import MAX_UPLOAD, export_cmd
 from bot.handlers.staff.lists import LIST_NAMES, PAGE_SIZE, cases_cmd
 from bot.handlers.staff.members import role_usages, staff_cmd, staffhelp_cmd
 from bot.handlers.staff.questions import (
-    ANSWER_KINDS,
     FOLLOW_UP,
     MAX_QUESTION,
     QUESTION_KIND,
     QUESTION_WAITS,
-    _question_outcome,
     answer_content,
     ask_cmd,
     on_relative_message,
     post_answer,
+    question_outcome,
 )
 from bot.handlers.staff.workflow import (
     NOTIFY_STATUSES,
@@ -47,16 +46,14 @@ from bot.handlers.staff.workflow import (
     take,
 )
 from bot.i18n import N_
-from bot.services import takeback
-from bot.services.outbox import register_outbox_hook
 
 __all__ = [
-    "ANSWER_KINDS", "COMMANDS", "FOLLOW_UP", "LIST_NAMES", "MAX_QUESTION", "MAX_UPLOAD",
-    "NOTIFY_STATUSES", "PAGE_SIZE", "QUESTION_KIND", "QUESTION_WAITS",
-    "SHOW_NAMES_IN_ANNOUNCEMENTS", "STAFF_CHAT_LANGUAGE", "announce_case", "answer_content",
+    "COMMANDS", "FOLLOW_UP", "LIST_NAMES", "MAX_QUESTION", "MAX_UPLOAD", "NOTIFY_STATUSES",
+    "PAGE_SIZE", "QUESTION_KIND", "QUESTION_WAITS", "SHOW_NAMES_IN_ANNOUNCEMENTS",
+    "STAFF_CHAT_LANGUAGE", "alert_text", "alerts", "announce_case", "answer_content",
     "card_keyboard", "change_status", "on_button", "on_relative_message", "post_answer",
-    "register", "resend_file", "role_usages", "send_card", "staff_language", "status_notice",
-    "take",
+    "question_outcome", "resend_file", "role_usages", "send_card", "staff_language",
+    "status_notice", "take",
 ]
 
 # ----------------------------------------------------------------------------- wiring
@@ -83,13 +80,3 @@ COMMANDS: dict[str, StaffCommand] = {
     "staff": StaffCommand("admin", staff_cmd, N_(
         "/staff list | add USER_ID | remove USER_ID: who is staff (admins only)")),
 }
-
-
-def register(app: access.AnyApp) -> None:
-    """The gate, the staff handlers behind it, and the hooks the relative's journey calls."""
-    access.register(app, COMMANDS, on_button)
-    alerts.install(app, alert_text)
-    takeback.install(app)
-    app.bot_data["on_case_submitted"] = announce_case
-    app.bot_data["relative_message_hook"] = on_relative_message
-    register_outbox_hook(app, QUESTION_KIND, _question_outcome)

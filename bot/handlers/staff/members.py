@@ -7,11 +7,11 @@ import logging
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from bot.context import data_of
 from bot.handlers import access, admin
 from bot.handlers.access import has_role, role_of
 from bot.handlers.common import esc
 from bot.handlers.staff.base import (
-    _now,
     _reply,
     _usage,
     _wf,
@@ -55,15 +55,15 @@ async def staff_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         text = t._("%(staff)s is staff by a setting (BOT_STAFF_IDS or BOT_ADMIN_IDS); change "
                    "the setting instead.") % who
     elif args[0] == "add":
-        added = await repo.add(target, actor, _now(d))
+        added = await repo.add(target, actor, d.now_iso())
         text = (t._("%(staff)s is now staff.") if added
                 else t._("%(staff)s is already staff.")) % who
     else:
-        removed = await repo.remove(target, actor, _now(d))
+        removed = await repo.remove(target, actor, d.now_iso())
         text = (t._("%(staff)s is no longer staff.") if removed
                 else t._("%(staff)s was not staff.")) % who
         if removed:
-            numbers = await _wf(d).unassign_all(target, actor, _now(d))
+            numbers = await _wf(d).unassign_all(target, actor, d.now_iso())
             if numbers:
                 text += "\n" + t.ngettext(
                     "Their %(count)s open case is now assigned to nobody: %(numbers)s.",
@@ -75,7 +75,7 @@ async def staff_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                     "Remove them from the staff group too: everyone in it sees new-case "
                     "alerts and status changes."))
     await _reply(context, chat_id, text)
-    personal_menu = context.bot_data.get("personal_menu")  # their "/" menu (menus.py)
+    personal_menu = data_of(context).personal_menu  # their "/" menu (menus.py)
     if personal_menu is not None:
         await personal_menu(context.bot, d, target)
 
