@@ -448,3 +448,32 @@ async def test_relatives_text_cannot_pass_for_the_bots_lines(emulator: Emulator,
         assert "\u202e" not in posted.plain
     finally:
         await bot.stop()
+
+
+async def test_new_case_alerts_are_never_dropped(emulator: Emulator, tmp_path: Path) -> None:
+    """H1: alerts go through the outbox; when Telegram refuses the staff chat (the bot is not
+    in it), each staff member gets the alert privately instead."""
+    bot = privacy_bot(emulator, tmp_path)
+    await bot.start()
+    try:
+        private = emulator.user(STAFF)
+        await private.send_text("/staffhelp")
+        relative = emulator.user(3401, language_code="en")
+        number = await short_case(relative, "en")  # the group is unknown to Telegram: 400
+        alert = await private.wait_for(lambda m: number in m.plain and "New case" in m.plain)
+        assert "Ерлан" not in alert.plain and [b for b in alert.button_labels] == [
+            "📂 Open", "✋ Take"]
+        rows = await bot.d.db.fetchall("SELECT chat_id, state FROM outbox WHERE kind ="
+                                       " 'case_alert' ORDER BY outbox_id")
+        assert tuple(rows[0]) == (GROUP, "failed")
+
+        # Once the bot is in the group, alerts go there (and only there).
+        group = staff_group(emulator)
+        seen = len(private.messages)
+        second = await short_case(emulator.user(3402, language_code="en"), "en")
+        await emulator.user(STAFF).in_chat(group).wait_for(
+            lambda m: second in m.plain and "New case" in m.plain)
+        assert not any(second in m.plain for m in private.messages[seen:])
+    finally:
+        emulator.set_faults(0)
+        await bot.stop()
