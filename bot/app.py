@@ -100,7 +100,8 @@ def _update_key(update: object) -> int | None:
 
 
 async def open_deps(settings: Settings) -> Deps:
-    keys = load_keyring(settings.data_dir, settings.public_key_file, settings.private_key_file)
+    keys = load_keyring(settings.data_dir, settings.public_key_file, settings.private_key_file,
+                        settings.draft_key_file)
     db = await Database.open(settings.db_path)
     # Cases a relative erased stay erased, even in a database restored from an older backup.
     await asyncio.to_thread(erasures.reapply, settings.db_path, settings.data_dir)

@@ -3,25 +3,37 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from pathlib import Path
 
 from bot.config import Settings
+from bot.crypto.keyring import load_keyring
+from bot.crypto.sealing import sealer_for
+from bot.crypto.signing import load_verify_key
 from bot.services import erasures
 from bot.services.backup import backup_to, restore_from
-from bot.services.crypto import load_keyring
-from bot.storage.cases import CaseRepository
+from bot.storage.cases import CaseRepository, NewCase
 from bot.storage.db import Database
 from bot.storage.privacy import PrivacyRepository
-from tests.unit.test_backup import MARKER, add_user, new_case, number_of
+
+MARKER = "PLAINMARKER-Гүлжан-e1"
+
+
+def new_case(i: int) -> NewCase:
+    data = json.dumps({"persons": [{"full_name": f"{MARKER} {i}"}]}, ensure_ascii=False)
+    return NewCase(user_id=i, language="kk", persons_count=1, prefecture="ili",
+                   attachments_count=0, consent_share="yes", consent_publish="no",
+                   notice_version=1, form_version=1, data=data.encode())
 
 
 async def _two_cases(path: Path) -> None:
     db = await Database.open(path)
     repo = CaseRepository(db)
     for i in (1, 2):
-        await add_user(db, i)
-        await repo.submit(new_case(i, "story"), "2026-01-01T00:00:00+00:00", number_of(i))
+        await db.execute("INSERT INTO users (user_id, language, created_at, last_seen_at)"
+                         " VALUES (?, 'kk', '2026-01-01', '2026-01-01')", (i,))
+        await repo.submit(new_case(i), "2026-01-01T00:00:00+00:00", lambda i=i: f"N{i:06d}")
     await db.execute("INSERT INTO drafts (user_id, form_version, state, seq, created_at,"
                      " updated_at) VALUES (1, 1, X'00', 0, '2026-01-02', '2026-01-02')")
     await db.close()
@@ -48,11 +60,12 @@ def test_a_restore_never_brings_an_erased_case_back(tmp_path: Path) -> None:
     assert keys.private is not None
     asyncio.run(_two_cases(settings.db_path))
     backup = tmp_path / "before.sealed"
-    backup_to(settings, keys.public, backup)  # taken before the relative's /delete
+    backup_to(settings, sealer_for(keys.public, keys.signing, keys.draft_key), backup)
     asyncio.run(_erase_user_one(settings))
     assert erasures.erased_numbers(settings.data_dir) == ["N000001"]
 
-    restore_from(settings, backup, keys.private)
+    restore_from(settings, backup, keys.private,
+                 verify_key=load_verify_key(settings.data_dir / "keys" / "verify.key"))
 
     db = settings.db_path
     assert _rows(db, "SELECT number, status, user_id, length(data) > 0 FROM cases"
