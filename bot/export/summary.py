@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.export.workers import DEFLATE_LEVEL
 from bot.export.xlsx import STYLE_HEADER, XlsxStream
 from bot.storage.db import Database
 from bot.storage.export_queries import iter_cases
@@ -58,7 +59,8 @@ async def export_summary(db: Database, output: Path, *, decode: Any,
     fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     cases = 0
     with os.fdopen(fd, "wb") as fh:
-        book = XlsxStream(fh, title="Cases (summary)")
+        # Sent through Telegram: the smaller file (see bot/export/workers.DEFLATE_LEVEL).
+        book = XlsxStream(fh, title="Cases (summary)", compresslevel=DEFLATE_LEVEL)
         try:
             sheet = book.add_sheet("Cases", columns=len(SUMMARY_COLUMNS),
                                    widths=[12, 22, 22, 12, 8, 14, 40, 8, 8, 8],
