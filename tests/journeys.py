@@ -196,6 +196,8 @@ async def answer(user: SimUser, screen: Screen, value: Answer) -> None:
         action = value.action
         if action == "skip" and screen.question.type == "attachments":
             action = "done"
+        elif action == "skip" and "skip" not in screen.actions() and "unknown" in screen.actions():
+            action = "unknown"  # a date: one "I do not know" button instead of Skip
         elif action == "unknown" and "unknown" not in screen.actions():
             action = "idk"
         await user.press(button(message, action, value.arg), message)

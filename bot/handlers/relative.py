@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
 import json
 import logging
 from datetime import datetime, timedelta
@@ -24,6 +25,7 @@ from telegram.ext import ContextTypes
 
 from bot.form import engine
 from bot.form.engine import DraftState, Outcome
+from bot.form.model import Question
 from bot.handlers import render
 from bot.handlers.common import (
     Deps,
@@ -497,8 +499,39 @@ async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         await show_step(update, context, d, state, lang, old_message_id=row.question_message_id,
                         notice=t._("Welcome back. We continue where you stopped:"))
         return
-    outcome = engine.apply(d.form, state, to_input(message), d.now())
-    await after_outcome(update, context, d, lang, outcome, row.question_message_id)
+    before = engine.view(d.form, state)
+    inp = to_input(message)
+    if isinstance(inp, engine.Text) and before.step == "question" and before.question is not None:
+        code = typed_option(t, before.question, inp.text)
+        if code is not None:  # a button's label typed out counts as pressing it
+            inp = engine.Press(state.seq, "opt", code)
+    outcome = engine.apply(d.form, state, inp, d.now())
+    echo = None
+    if outcome.error is None and outcome.changed and before.question is not None \
+            and outcome.event in ("typed", None) and before.step == "question":
+        value = outcome.state.answers.get(before.block, {}).get(before.question.id)
+        if value is not None:  # what was understood: "✔️ April 2018"
+            echo = render.chosen_line(t, before.question, value)
+    await after_outcome(update, context, d, lang, outcome, row.question_message_id, echo=echo)
+
+
+def typed_option(t: Translator, q: Question, text: str) -> str | None:
+    """The option of a single-choice question whose label (in the relative's language) was
+    typed, exactly or nearly ("казахстан" for «Қазақстан», one letter off)."""
+    if q.type != "single":
+        return None
+    wanted = _label_key(text)
+    if not wanted or len(wanted) > 80:
+        return None
+    labels: dict[str, str] = {_label_key(t._(o.label)): o.code for o in q.options}
+    if wanted in labels:
+        return labels[wanted]
+    close = difflib.get_close_matches(wanted, list(labels), n=1, cutoff=0.85)
+    return labels[close[0]] if close else None
+
+
+def _label_key(text: str) -> str:
+    return " ".join("".join(c for c in text.casefold() if c.isalnum() or c.isspace()).split())
 
 
 async def on_form_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -539,13 +572,26 @@ async def on_form_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     before = engine.view(d.form, state)
     outcome = engine.apply(d.form, state, engine.Press(seq, action, arg), d.now())
     old_message_id = row.question_message_id
+    saved = await _save(d, user.id, outcome)
+    # Marked "✔️" only once saved: a crash before the save brings the same question back,
+    # and a mark would have said the answer was kept.
     if outcome.changed and outcome.event != "toggled" and before.question is not None \
             and pressed_id is not None and outcome.error is None \
             and await _mark_answered(query, t, d, before, outcome) \
             and pressed_id == old_message_id:
         old_message_id = None  # its buttons are gone already: no second edit to take them off
     await after_outcome(update, context, d, lang, outcome, old_message_id,
-                        pressed_id=pressed_id)
+                        pressed_id=pressed_id, saved=saved)
+
+
+async def _save(d: Deps, user_id: int, outcome: Outcome) -> bool:
+    """Keep the new draft state; False when there is nothing to keep here."""
+    if outcome.event == "stale" or not outcome.changed or outcome.event in ("submit", "declined"):
+        return False
+    state = outcome.state
+    await d.drafts.save(user_id, state.to_json().encode(), state.seq, d.form.version,
+                        _now_str(d))
+    return True
 
 
 async def _mark_answered(query: Any, t: Translator, d: Deps, before: engine.View,
@@ -585,16 +631,16 @@ async def show_review_menu(query: Any, t: Translator, d: Deps, state: DraftState
 
 async def after_outcome(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps, lang: str,
                         outcome: Outcome, old_message_id: int | None,
-                        pressed_id: int | None = None) -> None:
+                        pressed_id: int | None = None, *, saved: bool = False,
+                        echo: str | None = None) -> None:
     user = update.effective_user
     assert user is not None
     t = translator(lang)
     state = outcome.state
     if outcome.event == "stale":
         return
-    if outcome.changed and outcome.event not in ("submit", "declined"):
-        await d.drafts.save(user.id, state.to_json().encode(), state.seq, d.form.version,
-                            _now_str(d))
+    if not saved:
+        await _save(d, user.id, outcome)
     if outcome.event == "declined":
         await d.drafts.delete(user.id)
         await _strip_keyboard(context, user.id, old_message_id)
@@ -620,12 +666,15 @@ async def after_outcome(update: Update, context: ContextTypes.DEFAULT_TYPE, d: D
             return
         await d.drafts.mark_shown(user.id, state.seq, pressed_id, _now_str(d))
         return
-    notice = None
+    notice = echo
     if outcome.error is not None:
         notice = "⚠️ " + render.error_text(t, outcome.error, outcome.error_args)
     elif outcome.event == "media_saved":
-        notice = "📎 " + t._("Saved with the files for this person. You can also tell the story "
-                            "in text or a voice message, or press Skip.")
+        notice = "📎 " + t._("Kept with this person's photos and documents. Please also answer "
+                            "the question.")
+    elif outcome.event == "year_only":
+        notice = "ℹ️ " + t._("The UN asks for the month as well. If you remember it, you can "
+                            "add it when you check your answers at the end.")
     await show_step(update, context, d, state, lang, notice=notice,
                     old_message_id=old_message_id)
 

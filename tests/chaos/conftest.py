@@ -210,7 +210,7 @@ def make_plan(rng: random.Random) -> dict[str, Step]:
 
 
 def _plan_one(rng: random.Random, q: Question) -> Step:
-    optional = not q.required
+    optional = not q.required and not q.required_when
     if q.must_be is not None:
         return Step("opt", q.must_be)
     if q.type == "single":
@@ -224,6 +224,8 @@ def _plan_one(rng: random.Random, q: Question) -> Step:
         return Step("multi", frozenset(codes))
     if q.type == "attachments":
         return Step("done")
+    if q.type == "date" and optional and rng.random() < 0.35:
+        return Step("unknown")  # one "I do not know" button, no Skip
     if optional and rng.random() < 0.35:
         return Step("skip")
     if q.type == "date":
