@@ -287,7 +287,7 @@ REPORTER: dict[str, Answer] = {
 }
 SISTER: dict[str, Answer] = {
     "relation": opt("sister"), "full_name": "Әлия Нұрланқызы Төлеубаева",
-    "taken_from": opt("home"), "in_danger": opt("no"), "person_more": opt("yes"),
+    "taken_from": opt("home"), "in_danger": opt("no"), "more_details": opt("yes"),
     "chinese_name": "王小明", "gender": opt("female"), "birth_date": "03.1975",
     "ethnicity": opt("kazakh"), "citizenship": opt("cn"), "prefecture": opt("ili"),
     "place": "Құлжа, Іле", "chinese_id": female_id(),
@@ -304,7 +304,7 @@ BROTHER: dict[str, Answer] = {
     "relation": opt("brother"), "full_name": "ئابدۇللا 🙏", "gender": opt("male"),
     "birth_date": UNKNOWN, "prefecture": opt("altay"), "what_happened": multi("no_contact"),
     "happened_date": UNKNOWN, "taken_from": opt("unknown"), "in_danger": opt("no"),
-    "person_more": opt("no"),
+    "more_details": opt("no"),
 }
 
 

@@ -226,7 +226,7 @@ def _plan_one(rng: random.Random, q: Question) -> Step:
         return Step("done")
     if q.type == "date" and optional and rng.random() < 0.35:
         return Step("unknown")  # one "I do not know" button, no Skip
-    if optional and rng.random() < 0.35:
+    if optional and q.type != "date" and rng.random() < 0.35:
         return Step("skip")
     if q.type == "date":
         return Step("unknown") if rng.random() < 0.2 else Step("text", rng.choice(DATES))

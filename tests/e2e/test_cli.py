@@ -296,7 +296,7 @@ async def answer_person(user: Any) -> None:
                       "full_name": [do(lambda u: u.send_photo()), "Әлия Нұрланқызы"],
                       "prefecture": opt("ili"), "what_happened": multi("no_contact"),
                       "happened_date": UNKNOWN, "taken_from": opt("home"),
-                      "in_danger": opt("no"), "person_more": opt("no")})
+                      "in_danger": opt("no"), "more_details": opt("no")})
 
 
 async def draft_state(data_dir: Path, user_id: int) -> str:

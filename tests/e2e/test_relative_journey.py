@@ -104,7 +104,7 @@ async def answer_first_person(user: SimUser, lang: str) -> None:
     # A typed label counts as the button ("At home", in the relative's language).
     await user.send_text(tr(lang, "At home").upper())
     assert prompt(lang, "person", "in_danger") in user.last.plain
-    await fill(user, {"in_danger": opt("yes"), "person_more": opt("yes"),
+    await fill(user, {"in_danger": opt("yes"), "more_details": opt("yes"),
                       "chinese_name": "王小明"}, until="birth_date")
     await user.send_text("31.02.1975")  # no such day
     assert tr(lang, ERRORS["date_invalid"]) in user.last.plain
@@ -163,7 +163,7 @@ async def answer_second_person(user: SimUser, lang: str, bot: BotRunner) -> None
     assert tr(lang, ERRORS["use_buttons"]) in user.last.plain
     await fill(user, {"what_happened": multi("no_contact"), "happened_date": UNKNOWN,
                       "taken_from": opt("border"), "in_danger": opt("no"),
-                      "person_more": opt("yes"), "birth_date": UNKNOWN},
+                      "more_details": opt("yes"), "birth_date": UNKNOWN},
                until="responsible")
     # No place_held: not detained.
     await fill(user, {"story": do(lambda u: u.send_voice(duration=75))})
@@ -305,7 +305,7 @@ SHORTEST: dict[str, Any] = {
     "reporter_more": opt("no"), "relation": opt("brother"), "full_name": "Ерлан Серікұлы",
     "prefecture": opt("ili"), "what_happened": multi("detained"),
     "happened_date": press("year", "2018"), "taken_from": opt("home"), "in_danger": opt("no"),
-    "person_more": opt("no"),
+    "more_details": opt("no"),
 }
 
 

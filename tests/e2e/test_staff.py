@@ -97,7 +97,7 @@ async def full_case(user: SimUser) -> str:
     await begin(user, "ru")
     await fill(user, {**REPORTER, **SISTER})
     await step(user, "add")
-    await fill(user, {**BROTHER, "person_more": opt("yes"),
+    await fill(user, {**BROTHER, "more_details": opt("yes"),
                       "story": do(lambda u: u.send_voice(duration=75))})
     await step(user, "finish")
     return await submitted(user)

@@ -17,7 +17,7 @@ from bot.form.validators import chinese_id_check_char
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 FORM = load_form()
-GATES = ("reporter_more", "person_more")  # "Add more details?": yes, to reach every question
+GATES = ("reporter_more", "more_details")  # "Add more details?": yes, to reach every question
 
 
 def valid_id(prefix: str = "654002", birth: str = "19750312", seq: str = "001") -> str:
