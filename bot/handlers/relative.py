@@ -166,6 +166,9 @@ async def _show(context: ContextTypes.DEFAULT_TYPE, d: Deps, user_id: int, state
     t = translator(lang)
     v = engine.view(d.form, state)
     send = context.bot.send_message
+    # From here the question may reach the relative even if we die before recording it as
+    # shown: their typed answer to it is then kept (see _is_stale_resume).
+    await d.drafts.mark_sending(user_id, state.seq)
     try:
         if v.step == "review":
             blocks = render.review_blocks(t, d.form, engine.answered_blocks(d.form, state))
@@ -214,6 +217,33 @@ async def _resend(context: ContextTypes.DEFAULT_TYPE) -> None:
     if row.seq != seq or row.shown_seq == row.seq:
         return
     await _show(context, d, user_id, state, lang, None, row.question_message_id, attempt)
+
+
+#: At start-up, relatives active this recently whose question may not be on screen get it again.
+RESEND_ACTIVE_WITHIN = timedelta(hours=1)
+
+
+async def resend_unseen_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """After a restart: the current question again for relatives who were mid-answer and may
+    not have it on screen (the bot died after saving their answer, before or while sending
+    the next question), so that they have live buttons without having to write first."""
+    d = deps(context)
+    since = (d.now() - RESEND_ACTIVE_WITHIN).isoformat(timespec="seconds")
+    sent = 0
+    for user_id in await d.drafts.unseen_since(since):
+        loaded = await load_state(d, user_id)
+        lang = await d.users.language_of(user_id)
+        if loaded is None or lang is None:
+            continue
+        state, row = loaded
+        try:
+            await _show(context, d, user_id, state, lang, None, row.question_message_id)
+            sent += 1
+        except TelegramError as exc:  # blocked, or Telegram out of reach: they can write
+            log.info("could not send a question again after the restart: %s",
+                     type(exc).__name__)
+    if sent:
+        log.info("questions sent again after the restart: %d", sent)
 
 
 async def begin_draft(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps,
@@ -459,8 +489,8 @@ def to_input(message: Message) -> engine.Input:
 
 def _is_stale_resume(d: Deps, row: Any) -> bool:
     """True when the relative has not seen the current step, or comes back after a while."""
-    if row.shown_seq != row.seq:
-        return True
+    if row.shown_seq != row.seq and row.sent_seq != row.seq:
+        return True  # never sent: what they typed was not an answer to it
     last = datetime.fromisoformat(row.updated_at)
     return d.now() - last > timedelta(hours=d.settings.resume_after_hours)
 

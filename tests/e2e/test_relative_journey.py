@@ -153,9 +153,9 @@ async def answer_second_person(user: SimUser, lang: str, bot: BotRunner) -> None
         label.removeprefix("👥 ") for row in user.last.buttons for label, _ in row]
     await bot.restart()
     await click(user, "same")
-    # ...and had the bot died after saving an answer but before showing the next question,
+    # ...and had the bot died after saving an answer but before sending the next question,
     # the relative's next message brings that question back instead of being taken as an answer.
-    await bot.d.db.execute("UPDATE drafts SET shown_seq = -1")
+    await bot.d.db.execute("UPDATE drafts SET shown_seq = -1, sent_seq = -1")
     await user.send_text("hello?")
     assert tr(lang, "Welcome back. We continue where you stopped:") in user.last.plain
     assert prompt(lang, "person", "what_happened") in user.last.plain
@@ -340,3 +340,49 @@ async def test_shortest_honest_path_counts_actions(emulator: Emulator, bot: BotR
     person = data["persons"][0]
     assert person["gender"] == "male" and person["happened_date"] == "2018"
     assert data["reporter"]["reporter_name"] == "Гүлжан"
+
+
+@pytest.mark.parametrize("lang", ["kk", "ru"])
+async def test_through_restarts(emulator: Emulator, bot: BotRunner, lang: str) -> None:
+    """Issue 14 item 10: marked only once saved; the question again after a restart for a
+    relative who may not have it; a typed answer kept whenever its question was sent."""
+    user = emulator.user(2300 + len(lang), language_code=lang)
+    await start(user, lang)
+    await fill(user, {**SHORTEST}, until="reporter_country")
+    # A save that fails (the bot dies in it): the pressed answer is not marked as kept.
+    question = user.last
+    real_save = bot.d.drafts.save
+
+    async def broken_save(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the disk is gone")
+
+    bot.d.drafts.save = broken_save  # type: ignore[method-assign]
+    await click(user, "opt", "kz")
+    bot.d.drafts.save = real_save  # type: ignore[method-assign]
+    assert "✔️ " + tr(lang, "Kazakhstan") not in question.plain and question.buttons
+    row = await bot.d.drafts.get(user.id)
+    assert row is not None and json.loads(row.state)["pos"]["qid"] == "reporter_country"
+    assert "reporter_country" not in json.loads(row.state)["answers"]["reporter"]
+
+    # Died after sending the next question, before recording it as shown: a typed answer to
+    # it is kept (no "welcome back").
+    await click(user, "opt", "kz")
+    await click(user, "opt", "no")  # nothing more about the reporter
+    assert prompt(lang, "person", "relation") in user.last.plain
+    await click(user, "opt", "brother")
+    await bot.d.db.execute("UPDATE drafts SET shown_seq = -1")
+    await user.send_text("Ерлан")
+    assert tr(lang, "Welcome back. We continue where you stopped:") not in user.last.plain
+    state = await bot.d.drafts.get(user.id)
+    assert state is not None and "Ерлан".encode() in state.state
+
+    # The bot dies after saving an answer, before the next question was shown; at start-up
+    # it sends that question again, without the relative writing first.
+    await bot.d.db.execute("UPDATE drafts SET shown_seq = -1")
+    seen = len(user.messages)
+    await bot.restart()
+    again = await user.wait_for(lambda m: m.message_id > user.messages[seen - 1].message_id
+                                and prompt(lang, "person", "prefecture") in m.plain)
+    assert again.buttons
+    await click(user, "opt", "ili")
+    assert prompt(lang, "person", "what_happened") in user.last.plain
