@@ -229,6 +229,25 @@ def missing_required(form: Form, state: DraftState) -> Position | None:
     return None
 
 
+#: Questions added in form version 2 to put optional details behind a "Yes": a draft begun on
+#: version 1 answers them "yes", so that it goes on asking what it asked before.
+_V2_GATES = {"reporter": "reporter_more", "person": "more_details"}
+
+
+def upgrade(form: Form, state: DraftState) -> DraftState:
+    """A draft begun on an older form, made to work on this one (every question id of the old
+    form still exists; new required questions are asked before submitting)."""
+    if state.form_version >= form.version:
+        return state
+    if state.form_version < 2:
+        for block, answers in state.answers.items():
+            gate = _V2_GATES.get(block.split(".", 1)[0])
+            if gate is not None and gate in _group(form, block).by_id:
+                answers.setdefault(gate, "yes")
+    state.form_version = form.version
+    return state
+
+
 def start(form: Form) -> DraftState:
     first = form.groups[0]
     state = DraftState(form_version=form.version, pos=Position("question", first.id, ""))

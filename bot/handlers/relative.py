@@ -264,7 +264,7 @@ async def load_state(d: Deps, user_id: int) -> tuple[DraftState, Any] | None:
     row = await d.drafts.get(user_id)
     if row is None:
         return None
-    return DraftState.from_json(row.state), row
+    return engine.upgrade(d.form, DraftState.from_json(row.state)), row
 
 
 async def main_menu(update: Update, lang: str, d: Deps) -> None:

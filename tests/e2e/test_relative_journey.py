@@ -386,3 +386,46 @@ async def test_through_restarts(emulator: Emulator, bot: BotRunner, lang: str) -
     assert again.buttons
     await click(user, "opt", "ili")
     assert prompt(lang, "person", "what_happened") in user.last.plain
+
+
+def v1_draft() -> str:
+    """A relative half-way through form version 1: about their sister, at her occupation."""
+    return json.dumps({
+        "form_version": 1, "seq": 20, "pending": None, "pending_id": None, "editing": False,
+        "pos": {"step": "question", "block": "person.0", "qid": "occupation"},
+        "answers": {
+            "consent": {"consent_store": "agree", "consent_share": "no",
+                        "consent_publish": "anonymous"},
+            "reporter": {"reporter_name": "Гүлжан", "reporter_country": "kz",
+                         "reporter_city": "Алматы"},
+            "person.0": {"relation": "sister", "full_name": "Әлия", "gender": "female",
+                         "birth_date": "1975", "ethnicity": "kazakh", "citizenship": "dual"}},
+        "history": [], "answered_at": {"consent_store": "2026-11-01T10:00:00+00:00"},
+    }, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("lang", ["kk", "ru"])
+async def test_a_draft_begun_on_form_version_1_goes_on(emulator: Emulator, bot: BotRunner,
+                                                       lang: str) -> None:
+    user = emulator.user(2400 + len(lang), language_code=lang)
+    await start(user, lang)  # the user row, with the language
+    await bot.d.drafts.delete(user.id)
+    now = bot.d.now_iso()
+    await bot.d.drafts.save(user.id, v1_draft().encode(), 20, 1, now)
+    await bot.d.drafts.mark_shown(user.id, 20, None, now)
+    await user.send_text("Мұғалім")  # the occupation, as the old form asked
+    assert "✔️ Мұғалім" in user.last.plain
+    assert prompt(lang, "person", "place") in user.last.plain  # the old details go on
+    await fill(user, {"place": "Құлжа"})
+    await click(user, "finish")
+    await click(user, "submit")  # the questions version 2 requires come before submitting
+    assert prompt(lang, "person", "prefecture") in user.last.plain
+    await fill(user, {"prefecture": opt("ili"), "what_happened": multi("camp"),
+                      "taken_from": opt("home"), "in_danger": opt("no")})
+    number = await submit(user)
+    data = await bot.d.cases.data(number)
+    assert data is not None
+    person = data["persons"][0]
+    assert person["occupation"] == "Мұғалім" and person["place"] == "Құлжа"
+    assert person["citizenship"] == "dual"  # an old answer is kept as given
+    assert person["taken_from"] == "home"
