@@ -719,6 +719,7 @@ async def submit(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps, la
         notice_version=d.form.notice_version,
         form_version=d.form.version,
         data=json.dumps(data, ensure_ascii=False).encode(),
+        urgent=any(p.get("in_danger") == "yes" for p in persons),
     )
     from bot.services.outbox import outbox_repository, send_outbox_now
 
