@@ -587,7 +587,9 @@ def _typed(form: Form, state: DraftState, q: Question, text: str, now: datetime)
         return _done(state)
     _store(state, q, checked.value, now, form)
     _advance(form, state)
-    return _done(state, "typed")
+    year_only = q.year_buttons and isinstance(checked.value, str) and \
+        checked.value.rstrip("~").isdigit()
+    return _done(state, "typed_year" if year_only else "typed")
 
 
 # --------------------------------------------------------------------------- results

@@ -522,7 +522,7 @@ async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     outcome = engine.apply(d.form, state, inp, d.now())
     echo = None
     if outcome.error is None and outcome.changed and before.question is not None \
-            and outcome.event in ("typed", None) and before.step == "question":
+            and outcome.event in ("typed", "typed_year", None) and before.step == "question":
         value = outcome.state.answers.get(before.block, {}).get(before.question.id)
         if value is not None:  # what was understood: "✔️ April 2018"
             echo = render.chosen_line(t, before.question, value)
@@ -685,9 +685,10 @@ async def after_outcome(update: Update, context: ContextTypes.DEFAULT_TYPE, d: D
     elif outcome.event == "media_saved":
         notice = "📎 " + t._("Kept with this person's photos and documents. Please also answer "
                             "the question.")
-    elif outcome.event == "year_only":
-        notice = "ℹ️ " + t._("The UN asks for the month as well. If you remember it, you can "
-                            "add it when you check your answers at the end.")
+    if outcome.event in ("year_only", "typed_year"):  # after the echo of a typed year
+        note = "ℹ️ " + t._("The UN asks for the month as well. If you remember it, you can "
+                          "add it when you check your answers at the end.")
+        notice = f"{notice}\n{note}" if notice else note
     await show_step(update, context, d, state, lang, notice=notice,
                     old_message_id=old_message_id)
 

@@ -161,8 +161,12 @@ async def answer_second_person(user: SimUser, lang: str, bot: BotRunner) -> None
     assert prompt(lang, "person", "what_happened") in user.last.plain
     await user.send_animation()  # a GIF at a button question
     assert tr(lang, ERRORS["use_buttons"]) in user.last.plain
-    await fill(user, {"what_happened": multi("no_contact"), "happened_date": UNKNOWN,
-                      "taken_from": opt("border"), "in_danger": opt("no"),
+    await fill(user, {"what_happened": multi("no_contact")}, until="happened_date")
+    await user.send_text("2019")  # the year alone: kept, with a note that the UN needs the month
+    assert "✔️ 2019" in user.last.plain
+    assert tr(lang, "The UN asks for the month as well. If you remember it, you can add it "
+                    "when you check your answers at the end.") in user.last.plain
+    await fill(user, {"taken_from": opt("border"), "in_danger": opt("no"),
                       "more_details": opt("yes"), "birth_date": UNKNOWN},
                until="responsible")
     # No place_held: not detained.
