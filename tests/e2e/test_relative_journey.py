@@ -57,6 +57,9 @@ async def give_consent(user: SimUser, lang: str) -> None:
     assert prompt(lang, "consent", "consent_reveal") in user.last.plain
     assert user.last.buttons[0][0][1].endswith(":opt:no")
     await click(user, "opt", "no")
+    # "Publish with names" says whose names.
+    labels = [label for row in user.last.buttons for label, _ in row]
+    assert tr(lang, "Yes, with the names of the missing people") in labels
     await click(user, "opt", "anonymous")
 
 
@@ -65,8 +68,11 @@ async def answer_reporter(user: SimUser, lang: str) -> None:
     # Shared with the UN: the name is needed, so no Skip.
     assert not any(d and d.endswith(":skip") for row in user.last.buttons for _, d in row)
     await fill(user, {"reporter_name": "Гүлжан <b>Тохтасын</b> & Co", "reporter_country": opt("kz"),
-                      "reporter_more": opt("yes"), "reporter_city": "Алматы"},
-               until="reporter_citizenship")
+                      "reporter_more": opt("yes")}, until="reporter_city")
+    # The reporter's region, not their village.
+    assert prompt(lang, "reporter", "reporter_city") in user.last.plain
+    assert tr(lang, "In which region or city do you live? The region is enough.") in user.last.plain
+    await fill(user, {"reporter_city": "Алматы"}, until="reporter_citizenship")
     labels = [label for row in user.last.buttons for label, _ in row]
     assert tr(lang, "Two citizenships") not in labels
     await click(user, "skip")
