@@ -519,7 +519,8 @@ async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     if isinstance(inp, engine.Text) and before.step == "question" and before.question is not None:
         code = typed_option(t, before.question, inp.text)
         if code is not None:  # a button's label typed out counts as pressing it
-            inp = engine.Press(state.seq, "opt", code)
+            action = "tog" if before.question.type == "multi" else "opt"
+            inp = engine.Press(state.seq, action, code)
     outcome = engine.apply(d.form, state, inp, d.now())
     echo = None
     if outcome.error is None and outcome.changed and before.question is not None \
@@ -531,9 +532,9 @@ async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 
 
 def typed_option(t: Translator, q: Question, text: str) -> str | None:
-    """The option of a single-choice question whose label (in the relative's language) was
-    typed, exactly or nearly ("казахстан" for «Қазақстан», one letter off)."""
-    if q.type != "single":
+    """The option of a choice question whose label (in the relative's language) was typed,
+    exactly or nearly ("казахстан" for «Қазақстан», one letter off)."""
+    if q.type not in ("single", "multi"):
         return None
     wanted = _label_key(text)
     if not wanted or len(wanted) > 80:

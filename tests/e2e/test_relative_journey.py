@@ -103,7 +103,11 @@ async def answer_first_person(user: SimUser, lang: str) -> None:
     await click(user, "opt", "ili")
     await click(user, "done")  # nothing chosen yet
     assert tr(lang, ERRORS["choose_one"]) in user.last.plain
-    await fill(user, {"what_happened": multi("detained", "camp")}, until="happened_date")
+    # A typed label ticks a multiple-choice answer, as pressing it would.
+    await user.send_text(tr(lang, "Detained").lower())
+    assert "✅ " + tr(lang, "Detained") in [label for row in user.last.buttons
+                                           for label, _ in row]
+    await fill(user, {"what_happened": multi("camp")}, until="happened_date")
     await click(user, "year", "2018")
     assert tr(lang, "The UN asks for the month as well. If you remember it, you can add it "
                     "when you check your answers at the end.") in user.last.plain
