@@ -16,7 +16,9 @@ the questionnaire, in its order, so a new question appears in exports without co
   Telegram gave one, joined by "; ") and ``<col>_count``;
 - free text is exported exactly as the relative wrote it; a voice answer is shown as
   ``[voice message, file_unique_id=..., 0:12]``; dates stay as stored (ISO 8601 ``1975``,
-  ``2018-03``, ``2018-03-12``, or ``unknown``); phones in E.164. Answers to questions no longer
+  ``2018-03``, ``2018-03-12``, or ``unknown``, with the EDTF extensions for what relatives
+  write: ``2019-21`` spring 2019 (22 summer, 23 autumn, 24 winter), ``197X`` the 1970s, and a
+  trailing ``~`` when approximate, ``1975~``); phones in E.164. Answers to questions no longer
   in the form are only in JSONL.
 
 Formula injection (OWASP "CSV injection"): a spreadsheet reads a cell that starts with ``=``,

@@ -151,6 +151,9 @@ def announcement(t: Translator, form: Form, case: CaseInfo, names: Sequence[str]
         t.ngettext("%(count)s attachment", "%(count)s attachments", case.attachments_count)
         % {"count": case.attachments_count},
     ]
+    if case.urgent:
+        lines.insert(1, "🚨 " + t._("<b>Urgent:</b> the relative says a person is in danger now "
+                                   "(illness, old age, a recent arrest)."))
     lines += [f"• {esc(name)}" for name in names]
     return "\n".join(lines)
 

@@ -9,6 +9,7 @@ The audit log holds ids, codes, counts and filters only, never what anybody wrot
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -45,11 +46,12 @@ class CaseInfo:
     submitted_at: str
     updated_at: str
     assignee_id: int | None
+    urgent: bool = False  # a missing person is in danger now (the relative said so)
 
 
 _CASE_COLUMNS = (
     "case_id, number, user_id, language, status, persons_count, prefecture, attachments_count,"
-    " consent_share, consent_publish, submitted_at, updated_at, assignee_id"
+    " consent_share, consent_publish, submitted_at, updated_at, assignee_id, urgent"
 )
 
 
@@ -159,7 +161,9 @@ class AuditLog:
 
 
 def _case(row: Any) -> CaseInfo:
-    return CaseInfo(*row)
+    values = list(row)
+    urgent = bool(values.pop())  # the last column of _CASE_COLUMNS
+    return dataclasses.replace(CaseInfo(*values), urgent=urgent)
 
 
 class Workflow:

@@ -97,7 +97,8 @@ async def full_case(user: SimUser) -> str:
     await begin(user, "ru")
     await fill(user, {**REPORTER, **SISTER})
     await step(user, "add")
-    await fill(user, {**BROTHER, "story": do(lambda u: u.send_voice(duration=75))})
+    await fill(user, {**BROTHER, "more_details": opt("yes"),
+                      "story": do(lambda u: u.send_voice(duration=75))})
     await step(user, "finish")
     return await submitted(user)
 
@@ -184,7 +185,7 @@ async def test_staff_follow_a_case_up(emulator: Emulator, staff_bot: BotRunner) 
     text = "\n".join(m.plain for m in card)
     for exact in ("Әлия Нұрланқызы Төлеубаева", "王小明", "ئابدۇللا 🙏",
                   "Гүлжан <b>Тохтасын</b> & Co", "Лагерь №3 <script>", female_id(),
-                  LONG_STORY.strip(), "+77011234567", "passport.pdf"):
+                  LONG_STORY.strip(), "+7 701 123 45 67", "passport.pdf"):
         assert exact in text, exact
     for label in (FORM.question("person", "full_name").short, "Yes, I agree",
                   FORM.question("consent", "consent_publish").short, "Yes, without names",
@@ -619,3 +620,26 @@ async def test_a_question_to_a_relative_who_blocked_the_bot(emulator: Emulator,
     user = await staff_bot.d.users.get(relative.id)
     assert user is not None and not user.active
     assert len([m for m in staff.messages if "could not be delivered" in m.plain]) == 1
+
+
+@pytest.mark.parametrize("lang", ["kk", "ru"])
+async def test_someone_in_danger_makes_the_alert_urgent(emulator: Emulator, staff_bot: BotRunner,
+                                                        lang: str) -> None:
+    group = staff_group(emulator)
+    staff = emulator.user(STAFF, language_code="en").in_chat(group)
+    urgent = tr("en", "<b>Urgent:</b> the relative says a person is in danger now (illness, "
+                      "old age, a recent arrest).")
+    relative = emulator.user(7100 + len(lang), language_code=lang)
+    await begin(relative, lang)
+    await fill(relative, {"reporter_country": opt("kz"), **BROTHER, "in_danger": opt("yes")})
+    await step(relative, "finish")
+    number = await submitted(relative)
+    alert = await staff.wait_for(lambda m: number in m.plain and "New case" in m.plain)
+    assert urgent in alert.plain
+    case = await workflow(staff_bot).case(number)
+    assert case is not None and case.urgent
+
+    calm = emulator.user(7200 + len(lang), language_code=lang)
+    other = await short_case(calm, lang)  # nobody in danger
+    alert = await staff.wait_for(lambda m: other in m.plain and "New case" in m.plain)
+    assert urgent not in alert.plain
