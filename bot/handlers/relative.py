@@ -22,6 +22,7 @@ from telegram import (
 from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import ContextTypes
 
+from bot.casework.status import RELATIVE_LABELS
 from bot.form import engine
 from bot.form.engine import DraftState, Outcome
 from bot.handlers import render
@@ -42,16 +43,7 @@ from bot.storage.privacy import PrivacyRepository
 
 log = logging.getLogger(__name__)
 
-STATUS_LABELS = {
-    "new": N_("received, waiting for a volunteer"),
-    "in_review": N_("a volunteer is working on it"),
-    "needs_info": N_("we need more information from you"),
-    "verified": N_("checked and confirmed"),
-    "referred": N_("sent to an international organisation"),
-    "located": N_("the person has been found"),
-    "closed": N_("closed"),
-    "withdrawn": N_("withdrawn"),
-}
+STATUS_LABELS = RELATIVE_LABELS  # moved to bot/casework/status.py
 
 THANKS = N_(
     "<b>Thank you. Your report has been received.</b>\n\n"

@@ -13,6 +13,7 @@ from typing import Any
 
 from nacl.exceptions import CryptoError
 
+from bot.casework.status import STAFF_LABELS
 from bot.form.model import Form, Group, Question
 from bot.handlers.common import esc
 from bot.handlers.render import block_title, format_answer
@@ -26,16 +27,7 @@ BLOCK_LIMIT = 3800
 #: Free-text answers longer than this get blocks of their own.
 LONG_ANSWER = 300
 
-STAFF_STATUS_LABELS = {
-    "new": N_("New"),
-    "in_review": N_("In review"),
-    "needs_info": N_("Needs information"),
-    "verified": N_("Verified"),
-    "referred": N_("Referred"),
-    "located": N_("Located"),
-    "closed": N_("Closed"),
-    "withdrawn": N_("Withdrawn"),
-}
+STAFF_STATUS_LABELS = STAFF_LABELS  # moved to bot/casework/status.py
 
 Reveal = Callable[[CaseEvent], dict[str, Any] | None]
 

@@ -16,13 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from bot.casework.status import FINISHED
 from bot.storage.db import Database
 
 LANGUAGE_GROUPS = ("kk", "ru", "en")
 #: Relatives who never chose a language get the Russian message: the bot's own default guess.
 UNKNOWN_LANGUAGE = "ru"
 #: Statuses of a case that is over; every other status counts as an open case.
-CLOSED_STATUSES = ("closed", "withdrawn")
+CLOSED_STATUSES = FINISHED
 #: States a recipient row ends in.
 FINAL_STATES = ("sent", "blocked", "failed", "skipped", "cancelled")
 

@@ -16,16 +16,13 @@ from typing import Any
 
 import aiosqlite
 
+from bot.casework.status import FINISHED, STATUSES
 from bot.storage.db import Database
+
+__all__ = ["FINISHED", "STATUSES"]  # re-exported for the handlers that import them here
 
 Codec = Callable[[bytes], bytes]
 
-#: Workflow statuses as stable codes, in the order staff move a case along.
-STATUSES: tuple[str, ...] = (
-    "new", "in_review", "needs_info", "verified", "referred", "located", "closed",
-)
-#: Statuses a case leaves the open list with ("withdrawn" is set by the relative's erasure).
-FINISHED: tuple[str, ...] = ("closed", "withdrawn")
 #: Event kinds whose detail is personal text, sealed.
 SEALED_KINDS = frozenset({"note", "question", "answer"})
 
