@@ -255,6 +255,9 @@ class Workflow:
             await conn.execute(
                 "UPDATE cases SET status = ?, updated_at = ? WHERE case_id = ?",
                 (status, now, case_id))
+            await conn.execute(  # every person moves with the case (casework.py: one person)
+                "UPDATE case_persons SET status = ?, updated_at = ? WHERE case_id = ?",
+                (status, now, case_id))
             event = await conn.execute(
                 "INSERT INTO case_events (case_id, at, actor_id, kind, detail)"
                 " VALUES (?, ?, ?, 'status', ?)", (case_id, now, actor_id, f"{old}>{status}"))

@@ -77,3 +77,14 @@ def test_duplicates_certain_by_id_likely_by_name_year_and_prefecture() -> None:
     assert too_old == [] and elsewhere == []
     # A case never matches itself.
     assert index.matches(_case(1, "1111-1111", {"full_name": "Ерлан", "chinese_id": ID})[0]) == []
+
+
+def test_the_case_status_waits_on_its_least_advanced_open_person() -> None:
+    from bot.casework.status import derive_case_status, is_backward
+
+    assert derive_case_status(["located", "in_review"]) == "in_review"
+    assert derive_case_status(["closed", "verified"]) == "verified"
+    assert derive_case_status(["closed", "closed"]) == "closed"
+    assert derive_case_status(["withdrawn"]) == "withdrawn"
+    assert derive_case_status(["new"]) == "new"
+    assert is_backward("referred", "in_review") and not is_backward("in_review", "located")
