@@ -167,6 +167,27 @@ def decrypt(key: Path, source: Path, output: Path) -> int:
         return 1
 
 
+def duplicates(key: Path, source: Path, output: Path) -> int:
+    """Possible duplicates in an export, on the offline computer (bot/casework/offline.py)."""
+    from bot.casework import offline
+    from bot.services.export import ExportError
+    from bot.services.sealedfile import SealedFileError
+
+    if not source.is_file():
+        _err(f"{source} does not exist")
+        return 1
+    try:
+        pairs = offline.run(key, source, output)
+    except (SealedFileError, ExportError, ValueError) as exc:
+        _err(f"{source}: {exc}")
+        return 1
+    except OSError as exc:
+        _err(f"cannot read or write: {exc.strerror}")
+        return 1
+    print(f"wrote {pairs} possible duplicates to {output}")
+    return 0
+
+
 def _write_private(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.part")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -413,6 +434,14 @@ def _parser(argv: list[str]) -> argparse.ArgumentParser:
                      help="the organisation's private key")
     dec.add_argument("--input", required=True, type=Path, metavar="SEALED")
     dec.add_argument("--output", required=True, type=Path, metavar="PLAIN")
+    dup = sub.add_parser("duplicates", help="find persons reported twice in an export "
+                         "(offline computer, when the bot cannot read names)")
+    dup.add_argument("--key", required=True, type=Path, metavar="FILE",
+                     help="the organisation's private key")
+    dup.add_argument("--input", required=True, type=Path, metavar="EXPORT",
+                     help="an export, sealed or opened (JSONL or CSV)")
+    dup.add_argument("--output", required=True, type=Path, metavar="REPORT",
+                     help="the report: a CSV of case and person numbers, no names")
     bak = sub.add_parser("backup", help="write a sealed backup of the database")
     bak.add_argument("--output", required=True, type=Path, metavar="FILE")
     res = sub.add_parser("restore", help="replace the database by a backup (bot stopped)")
@@ -449,6 +478,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "decrypt":
             setup_logging("WARNING")
             return decrypt(args.key, args.input, args.output)
+        if args.command == "duplicates":
+            setup_logging("WARNING")
+            return duplicates(args.key, args.input, args.output)
         try:
             settings = load_settings()
         except SettingsError as exc:

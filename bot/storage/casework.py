@@ -10,7 +10,7 @@ undo window). Undoing restores the persons' previous statuses from that event.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -328,3 +328,17 @@ class CaseworkRepository:
 
     async def clear_thread(self, user_id: int) -> None:
         await self._db.execute("DELETE FROM relative_threads WHERE user_id = ?", (user_id,))
+
+
+async def case_data_batches(db: Database, batch: int = 2000
+                            ) -> AsyncIterator[list[tuple[int, str, bytes]]]:
+    """(case_id, number, sealed data) of every case not withdrawn, in batches (index build)."""
+    last = 0
+    while True:
+        rows = await db.fetchall(
+            "SELECT case_id, number, data FROM cases WHERE case_id > ? AND status != 'withdrawn'"
+            " ORDER BY case_id LIMIT ?", (last, batch))
+        if not rows:
+            return
+        last = int(rows[-1][0])
+        yield [(int(r[0]), str(r[1]), bytes(r[2])) for r in rows]
