@@ -88,3 +88,20 @@ def test_the_case_status_waits_on_its_least_advanced_open_person() -> None:
     assert derive_case_status(["withdrawn"]) == "withdrawn"
     assert derive_case_status(["new"]) == "new"
     assert is_backward("referred", "in_review") and not is_backward("in_review", "located")
+
+
+def test_find_tells_what_was_typed() -> None:
+    from bot.casework.search import classify
+    from bot.services.case_numbers import new_case_number
+
+    good = new_case_number()
+    digits = good.replace("-", "")
+    swapped = digits[:2] + digits[3] + digits[2] + digits[4:]
+    assert classify(good).kind == "case" and classify(digits).value == good
+    if swapped != digits:
+        assert classify(swapped).kind == "case_mistake"
+    wrong = digits[:7] + str((int(digits[7]) + 1) % 10)
+    assert classify(wrong).kind == "case_mistake"
+    assert classify(ID).kind == "chinese_id" and classify(ID[-6:]).value == ID[-6:]
+    assert classify("+7 701 123 45 67").kind == "phone"
+    assert classify("Нұрлан").kind == "name" and classify("  ").kind == "empty"
