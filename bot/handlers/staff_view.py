@@ -250,6 +250,10 @@ EVENT_TEXTS = {
     "note": N_("internal note:"),
     "question": N_("asked the relative:"),
     "answer": N_("answered:"),
+    "message": N_("wrote to the volunteers:"),
+    "person_status": N_("missing person %(person)s: %(from)s → %(to)s"),
+    "person_status_undone": N_("missing person %(person)s: %(from)s → %(to)s (undone)"),
+    "status_undone": N_("undo, missing person %(person)s: back to %(to)s"),
     "undelivered": N_("the question could not be delivered"),
     "withdrawn": N_("erased their data: the case is withdrawn"),
     "sealed": N_("(sealed: the private key is offline)"),
@@ -260,7 +264,8 @@ EVENT_TEXTS = {
 def _who(t: Translator, event: CaseEvent) -> str:
     if event.actor_id is not None:
         return staff_ref(event.actor_id)
-    return esc(t._("relative")) if event.kind in ("submitted", "answer", "withdrawn") \
+    return esc(t._("relative")) if event.kind in ("submitted", "answer", "message",
+                                                  "withdrawn") \
         else esc(t._("bot"))
 
 
@@ -278,6 +283,14 @@ def _event_head(t: Translator, event: CaseEvent) -> str:
         old, new = detail.split(">", 1)
         return head + esc(event_text(t, "status")
                           % {"from": status_label(t, old), "to": status_label(t, new)})
+    if kind in ("person_status", "person_status_undone", "status_undone"):
+        moves = [m.partition(":") for m in (detail or "").split(",") if ">" in m]
+        if not moves:
+            return head + esc(event_text(t, "status_changed"))
+        return head + "; ".join(
+            esc(event_text(t, kind) % {"person": person, "from": status_label(t, move[0]),
+                                       "to": status_label(t, move[2])})
+            for person, _, raw in moves for move in [raw.partition(">")])
     if kind == "assigned" and detail is not None:
         if not detail:
             return head + esc(event_text(t, "unassigned"))
@@ -305,7 +318,7 @@ def history_blocks(t: Translator, events: Sequence[CaseEvent], reveal: Reveal) -
     blocks: list[str] = []
     for event in events:
         head = _event_head(t, event)
-        if event.kind not in ("note", "question", "answer"):
+        if event.kind not in ("note", "question", "answer", "message"):
             lines.append(head)
             continue
         try:

@@ -24,7 +24,7 @@ __all__ = ["FINISHED", "STATUSES"]  # re-exported for the handlers that import t
 Codec = Callable[[bytes], bytes]
 
 #: Event kinds whose detail is personal text, sealed.
-SEALED_KINDS = frozenset({"note", "question", "answer"})
+SEALED_KINDS = frozenset({"note", "question", "answer", "message"})
 
 
 def _identity(data: bytes) -> bytes:
@@ -376,6 +376,17 @@ class Workflow:
                 (now, question.question_id))
             await conn.execute("UPDATE cases SET updated_at = ? WHERE case_id = ?",
                                (now, question.case_id))
+
+
+async def record_message(db: Database, seal: Codec, case_id: int, content: dict[str, Any],
+                         now: str) -> None:
+    """Store a message the relative wrote to the volunteers (sealed) on the case."""
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO case_events (case_id, at, kind, detail) VALUES (?, ?, 'message', ?)",
+            (case_id, now, base64.b64encode(seal(json.dumps(content, ensure_ascii=False)
+                                                 .encode())).decode("ascii")))
+        await conn.execute("UPDATE cases SET updated_at = ? WHERE case_id = ?", (now, case_id))
 
 
 async def _number(conn: aiosqlite.Connection, case_id: int) -> str:
