@@ -29,7 +29,7 @@ from telegram.ext import (
 
 from bot.config import Settings
 from bot.form.model import load_form
-from bot.handlers import admin, menus, privacy, relative, staff, updates
+from bot.handlers import admin, menus, privacy, relative, staff, staff_view, updates
 from bot.handlers.common import Deps, deps
 from bot.i18n import LANGUAGES, translator
 from bot.services.crypto import load_keyring
@@ -131,6 +131,7 @@ def build_application(d: Deps, *, rate_limit: bool = True) -> AnyApp:
     )
     app = ApplicationBuilder().bot(bot).concurrent_updates(PerUserOrder(256)).build()
     app.bot_data["deps"] = d
+    staff_view.set_timezone(s.timezone)
     register_handlers(app)
     install_outbox(app)  # the sender also starts with the job queue; see start_outbox
     return app

@@ -8,8 +8,9 @@ blocks into messages without ever passing Telegram's 4,096 characters or breakin
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from nacl.exceptions import CryptoError
 
@@ -43,11 +44,24 @@ def prefecture_label(t: Translator, form: Form, code: str | None) -> str:
     return t._(option.label) if option else code
 
 
+#: The time zone staff read times in (BOT_TIMEZONE; set_timezone at start-up).
+_TIMEZONE: tzinfo = ZoneInfo("Asia/Almaty")
+
+
+def set_timezone(name: str) -> None:
+    global _TIMEZONE
+    _TIMEZONE = ZoneInfo(name)
+
+
 def when(t: Translator, iso: str) -> str:
+    """A stored time in BOT_TIMEZONE, to the minute."""
     try:
-        return t.format_datetime(datetime.fromisoformat(iso))
+        moment = datetime.fromisoformat(iso)
     except ValueError:
         return iso
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return t.format_local_time(moment, _TIMEZONE)
 
 
 def staff_ref(user_id: int | None) -> str:
