@@ -38,25 +38,47 @@ def _err(message: str) -> None:
 # ----------------------------------------------------------------------------- run, sandbox
 
 
-async def sandbox(settings: Settings) -> int:
-    """Start the offline emulator, run the bot against it, and chat in this terminal."""
+#: The people of `sandbox --as`: (user id, first name, @username, language) per role.
+SANDBOX_CAST = {"relative": (1, "Айгүл", None, "kk"), "staff": (2, "Arman", "arman", "ru"),
+                "admin": (3, "Dana", "dana", "en")}
+SANDBOX_GROUP = -1001
+
+
+async def sandbox(settings: Settings, role: str | None = None) -> int:
+    """Start the offline emulator, run the bot against it, and chat in this terminal.
+
+    With `role` (relative, staff or admin) the sandbox has one person per role and a staff
+    group, and the terminal can switch between them (/as) and write in the group (/group).
+    """
     from bot.sandbox.emulator import Emulator
-    from bot.sandbox.terminal import chat_in_terminal
+    from bot.sandbox.terminal import Cast, chat_in_terminal
 
     emulator = Emulator()
     await emulator.start()
     # Its own data folder, keys included: sandbox chats never mix with real cases.
-    local = settings.model_copy(update={"token": emulator.token,
-                                        "api_base_url": emulator.base_url,
-                                        "data_dir": settings.data_dir / "sandbox",
-                                        "webhook_url": "", "public_key_file": None,
-                                        "private_key_file": None})
+    update: dict[str, Any] = {"token": emulator.token, "api_base_url": emulator.base_url,
+                              "data_dir": settings.data_dir / "sandbox", "webhook_url": "",
+                              "public_key_file": None, "private_key_file": None}
+    cast = None
+    if role is not None:
+        users = {r: emulator.user(uid, first_name=name, username=username, language_code=lang)
+                 for r, (uid, name, username, lang) in SANDBOX_CAST.items()}
+        group = emulator.group(SANDBOX_GROUP, title="Volunteers")
+        group.state.known = True  # the bot was added to the staff group
+        cast = Cast(users, group)
+        update.update(admin_ids=frozenset({SANDBOX_CAST["admin"][0]}),
+                      staff_ids=frozenset({SANDBOX_CAST["staff"][0]}),
+                      staff_chat_id=SANDBOX_GROUP)
+    local = settings.model_copy(update=update)
     stop = asyncio.Event()
     bot_task = asyncio.create_task(run_bot(local, webhook=False, stop=stop))
     print(f"Sandbox: a local Bot API emulator at {emulator.base_url}; data in "
           f"{local.data_dir}. Type /start. Numbers press buttons; /quit ends.")
     try:
-        await chat_in_terminal(emulator)
+        if cast is not None and role is not None:
+            await chat_in_terminal(emulator, cast=cast, role=role)
+        else:
+            await chat_in_terminal(emulator)
     finally:
         stop.set()
         await bot_task
@@ -422,7 +444,11 @@ def _parser(argv: list[str]) -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the bot on Telegram (long polling by default)")
     run.add_argument("--webhook", action="store_true",
                      help="receive updates by webhook (BOT_WEBHOOK_URL, BOT_WEBHOOK_SECRET)")
-    sub.add_parser("sandbox", help="try the bot offline in this terminal")
+    sandbox_parser = sub.add_parser("sandbox", help="try the bot offline in this terminal")
+    sandbox_parser.add_argument(
+        "--as", dest="role", choices=("relative", "staff", "admin"),
+        help="play this role among a relative, a staff member and an admin, with a staff "
+             "group (switch with /as ROLE, write in the group with /group TEXT)")
     sub.add_parser("migrate", help="apply database migrations and exit")
     sub.add_parser("check", help="check settings, data folder, database and token")
     keys = sub.add_parser("keys", help="the organisation's key pair")
@@ -495,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
                        in ("INFO", "DEBUG") else settings.log_level)
         commands: dict[str, Callable[[], Coroutine[Any, Any, int]]] = {
             "run": lambda: run_bot(settings, webhook=True if args.webhook else None),
-            "sandbox": lambda: sandbox(settings),
+            "sandbox": lambda: sandbox(settings, args.role),
             "migrate": lambda: migrate(settings),
             "check": lambda: check(settings),
             "backup": lambda: backup(settings, args.output),

@@ -29,7 +29,7 @@ from telegram.ext import (
 
 from bot.config import Settings
 from bot.form.model import load_form
-from bot.handlers import admin, menus, privacy, relative, staff, staff_view, updates
+from bot.handlers import admin, conversation, menus, privacy, relative, staff, staff_view, updates
 from bot.handlers.common import Deps, deps
 from bot.i18n import LANGUAGES, translator
 from bot.services.crypto import load_keyring
@@ -162,6 +162,7 @@ def register_handlers(app: AnyApp) -> None:
     app.add_handler(CallbackQueryHandler(relative.on_form_press, pattern=r"^f:"))
     app.add_handler(CallbackQueryHandler(relative.on_cancel_choice, pattern=r"^x:"))
     app.add_handler(CallbackQueryHandler(relative.on_menu, pattern=r"^m:"))
+    app.add_handler(CallbackQueryHandler(conversation.on_press, pattern=r"^w:"))
     app.add_handler(CallbackQueryHandler(privacy.on_delete_choice, pattern=r"^del:"))
     app.add_handler(CallbackQueryHandler(privacy.on_clean_chat, pattern=r"^cc:"))
     app.add_handler(CallbackQueryHandler(_answer_unknown_press))

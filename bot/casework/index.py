@@ -49,6 +49,8 @@ class PersonRecord:
     prefecture: str | None
     chinese_id: str | None
     phone: str | None  # the reporter's phone, digits only
+    what_happened: tuple[str, ...] = ()  # codes, for /stats
+    happened_year: int | None = None  # the year it happened, for /stats
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,10 @@ def valid_chinese_id(value: object) -> str | None:
         return None
     checked = v.check_chinese_id(value, today=date.max)
     return None if isinstance(checked, v.Invalid) else checked.number
+
+
+def _year(raw: object) -> int | None:
+    return int(raw[:4]) if isinstance(raw, str) and raw[:4].isdigit() else None
 
 
 def _birth_year(person: Mapping[str, Any], cid: str | None) -> int | None:
@@ -104,7 +110,10 @@ def records_of(case_id: int, number: str, data: Mapping[str, Any]) -> list[Perso
             names=name_keys([person.get("full_name"), person.get("chinese_name"),
                              person.get("other_names")]),
             birth_year=_birth_year(person, cid), prefecture=_prefecture(person, cid),
-            chinese_id=cid, phone=phone_key(phone) if isinstance(phone, str) else None))
+            chinese_id=cid, phone=phone_key(phone) if isinstance(phone, str) else None,
+            what_happened=tuple(str(c) for c in person.get("what_happened") or []
+                                if isinstance(c, str)),
+            happened_year=_year(person.get("happened_date"))))
     return out
 
 
@@ -159,6 +168,9 @@ class PersonIndex:
             record = self._records[slot]
             if record is not None:
                 yield record
+
+    def records(self) -> Iterator[PersonRecord]:
+        return self._live(range(len(self._records)))
 
     def persons_of(self, case_id: int) -> list[PersonRecord]:
         return list(self._live(self._by_case.get(case_id, [])))

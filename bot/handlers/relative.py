@@ -25,7 +25,7 @@ from telegram.ext import ContextTypes
 from bot.casework.status import RELATIVE_LABELS
 from bot.form import engine
 from bot.form.engine import DraftState, Outcome
-from bot.handlers import render
+from bot.handlers import conversation, render
 from bot.handlers.common import (
     Deps,
     button,
@@ -237,6 +237,7 @@ async def main_menu(update: Update, lang: str, d: Deps) -> None:
     kb = keyboard([
         [button("📝 " + t._("Report a missing person"), "m:new")],
         [button("📋 " + t._("My cases"), "m:status")] if has_cases else [],
+        [conversation.write_button(t)] if await conversation.open_cases(d, user.id) else [],
         [button("🌐 " + t._("Language"), "m:lang")],
     ])
     await _send(update, text, kb)
@@ -331,7 +332,9 @@ async def send_status(update: Update, d: Deps, lang: str) -> None:
             % {"number": f"<code>{esc(c.number)}</code>", "date": esc(submitted),
                "status": esc(t._(STATUS_LABELS.get(c.status, c.status)))}
         )
-    await _send(update, "\n".join(lines))
+    writable = any(c.status != "withdrawn" for c in cases)
+    await _send(update, "\n".join(lines),
+                keyboard([[conversation.write_button(t)]]) if writable else None)
 
 
 async def help_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -482,7 +485,9 @@ async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         return
     loaded = await load_state(d, user.id)
     if loaded is None:
-        await main_menu(update, lang, d)
+        # No report in progress: a message for the volunteers about a case, if there is one.
+        if not await conversation.take_message(update, context, lang):
+            await main_menu(update, lang, d)
         return
     state, row = loaded
     if _is_stale_resume(d, row):

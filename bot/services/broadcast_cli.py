@@ -115,7 +115,7 @@ async def queue_broadcast_from_cli(args: argparse.Namespace, settings: Settings)
     """Run `python -m bot broadcast`: 0 queued (or stopped), 1 refused, 2 wrong arguments."""
     db = await Database.open(settings.db_path)
     try:
-        repo = BroadcastRepository(db)
+        repo = BroadcastRepository(db, settings.staff_ids | settings.admin_ids)
         if args.cancel is not None:
             return await _cancel(repo, args.cancel)
         try:
