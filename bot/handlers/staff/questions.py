@@ -1,0 +1,216 @@
+"""Questions to relatives (/ask), routing their answers back, and posting them to staff."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+from telegram import ForceReply, Message, Update
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from bot.handlers.access import button_data
+from bot.handlers.common import Deps, button, deps, esc, keyboard, split_html
+from bot.handlers.staff.base import (
+    _case_arg,
+    _now,
+    _reply,
+    _rest,
+    _targets,
+    _usage,
+    _wf,
+    _who,
+)
+from bot.handlers.staff_view import (
+    text_blocks,
+)
+from bot.i18n import translator
+from bot.services.outbox import (
+    AnyApp,
+    outbox_repository,
+    outbox_sender,
+    send_outbox_now,
+)
+from bot.storage.outbox import SENT, OutboxRow
+from bot.storage.staff import (
+    CaseInfo,
+    OpenQuestion,
+)
+
+log = logging.getLogger(__name__)
+
+#: A question waits this long for its first answer; after an answer, more messages (a photo
+#: after a text) are taken as part of it for FOLLOW_UP.
+QUESTION_WAITS = timedelta(days=30)
+FOLLOW_UP = timedelta(minutes=30)
+MAX_QUESTION = 3000
+MAX_UPLOAD = 50 * 1024 * 1024
+ANSWER_KINDS = ("voice", "audio", "video", "video_note", "document")
+QUESTION_KIND = "staff_question"  # the outbox kind of questions to relatives
+
+
+# ----------------------------------------------------------------------------- questions
+
+
+async def ask_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    d, actor, chat_id, t = await _who(update, context)
+    args = context.args or []
+    text = _rest(update, 2)
+    if not args or not text:
+        await _usage(context, chat_id, t, "ask")
+        return
+    if len(text) > MAX_QUESTION:
+        await _reply(context, chat_id, t._("The question is too long: at most %(limit)s "
+                                           "characters.") % {"limit": MAX_QUESTION})
+        return
+    case = await _case_arg(context, d, chat_id, t, "ask", args[0])
+    if case is None:
+        return
+    number = f"<code>{esc(case.number)}</code>"
+    if case.user_id is None or case.status == "withdrawn":
+        await _reply(context, chat_id, t._("The relative of case %(number)s can no longer be "
+                                           "reached.") % {"number": number})
+        return
+    wf = _wf(d)
+    question_id = await wf.ask(case, text, actor, _now(d))
+    relative_user = await d.users.get(case.user_id)
+    rt = translator(relative_user.language if relative_user and relative_user.language
+                    else case.language)
+    message = (rt._("<b>A question from the volunteers about your case %(number)s</b>")
+               % {"number": number} + "\n\n" + esc(text) + "\n\n"
+               + rt._("Please answer by replying to this message: with text, a voice message, "
+                      "a photo or a document."))
+    # Through the outbox, right after the question is recorded (Workflow.ask has its own
+    # transaction), one message per question: sent at once and retried until Telegram takes
+    # it. _question_outcome records the message id and tells the staff member how it went.
+    meta = {"question": question_id, "case": case.number, "chat": chat_id, "lang": t.lang}
+    outbox_id = await outbox_repository(d).enqueue(
+        d.db, case.user_id, message, "HTML", ForceReply(selective=True).to_json(),
+        kind=QUESTION_KIND, dedup_key=f"question:{question_id}", meta=json.dumps(meta))
+    if outbox_id is not None:
+        await send_outbox_now(context.application, outbox_id)
+
+
+async def _question_outcome(app: AnyApp, row: OutboxRow, outcome: str,
+                            message_id: int | None) -> None:
+    """Outbox hook of a staff question: record where it went, then tell the staff member.
+
+    Runs before the outbox records the outcome; after a crash in between it runs again, which
+    writes the same message id (or closes the question again) and tells staff once more.
+    """
+    meta = json.loads(row.meta or "{}")
+    d: Deps = app.bot_data["deps"]
+    wf = _wf(d)
+    t = translator(str(meta.get("lang") or "en"))
+    if outcome == SENT and message_id is not None:
+        await wf.question_sent(int(meta["question"]), message_id)
+        text = t._("The question was sent to the relative of case %(number)s.") % {
+            "number": f"<code>{esc(str(meta.get('case', '')))}</code>"}
+    else:
+        log.info("a question could not be delivered: %s", outcome)
+        await wf.question_failed(int(meta["question"]), _now(d))
+        text = t._("The question could not be delivered: the relative has blocked the bot or "
+                   "left.")
+    sender = outbox_sender(app)
+    if sender is not None and meta.get("chat") is not None:
+        sender.follow_up(_tell(app, int(meta["chat"]), text))
+
+
+async def _tell(app: AnyApp, chat_id: int, text: str) -> None:
+    """A note to staff after the fact; one that cannot be sent is only logged."""
+    try:
+        await app.bot.send_message(chat_id, text)
+    except TelegramError as exc:
+        log.warning("could not tell staff how a question went: %s", type(exc).__name__)
+
+
+def answer_content(message: Message) -> dict[str, Any] | None:
+    """What a relative's reply holds, to store sealed: text, or a file by reference."""
+    if message.text is not None:
+        return {"kind": "text", "text": message.text}
+    media: Any = None
+    kind = ""
+    if message.photo:
+        media, kind = message.photo[-1], "photo"
+    else:
+        for name in ANSWER_KINDS:
+            if getattr(message, name) is not None and message.animation is None:
+                media, kind = getattr(message, name), name
+                break
+    if media is None:
+        return None
+    content: dict[str, Any] = {"kind": kind, "file_id": media.file_id,
+                               "file_unique_id": media.file_unique_id}
+    if getattr(media, "file_name", None):
+        content["file_name"] = media.file_name
+    if message.caption:
+        content["caption"] = message.caption
+    return content
+
+
+async def _question_for(d: Deps, message: Message, user_id: int) -> OpenQuestion | None:
+    """The question this message answers: the one it replies to, else (with no report in
+    progress) the one the relative was asked last and is still answering."""
+    wf = _wf(d)
+    reply = message.reply_to_message
+    if reply is not None:
+        found = await wf.question_for_reply(user_id, reply.message_id)
+        if found is not None:
+            return found
+    if await d.drafts.get(user_id) is not None:
+        return None
+    now = d.now()
+    return await wf.waiting_question(
+        user_id, (now - QUESTION_WAITS).isoformat(timespec="seconds"),
+        (now - FOLLOW_UP).isoformat(timespec="seconds"))
+
+
+async def on_relative_message(update: Update, context: ContextTypes.DEFAULT_TYPE,
+                              lang: str) -> bool:
+    """relative_message_hook: take a relative's answer to a staff question; True if taken."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None:
+        return False
+    content = answer_content(message)
+    if content is None:
+        return False
+    d = deps(context)
+    question = await _question_for(d, message, user.id)
+    if question is None:
+        return False
+    await _wf(d).record_answer(question, content, _now(d))
+    log.info("a relative answered a staff question (%s)", content["kind"])
+    t = translator(lang)
+    await _reply(context, user.id, t._("Thank you. Your answer was passed on to the volunteers "
+                                       "working on case %(number)s.")
+                 % {"number": f"<code>{esc(question.number)}</code>"})
+    case = await _wf(d).case_by_id(question.case_id)
+    await post_answer(context, d, question, case, message, content)
+    return True
+
+
+async def post_answer(context: ContextTypes.DEFAULT_TYPE, d: Deps, question: OpenQuestion,
+                      case: CaseInfo | None, message: Message, content: dict[str, Any]) -> None:
+    """Show the answer to the staff chat, or the assignee, or every staff member."""
+    for chat_id, lang in await _targets(d, case.assignee_id if case else None):
+        t = translator(lang)
+        head = "💬 " + t._("<b>Answer from the relative, case %(number)s</b>") % {
+            "number": f"<code>{esc(question.number)}</code>"}
+        kb = keyboard([[button("📂 " + t._("Open"), button_data(d, "open", question.case_id))]])
+        if d.keys.offline:
+            note = t._("The answer is stored sealed; open it with the offline key.")
+            await _reply(context, chat_id, f"{head}\n{esc(note)}", kb)
+            continue
+        if content["kind"] == "text":
+            messages = split_html(text_blocks(head, str(content["text"])))
+            for text in messages[:-1]:
+                await _reply(context, chat_id, text)
+            await _reply(context, chat_id, messages[-1], kb)
+            continue
+        if await _reply(context, chat_id, head, kb) is not None:
+            try:
+                await context.bot.copy_message(chat_id, message.chat_id, message.message_id)
+            except TelegramError as exc:
+                log.warning("could not copy an answer to staff: %s", type(exc).__name__)
