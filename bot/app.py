@@ -32,6 +32,7 @@ from bot.form.model import load_form
 from bot.handlers import admin, conversation, menus, privacy, relative, staff, staff_view, updates
 from bot.handlers.common import Deps, deps
 from bot.i18n import LANGUAGES, translator
+from bot.services import erasures
 from bot.services.crypto import load_keyring
 from bot.services.outbox import ResilientRateLimiter, install_outbox
 from bot.services.polling import ReadingBot
@@ -91,6 +92,8 @@ def _update_key(update: object) -> int | None:
 async def open_deps(settings: Settings) -> Deps:
     keys = load_keyring(settings.data_dir, settings.public_key_file, settings.private_key_file)
     db = await Database.open(settings.db_path)
+    # Cases a relative erased stay erased, even in a database restored from an older backup.
+    await asyncio.to_thread(erasures.reapply, settings.db_path, settings.data_dir)
     return Deps(
         settings=settings,
         db=db,

@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     staff_language: str = "ru"
     timezone: str = "Asia/Almaty"
     status_undo_seconds: int = Field(default=60, ge=0, le=3600)
+    # Cards, answers, files and exports sent to staff are deleted from their chats after this
+    # many hours (Telegram lets a bot delete its messages only while under 48 hours old).
+    card_ttl_hours: float = Field(default=24.0, gt=0, le=47)
+    # Submitted cases a relative may send in 24 hours; past it their draft waits.
+    max_cases_per_day: int = Field(default=3, ge=1)
+    # New-case alerts to the staff chat in an hour; past it, one digest an hour instead.
+    alerts_per_hour: int = Field(default=30, ge=1)
 
     @field_validator("admin_ids", "staff_ids", mode="before")
     @classmethod

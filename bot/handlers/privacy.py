@@ -20,6 +20,7 @@ from bot.form.engine import DraftState
 from bot.handlers.common import button, deps, edit_or_send, keyboard
 from bot.handlers.relative import _now_str, with_language
 from bot.i18n import N_, translator
+from bot.services import erasures, takeback
 from bot.services.crypto import NoPrivateKey
 from bot.storage.privacy import PrivacyRepository
 
@@ -31,7 +32,13 @@ FLOOD_PAUSE = 60.0  # then ignored for this long, after one notice
 DRAFT_RETENTION_DAYS = 90
 
 DELETE_DONE = N_(
-    "Everything you sent has been deleted. Volunteers will only see that the case was withdrawn. "
+    "Deleted from our database: your report in progress, your submitted cases and your answers "
+    "to volunteers. Volunteers will only see that the case was withdrawn. The bot also deleted "
+    "the messages about your cases that it had sent volunteers in the last 48 hours.\n\n"
+    "Not deleted: older messages to volunteers, files a volunteer saved on their own device, "
+    "and our encrypted backups until they are replaced (after %(days)s days on our server; "
+    "copies kept elsewhere last longer, but your cases are erased again whenever a backup is "
+    "restored).\n\n"
     "You can remove this chat from your phone too: in Telegram, delete the chat."
 )
 
@@ -69,9 +76,15 @@ async def on_delete_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if query.data != "del:yes":
         await edit_or_send(query, t._("Nothing was deleted."))
         return
+    # The case numbers (nothing else) are written down outside the database first, so that
+    # restoring an older backup can never bring these cases back (bot/services/erasures.py).
+    numbers = [case.number for case in await d.cases.for_user(user.id)]
+    erasures.remember(d.settings.data_dir, numbers)
     erased = await repo(context).erase_user(user.id, _now_str(d))
     log.info("erased a relative's data: cases=%d", len(erased.withdrawn_cases))
-    await edit_or_send(query, t._(DELETE_DONE))
+    # What staff were sent about these cases (cards, answers, files, exports) is taken back.
+    await takeback.take_back_cases(context.bot, d, erased.withdrawn_cases)
+    await edit_or_send(query, t._(DELETE_DONE) % {"days": d.settings.backup_keep})
 
 
 # ----------------------------------------------------------------------------- /mydata

@@ -41,6 +41,7 @@ from nacl.public import PrivateKey, PublicKey
 from telegram.ext import ContextTypes
 
 from bot.config import Settings
+from bot.services import erasures
 from bot.services.crypto import DRAFT_NAME
 from bot.services.sealedfile import SealedFileError, open_to_file, seal_file
 from bot.storage import snapshot
@@ -256,5 +257,6 @@ def restore_from(settings: Settings, source: Path, private: PrivateKey) -> Resto
         _fsync_dir(db_path.parent)
     finally:
         _discard(tmp)
+    erasures.reapply(settings.db_path, settings.data_dir)  # erased cases stay erased
     created = meta.get("created_at")
     return RestoreResult(version, cases, moved, str(created) if created else None)

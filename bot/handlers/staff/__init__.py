@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from bot.handlers import access
 from bot.handlers.access import StaffCommand
+from bot.handlers.staff import alerts
 from bot.handlers.staff.base import STAFF_CHAT_LANGUAGE, staff_language
 from bot.handlers.staff.cards import (
     SHOW_NAMES_IN_ANNOUNCEMENTS,
+    alert_text,
     announce_case,
     card_keyboard,
     case_cmd,
@@ -45,6 +47,7 @@ from bot.handlers.staff.workflow import (
     take,
 )
 from bot.i18n import N_
+from bot.services import takeback
 from bot.services.outbox import register_outbox_hook
 
 __all__ = [
@@ -74,8 +77,8 @@ COMMANDS: dict[str, StaffCommand] = {
     "ask": StaffCommand("staff", ask_cmd, N_(
         "/ask NUMBER TEXT: send the relative a question; the answer comes back here")),
     "export": StaffCommand("staff", export_cmd, N_(
-        "/export [xlsx|csv|jsonl] [STATUS] [LANGUAGE] [SINCE] [UNTIL]: a spreadsheet, sent "
-        "to your private chat")),
+        "/export [full] [STATUS] [LANGUAGE] [SINCE] [UNTIL]: an XLSX without names, sent to "
+        "your private chat; full: every answer (admins, after a warning)")),
     "staffhelp": StaffCommand("staff", staffhelp_cmd, N_("/staffhelp: these commands")),
     "staff": StaffCommand("admin", staff_cmd, N_(
         "/staff list | add USER_ID | remove USER_ID: who is staff (admins only)")),
@@ -85,6 +88,8 @@ COMMANDS: dict[str, StaffCommand] = {
 def register(app: access.AnyApp) -> None:
     """The gate, the staff handlers behind it, and the hooks the relative's journey calls."""
     access.register(app, COMMANDS, on_button)
+    alerts.install(app, alert_text)
+    takeback.install(app)
     app.bot_data["on_case_submitted"] = announce_case
     app.bot_data["relative_message_hook"] = on_relative_message
     register_outbox_hook(app, QUESTION_KIND, _question_outcome)

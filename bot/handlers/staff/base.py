@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
+import time
+from collections.abc import Iterable
+from typing import Any
 
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden
@@ -11,17 +14,13 @@ from telegram.ext import ContextTypes
 
 from bot.handlers import access
 from bot.handlers.common import Deps, deps, esc
-from bot.i18n import LANGUAGES, Translator, translator
+from bot.i18n import LANGUAGES, N_, Translator, translator
 from bot.services.case_numbers import parse_case_number
-from bot.storage.staff import (
-    CaseInfo,
-    Workflow,
-)
+from bot.storage.staff import CaseInfo, Workflow
+from bot.storage.staff_messages import StaffMessages
 
 log = logging.getLogger(__name__)
 
-#: A constant, not a setting, until the organisation decides otherwise.
-SHOW_NAMES_IN_ANNOUNCEMENTS = False
 #: The staff chat is shared by volunteers of several languages.
 STAFF_CHAT_LANGUAGE = "en"
 
@@ -93,10 +92,34 @@ def _staff_chat(d: Deps) -> int | None:
     return d.settings.staff_chat_id
 
 
-async def _targets(d: Deps, assignee: int | None) -> list[tuple[int, str]]:
-    """Where staff news goes: the staff chat; else the assignee; else every staff member."""
+async def notice_targets(d: Deps) -> list[tuple[int, str]]:
+    """Where non-identifying notices go (new case, status, who took it, "new answer"): the
+    staff chat; without one, every staff member privately."""
     chat = _staff_chat(d)
     if chat is not None:
         return [(chat, STAFF_CHAT_LANGUAGE)]
-    ids = [assignee] if assignee is not None else await access.staff_ids(d)
+    return [(uid, await staff_language(d, uid)) for uid in await access.staff_ids(d)]
+
+
+async def content_targets(d: Deps, assignee: int | None) -> list[tuple[int, str]]:
+    """Who is sent case content (a relative's answer): the assignee, while they are still
+    staff; else every staff member. Private chats only, never the staff chat; the roles are
+    read again for every delivery, so someone removed from staff gets nothing more."""
+    if assignee is not None and access.has_role(await access.role_of(d, assignee), "staff"):
+        ids = [assignee]
+    else:
+        ids = await access.staff_ids(d)
     return [(uid, await staff_language(d, uid)) for uid in ids]
+
+
+async def record_sent(d: Deps, chat_id: int, messages: Iterable[Any], case_id: int | None,
+                      kind: str) -> None:
+    """Remember messages with case content, to delete them later (bot/services/takeback.py)."""
+    ids = [int(m.message_id) for m in messages if m is not None]
+    await StaffMessages(d.db).record(chat_id, ids, case_id, kind, time.time())
+
+
+#: Told in the staff chat (or as a button's toast) instead of showing case content there.
+SENT_PRIVATELY = N_("I sent it to you in a private chat.")
+PRIVATE_FIRST = N_("I cannot write to you privately. Open a private chat with me, press Start, "
+                   "then try again.")

@@ -14,6 +14,7 @@ from bot.handlers.staff.base import (
     _now,
     _reply,
     _usage,
+    _wf,
     _who,
 )
 from bot.storage.staff import (
@@ -61,6 +62,18 @@ async def staff_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         removed = await repo.remove(target, actor, _now(d))
         text = (t._("%(staff)s is no longer staff.") if removed
                 else t._("%(staff)s was not staff.")) % who
+        if removed:
+            numbers = await _wf(d).unassign_all(target, actor, _now(d))
+            if numbers:
+                text += "\n" + t.ngettext(
+                    "Their %(count)s open case is now assigned to nobody: %(numbers)s.",
+                    "Their %(count)s open cases are now assigned to nobody: %(numbers)s.",
+                    len(numbers)) % {"count": len(numbers), "numbers": ", ".join(
+                        f"<code>{esc(n)}</code>" for n in numbers)}
+            if settings.staff_chat_id is not None:
+                text += "\n⚠️ " + esc(t._(
+                    "Remove them from the staff group too: everyone in it sees new-case "
+                    "alerts and status changes."))
     await _reply(context, chat_id, text)
     personal_menu = context.bot_data.get("personal_menu")  # their "/" menu (menus.py)
     if personal_menu is not None:

@@ -14,14 +14,17 @@ from telegram.ext import ContextTypes
 from bot.handlers.access import button_data
 from bot.handlers.common import Deps, button, deps, esc, keyboard, split_html
 from bot.handlers.staff.base import (
+    STAFF_CHAT_LANGUAGE,
     _case_arg,
     _now,
     _reply,
     _rest,
-    _targets,
+    _staff_chat,
     _usage,
     _wf,
     _who,
+    content_targets,
+    record_sent,
 )
 from bot.handlers.staff_view import (
     text_blocks,
@@ -34,10 +37,8 @@ from bot.services.outbox import (
     send_outbox_now,
 )
 from bot.storage.outbox import SENT, OutboxRow
-from bot.storage.staff import (
-    CaseInfo,
-    OpenQuestion,
-)
+from bot.storage.staff import CaseInfo, OpenQuestion
+from bot.storage.staff_messages import ANSWER
 
 log = logging.getLogger(__name__)
 
@@ -193,24 +194,37 @@ async def on_relative_message(update: Update, context: ContextTypes.DEFAULT_TYPE
 
 async def post_answer(context: ContextTypes.DEFAULT_TYPE, d: Deps, question: OpenQuestion,
                       case: CaseInfo | None, message: Message, content: dict[str, Any]) -> None:
-    """Show the answer to the staff chat, or the assignee, or every staff member."""
-    for chat_id, lang in await _targets(d, case.assignee_id if case else None):
+    """Send the answer to the assignee's private chat (or, with none, every staff member's);
+    the staff chat only hears that there is a new answer, with a button that opens the case
+    in the presser's private chat."""
+    number = f"<code>{esc(question.number)}</code>"
+    for chat_id, lang in await content_targets(d, case.assignee_id if case else None):
         t = translator(lang)
         head = "💬 " + t._("<b>Answer from the relative, case %(number)s</b>") % {
-            "number": f"<code>{esc(question.number)}</code>"}
+            "number": number}
         kb = keyboard([[button("📂 " + t._("Open"), button_data(d, "open", question.case_id))]])
         if d.keys.offline:
             note = t._("The answer is stored sealed; open it with the offline key.")
             await _reply(context, chat_id, f"{head}\n{esc(note)}", kb)
             continue
+        sent: list[Any] = []
         if content["kind"] == "text":
             messages = split_html(text_blocks(head, str(content["text"])))
             for text in messages[:-1]:
-                await _reply(context, chat_id, text)
-            await _reply(context, chat_id, messages[-1], kb)
-            continue
-        if await _reply(context, chat_id, head, kb) is not None:
-            try:
-                await context.bot.copy_message(chat_id, message.chat_id, message.message_id)
-            except TelegramError as exc:
-                log.warning("could not copy an answer to staff: %s", type(exc).__name__)
+                sent.append(await _reply(context, chat_id, text))
+            sent.append(await _reply(context, chat_id, messages[-1], kb))
+        else:
+            sent.append(await _reply(context, chat_id, head, kb))
+            if sent[-1] is not None:
+                try:
+                    sent.append(await context.bot.copy_message(chat_id, message.chat_id,
+                                                               message.message_id))
+                except TelegramError as exc:
+                    log.warning("could not copy an answer to staff: %s", type(exc).__name__)
+        await record_sent(d, chat_id, sent, question.case_id, ANSWER)
+    staff_chat = _staff_chat(d)
+    if staff_chat is not None:
+        t = translator(STAFF_CHAT_LANGUAGE)
+        kb = keyboard([[button("📂 " + t._("Open"), button_data(d, "open", question.case_id))]])
+        await _reply(context, staff_chat, "💬 " + t._("New answer on case %(number)s.")
+                     % {"number": number}, kb)
