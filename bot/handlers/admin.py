@@ -30,7 +30,6 @@ from telegram.ext import (
 )
 
 from bot.handlers import access, relative
-from bot.handlers.casework import person_stats
 from bot.handlers.common import Deps, button, deps, esc, keyboard
 from bot.handlers.staff_view import status_label
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator, guess_language, translator
@@ -499,6 +498,8 @@ async def stats_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
     blocks = [t._("<b>Cases: %(n)s</b>") % {"n": n(stats.total)}, t._("<b>By status</b>")]
     blocks += [f"• {esc(status_label(t, code))}: {n(count)}" for code, count in stats.by_status]
+    from bot.handlers.casework import person_stats  # it imports the staff side, which uses us
+
     persons = await person_stats(context, d, t)
     blocks += persons.lines
     blocks.append(t._("<b>By language</b>"))

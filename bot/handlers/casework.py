@@ -31,6 +31,7 @@ from bot.casework.status import (
 )
 from bot.handlers.access import button_data
 from bot.handlers.common import Deps, button, deps, esc, keyboard, rows_of, split_html
+from bot.handlers.staff.base import PRIVATE_FIRST, SENT_PRIVATELY
 from bot.handlers.staff_view import status_label, text_blocks
 from bot.i18n import Translator, translator
 from bot.services.crypto import NoPrivateKey
@@ -155,7 +156,7 @@ async def apply_status(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int
     """Move persons of a case to `status`, hold the relative's notice for the undo window, and
     tell the staff member (with an Undo button). False when nothing changed or it is refused."""
     from bot.handlers.people import staff_name
-    from bot.handlers.staff import _reply
+    from bot.handlers.staff.base import _reply
 
     refusal = consent_refusal(t, d, case, status)
     if refusal is not None:
@@ -225,7 +226,7 @@ async def undo_change(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int,
     from datetime import datetime
 
     from bot.handlers.people import staff_name
-    from bot.handlers.staff import _reply
+    from bot.handlers.staff.base import _reply
 
     repo = _repo(d)
     found = await repo.change(event_id)
@@ -256,29 +257,30 @@ async def undo_change(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int,
 
 async def ask_for_question(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int,
                            actor: int, t: Translator, case: CaseInfo,
-                           persons: list[int] | None) -> None:
-    """needs_info: ask the staff member what to ask; their reply sets the status and sends
-    both together (on_prompt_reply)."""
+                           persons: list[int] | None) -> bool:
+    """needs_info: ask the staff member, in their private chat, what to ask; their reply sets
+    the status and sends both together (on_prompt_reply). False when that chat is closed."""
     chosen = persons or [p for p, _ in await _repo(d).person_statuses(case.case_id)]
     text = t._("What should the relative of case %(number)s be asked (%(persons)s)? Reply to "
                "this message with the question; the status changes to «%(status)s» when you "
                "send it.") % {"number": case.number,
                               "persons": persons_label(t, persons, case.persons_count),
                               "status": status_label(t, "needs_info")}
-    try:
-        sent = await context.bot.send_message(chat_id, esc(text),
+    try:  # privately: the question is case content
+        sent = await context.bot.send_message(actor, esc(text),
                                               reply_markup=ForceReply(selective=True))
     except TelegramError as exc:
         log.warning("could not ask staff for a question: %s", type(exc).__name__)
-        return
-    await _repo(d).put_prompt(chat_id, sent.message_id, actor, "needs_info", case.case_id,
+        return False
+    await _repo(d).put_prompt(actor, sent.message_id, actor, "needs_info", case.case_id,
                               chosen, _now(d))
+    return True
 
 
 async def on_prompt_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     """A staff member's reply to a prompt of ours (the needs_info question, a reply to a
     relative's message); True when it was one."""
-    from bot.handlers.staff import _reply, staff_language
+    from bot.handlers.staff.base import _reply, staff_language
 
     message, user = update.effective_message, update.effective_user
     if message is None or user is None or message.reply_to_message is None:
@@ -310,7 +312,7 @@ async def send_question(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: in
                         t: Translator, case: CaseInfo, text: str) -> None:
     """A question to the relative (/ask, or the Reply button): recorded sealed, then sent
     through the outbox; its hook records the message and tells the staff member."""
-    from bot.handlers.staff import _reply
+    from bot.handlers.staff.base import _reply
 
     number = f"<code>{esc(case.number)}</code>"
     if case.user_id is None or case.status == "withdrawn":
@@ -332,18 +334,19 @@ async def send_question(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: in
 
 
 async def ask_reply(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int, actor: int,
-                    t: Translator, case: CaseInfo) -> None:
+                    t: Translator, case: CaseInfo) -> bool:
     """The Reply button under a relative's message: prompt for the answer."""
     text = t._("Your answer to the relative of case %(number)s: reply to this message.") % {
         "number": case.number}
-    try:
-        sent = await context.bot.send_message(chat_id, esc(text),
+    try:  # privately: the answer is case content
+        sent = await context.bot.send_message(actor, esc(text),
                                               reply_markup=ForceReply(selective=True))
     except TelegramError as exc:
         log.warning("could not prompt staff for a reply: %s", type(exc).__name__)
-        return
-    await _repo(d).put_prompt(chat_id, sent.message_id, actor, "ask", case.case_id, [],
+        return False
+    await _repo(d).put_prompt(actor, sent.message_id, actor, "ask", case.case_id, [],
                               _now(d))
+    return True
 
 
 # ----------------------------------------------------------------------------- /find
@@ -352,7 +355,7 @@ async def ask_reply(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int, a
 async def find_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/find TEXT: a name in any script, a Chinese ID (or its last 6), a phone, a case number."""
     from bot.handlers.people import staff_name
-    from bot.handlers.staff import _reply, _rest, _usage, _who
+    from bot.handlers.staff.base import _reply, _rest, _usage, _who
 
     d, actor, chat_id, t = await _who(update, context)
     query = classify(_rest(update, 1))
@@ -427,6 +430,12 @@ def link_line(t: Translator, link: PersonLink, case_id: int) -> str:
     return text
 
 
+async def link_lines(d: Deps, t: Translator, case: CaseInfo) -> str:
+    """The alert's lines about possible duplicates (numbers only: it goes to the group)."""
+    links = await _repo(d).links_of(case.case_id)
+    return "".join("\n⚠️ " + esc(link_line(t, link, case.case_id)) for link in links)
+
+
 async def check_new_case(context: ContextTypes.DEFAULT_TYPE, d: Deps, case: CaseInfo
                          ) -> list[PersonLink]:
     """Index a new case's persons and record possible duplicates; the links found."""
@@ -443,7 +452,7 @@ async def check_new_case(context: ContextTypes.DEFAULT_TYPE, d: Deps, case: Case
 async def decide_link(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int, actor: int,
                       t: Translator, case: CaseInfo, arg: str) -> str | None:
     from bot.handlers.people import staff_name
-    from bot.handlers.staff import _reply
+    from bot.handlers.staff.base import _reply
 
     link_id, _, verdict = arg.partition(".")
     link = await _repo(d).link(int(link_id)) if link_id.isdigit() else None
@@ -508,7 +517,7 @@ async def card_buttons(d: Deps, t: Translator, case: CaseInfo) -> list[list[Any]
 
 async def person_chooser(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int,
                          t: Translator, case: CaseInfo, person: int) -> None:
-    from bot.handlers.staff import _reply
+    from bot.handlers.staff.base import _reply
 
     current = dict(await _repo(d).person_statuses(case.case_id)).get(person)
     if current is None:
@@ -526,9 +535,10 @@ async def set_from_button(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: 
                           actor: int, t: Translator, case: CaseInfo,
                           persons: list[int] | None, status: str) -> str | None:
     """A status button (the card's: every person; a person's chooser: that one)."""
-    if status == "needs_info" and consent_refusal(t, d, case, status) is None:
-        await ask_for_question(context, d, chat_id, actor, t, case, persons)
-        return None
+    if status == "needs_info":
+        if not await ask_for_question(context, d, chat_id, actor, t, case, persons):
+            return t._(PRIVATE_FIRST)
+        return t._(SENT_PRIVATELY) if chat_id != actor else None
     if not await apply_status(context, d, chat_id, actor, t, case, persons, status):
         return t._("Nothing changed.")
     return None
@@ -554,7 +564,8 @@ async def on_button(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int, a
     if action == "lk":
         return True, await decide_link(context, d, chat_id, actor, t, case, arg)
     if action == "rp":
-        await ask_reply(context, d, chat_id, actor, t, case)
+        if not await ask_reply(context, d, chat_id, actor, t, case):
+            return True, t._(PRIVATE_FIRST)
         return True, None
     return False, None
 
@@ -565,30 +576,43 @@ async def on_button(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int, a
 async def post_relative_message(context: ContextTypes.DEFAULT_TYPE, d: Deps, case_id: int,
                                 from_chat: int, message_id: int,
                                 content: dict[str, Any]) -> None:
-    """Show a relative's message to staff, like an answer to /ask, with Open and Reply."""
-    from bot.handlers.staff import _reply, _targets
+    """Show a relative's message to staff like an answer to /ask: the content to the
+    assignee's private chat (or every staff member's), with Open and Reply; the staff chat
+    only hears that there is a new message."""
+    from bot.handlers.staff.base import _reply, _staff_chat, content_targets, record_sent
+    from bot.storage.staff_messages import ANSWER
 
     case = await _wf(d).case_by_id(case_id)
     if case is None:
         return
-    for chat_id, lang in await _targets(d, case.assignee_id):
+    number = f"<code>{esc(case.number)}</code>"
+    for chat_id, lang in await content_targets(d, case.assignee_id):
         t = translator(lang)
         head = "✉️ " + t._("<b>Message from the relative, case %(number)s</b>") % {
-            "number": f"<code>{esc(case.number)}</code>"}
+            "number": number}
         kb = keyboard([[button("📂 " + t._("Open"), button_data(d, "open", case_id)),
                         button("↩️ " + t._("Reply"), button_data(d, "rp", case_id))]])
+        sent: list[Any] = []
         if content.get("kind") == "text":
             messages = split_html(text_blocks(head, str(content.get("text", ""))))
             for text in messages[:-1]:
-                await _reply(context, chat_id, text)
-            await _reply(context, chat_id, messages[-1], kb)
-            continue
-        if await _reply(context, chat_id, head, kb) is not None:
-            try:
-                await context.bot.copy_message(chat_id, from_chat, message_id)
-            except TelegramError as exc:
-                log.warning("could not copy a relative's message to staff: %s",
-                            type(exc).__name__)
+                sent.append(await _reply(context, chat_id, text))
+            sent.append(await _reply(context, chat_id, messages[-1], kb))
+        else:
+            sent.append(await _reply(context, chat_id, head, kb))
+            if sent[-1] is not None:
+                try:
+                    sent.append(await context.bot.copy_message(chat_id, from_chat, message_id))
+                except TelegramError as exc:
+                    log.warning("could not copy a relative's message to staff: %s",
+                                type(exc).__name__)
+        await record_sent(d, chat_id, sent, case_id, ANSWER)
+    staff_chat = _staff_chat(d)
+    if staff_chat is not None:
+        t = translator(d.settings.staff_language)
+        kb = keyboard([[button("📂 " + t._("Open"), button_data(d, "open", case_id))]])
+        await _reply(context, staff_chat, "✉️ " + t._("New message from the relative on case "
+                                                     "%(number)s.") % {"number": number}, kb)
 
 
 # ----------------------------------------------------------------------------- /stats

@@ -1,4 +1,9 @@
-"""Staff and admins shown by first name and @username (cards, history, lists), not numbers."""
+"""Staff and admins shown by first name and @username (cards, history, lists), not numbers.
+
+Names come from Telegram with every update a staff member sends; they are kept for staff and
+admins only (bot/storage/people.py) and cached here, so the card and history renderers, which
+are plain functions, can show them (staff_view.staff_ref).
+"""
 
 from __future__ import annotations
 
@@ -8,28 +13,57 @@ from telegram.ext import ContextTypes
 from bot.handlers.common import Deps, deps, esc
 from bot.storage.people import PeopleRepository, Profile
 
+_CACHE: dict[int, Profile] = {}
+_LOADED: set[int] = set()  # id() of the databases whose profiles are cached
 
-def display(profile: Profile | None, user_id: int) -> str:
-    """`Aigerim (@aigerim)` as escaped HTML; the id only when Telegram never gave a name."""
+
+def display(profile: Profile | None, user_id: int, *, html: bool = True) -> str:
+    """`Aigerim (@aigerim)`, escaped for HTML unless `html` is False; the id when Telegram
+    never gave a name."""
     if profile is None or not (profile.first_name or profile.username):
-        return f"<code>{user_id}</code>"
-    parts = [esc(profile.first_name)] if profile.first_name else []
+        return f"<code>{user_id}</code>" if html else str(user_id)
+    quote = esc if html else str
+    parts = [quote(profile.first_name)] if profile.first_name else []
     if profile.username:
-        parts.append(("(@%s)" if parts else "@%s") % esc(profile.username))
+        parts.append(("(@%s)" if parts else "@%s") % quote(profile.username))
     return " ".join(parts)
 
 
-async def staff_name(d: Deps, user_id: int | None) -> str:
+def cached_name(user_id: int) -> str:
+    return display(_CACHE.get(user_id), user_id)
+
+
+async def load_names(d: Deps) -> None:
+    """Cache every known staff name once per database (a few rows)."""
+    if id(d.db) in _LOADED:
+        return
+    for profile in await PeopleRepository(d.db).all():
+        _CACHE[profile.user_id] = profile
+    _LOADED.add(id(d.db))
+
+
+async def staff_name(d: Deps, user_id: int | None, *, html: bool = True) -> str:
     if user_id is None:
         return "—"
-    return display(await PeopleRepository(d.db).get(user_id), user_id)
+    profile = await PeopleRepository(d.db).get(user_id)
+    if profile is not None:
+        _CACHE[user_id] = profile
+    return display(profile, user_id, html=html)
+
+
+async def remember(d: Deps, user_id: int, first_name: str | None, username: str | None) -> None:
+    await load_names(d)
+    known = _CACHE.get(user_id)
+    if known is not None and (known.first_name, known.username) == (first_name, username):
+        return
+    await PeopleRepository(d.db).remember(user_id, first_name, username,
+                                          d.now().isoformat(timespec="seconds"))
+    _CACHE[user_id] = Profile(user_id, first_name, username)
 
 
 async def remember_staff(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Keep the names of a staff member or admin who acts (called by the access gate)."""
+    """Keep the names of a staff member or admin who acts (the staff handlers call this)."""
     user = update.effective_user
     if user is None or user.is_bot:
         return
-    d = deps(context)
-    await PeopleRepository(d.db).remember(user.id, user.first_name, user.username,
-                                          d.now().isoformat(timespec="seconds"))
+    await remember(deps(context), user.id, user.first_name, user.username)

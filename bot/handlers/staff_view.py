@@ -65,7 +65,10 @@ def when(t: Translator, iso: str) -> str:
 
 
 def staff_ref(user_id: int | None) -> str:
-    return f"<code>{user_id}</code>" if user_id is not None else "—"
+    """A staff member by first name and @username (HTML), as far as the bot knows them."""
+    from bot.handlers.people import cached_name
+
+    return cached_name(user_id) if user_id is not None else "—"
 
 
 # ----------------------------------------------------------------------------- long text

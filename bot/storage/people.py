@@ -36,6 +36,11 @@ class PeopleRepository:
             (user_id,))
         return Profile(int(row[0]), row[1], row[2]) if row else None
 
+    async def all(self) -> list[Profile]:
+        rows = await self._db.fetchall(
+            "SELECT user_id, first_name, username FROM staff_profiles")
+        return [Profile(int(r[0]), r[1], r[2]) for r in rows]
+
     async def by_username(self, username: str) -> Profile | None:
         row = await self._db.fetchone(
             "SELECT user_id, first_name, username FROM staff_profiles"

@@ -18,6 +18,7 @@ from typing import Any
 import openpyxl  # type: ignore[import-untyped]
 import pytest
 
+from bot.casework.status import PERSON_NOTICE_LABELS
 from bot.form.model import load_form
 from bot.handlers.access import gate_of, parse_button
 from bot.handlers.relative import STATUS_LABELS
@@ -218,7 +219,8 @@ async def open_card(user: SimUser, chat: SimUser, press: tuple[str, SentMessage]
 async def test_staff_follow_a_case_up(emulator: Emulator, staff_bot: BotRunner) -> None:
     bot = staff_bot
     group = staff_group(emulator)
-    staff = emulator.user(STAFF, language_code="en").in_chat(group)
+    staff = emulator.user(STAFF, language_code="en", first_name="Arman",
+                          username="arman").in_chat(group)
     private = emulator.user(STAFF)
     await private.send_text("/staffhelp")  # opens the private chat (cards, answers, exports)
 
@@ -253,7 +255,8 @@ async def test_staff_follow_a_case_up(emulator: Emulator, staff_bot: BotRunner) 
                   FORM.question("consent", "consent_publish").short, "Yes, without names",
                   'Camp ("re-education")', "Ili (Ghulja)"):
         assert tr("en", label) in text, label
-    assert "In review" in text and str(STAFF) in text
+    assert "In review" in text and "Arman (@arman)" in text  # by name, not number
+    assert str(STAFF) not in text
 
     # A file is sent again by its file_id.
     document = next(m for m in relative.all_messages if m.kind == "document" and not m.from_bot)
@@ -264,8 +267,8 @@ async def test_staff_follow_a_case_up(emulator: Emulator, staff_bot: BotRunner) 
 
     # A status button: recorded with who and when, the relative told in Russian.
     await private.press("Verified", card[-1])
-    notice = await relative.wait_for(tr("ru", STATUS_LABELS["verified"]))
-    assert tr("ru", STATUS_LABELS["verified"]) != STATUS_LABELS["verified"]
+    notice = await relative.wait_for(tr("ru", PERSON_NOTICE_LABELS["verified"]))
+    assert tr("ru", PERSON_NOTICE_LABELS["verified"]) != PERSON_NOTICE_LABELS["verified"]
     case = await workflow(bot).case(number)
     assert case is not None and case.status == "verified"
     events = await workflow(bot).events(case.case_id)
@@ -305,7 +308,7 @@ async def test_staff_follow_a_case_up(emulator: Emulator, staff_bot: BotRunner) 
     await staff.wait_for("I sent it to you in a private chat.")
     history = "\n".join(m.plain for m in card)
     for exact in (question, answer, "[photo] паспорт", "Позвонить в консульство\nв понедельник",
-                  "status: In review → Verified", f"{STAFF}: asked the relative:",
+                  "status: In review → Verified", "Arman (@arman): asked the relative:",
                   "relative: answered: [photo]"):
         assert exact in history, exact
 

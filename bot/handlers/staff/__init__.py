@@ -8,8 +8,13 @@ chose in the bot, English by default), with everything relatives wrote shown exa
 
 from __future__ import annotations
 
+from telegram import Update
+from telegram.ext import ContextTypes
+
 from bot.handlers import access
 from bot.handlers.access import StaffCommand
+from bot.handlers.casework import find_cmd
+from bot.handlers.common import deps
 from bot.handlers.staff import alerts
 from bot.handlers.staff.base import STAFF_CHAT_LANGUAGE, staff_language
 from bot.handlers.staff.cards import (
@@ -70,7 +75,8 @@ COMMANDS: dict[str, StaffCommand] = {
     "assign": StaffCommand("staff", assign_cmd, N_(
         "/assign NUMBER USER_ID|me|none: give a case to a staff member")),
     "setstatus": StaffCommand("staff", setstatus_cmd, N_(
-        "/setstatus NUMBER STATUS: new, in_review, needs_info, verified, referred, located or "
+        "/setstatus NUMBER [PERSON] STATUS [QUESTION]: every missing person or one; new, "
+        "in_review, needs_info (with the question to send), verified, referred, located or "
         "closed")),
     "note": StaffCommand("staff", note_cmd, N_(
         "/note NUMBER TEXT: an internal note (relatives never see notes)")),
@@ -80,9 +86,25 @@ COMMANDS: dict[str, StaffCommand] = {
         "/export [full] [STATUS] [LANGUAGE] [SINCE] [UNTIL]: an XLSX without names, sent to "
         "your private chat; full: every answer (admins, after a warning)")),
     "staffhelp": StaffCommand("staff", staffhelp_cmd, N_("/staffhelp: these commands")),
+    "find": StaffCommand("staff", find_cmd, N_(
+        "/find TEXT: cases by a name in any script, a Chinese ID (or its last 6 characters), a "
+        "phone number or a case number")),
     "staff": StaffCommand("admin", staff_cmd, N_(
         "/staff list | add USER_ID | remove USER_ID: who is staff (admins only)")),
 }
+
+
+async def _staff_reply_or_answer(update: Update, context: ContextTypes.DEFAULT_TYPE,
+                                 lang: str) -> bool:
+    """A staff member's reply to the bot's prompt (the needs_info question, a Reply), else a
+    relative's answer to a staff question."""
+    from bot.handlers.casework import on_prompt_reply
+
+    user = update.effective_user
+    if user is not None and access.has_role(await access.role_of(deps(context), user.id),
+                                            "staff") and await on_prompt_reply(update, context):
+        return True
+    return await on_relative_message(update, context, lang)
 
 
 def register(app: access.AnyApp) -> None:
@@ -91,5 +113,5 @@ def register(app: access.AnyApp) -> None:
     alerts.install(app, alert_text)
     takeback.install(app)
     app.bot_data["on_case_submitted"] = announce_case
-    app.bot_data["relative_message_hook"] = on_relative_message
+    app.bot_data["relative_message_hook"] = _staff_reply_or_answer
     register_outbox_hook(app, QUESTION_KIND, _question_outcome)
