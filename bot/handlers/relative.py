@@ -247,7 +247,10 @@ async def main_menu(update: Update, lang: str, d: Deps) -> None:
 
 
 async def start_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await ask_language(update)
+    from bot.handlers.staff.members import staff_welcome  # staff get their own welcome
+
+    if not await staff_welcome(update, context):
+        await ask_language(update)
 
 
 async def language_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -194,23 +194,41 @@ def _attachment_line(t: Translator, index: int, item: dict[str, Any]) -> str:
     return "📎 " + esc(label)
 
 
+#: Labels from the staff's side where the questionnaire speaks to the relative ("Your name").
+STAFF_SHORT = {
+    "reporter_name": N_("Reporter's name"),
+    "reporter_country": N_("Reporter's country of residence"),
+    "reporter_city": N_("Reporter's city or village"),
+    "reporter_citizenship": N_("Reporter's citizenship"),
+    "reporter_phone": N_("Reporter's phone number"),
+    "relation": N_("Relation to the reporter"),
+}
+STAFF_TITLES = {"reporter": N_("About the reporter")}
+
+
+def staff_short(t: Translator, q: Question) -> str:
+    return t._(STAFF_SHORT.get(q.id, q.short))
+
+
 def _group_blocks(t: Translator, form: Form, group: Group, block: str,
                   answers: dict[str, Any]) -> list[str]:
     """One part of the answers: short ones as lines, long free text in blocks of its own."""
-    title = f"<b>{esc(block_title(t, form, block))}</b>"
+    heading = (t._(STAFF_TITLES[block]) if block in STAFF_TITLES
+               else block_title(t, form, block))
+    title = f"<b>{esc(heading)}</b>"
     blocks: list[str] = []
     lines = [title]  # after a long answer the title repeats, so every block says whose it is
     for q in group.questions:
         if q.id not in answers:
             continue
         value = answers[q.id]
-        label = esc(t._(q.short))
+        label = esc(staff_short(t, q))
         if q.type == "attachments":
             lines.append(f"{label}: {format_answer(t, q, value)}")
             lines += [_attachment_line(t, i, item) for i, item in enumerate(value or [])]
         elif isinstance(value, str) and _is_free_text(q) and len(value) > LONG_ANSWER:
             blocks += pack_lines(lines) if len(lines) > 1 else []
-            blocks += text_blocks(f"<b>{esc(block_title(t, form, block))} · {label}</b>", value)
+            blocks += text_blocks(f"<b>{esc(heading)} · {label}</b>", value)
             lines = [title]
         else:
             lines.append(f"{label}: {format_answer(t, q, value)}")

@@ -289,7 +289,7 @@ class CaseworkRepository:
     # -- what a staff member is asked to type ---------------------------------------------
 
     async def put_prompt(self, chat_id: int, message_id: int, staff_id: int, kind: str,
-                         case_id: int, persons: Sequence[int], now: str) -> None:
+                         case_id: int | None, persons: Sequence[int], now: str) -> None:
         await self._db.execute(
             "INSERT OR REPLACE INTO staff_prompts (chat_id, message_id, staff_id, kind, case_id,"
             " persons, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -304,7 +304,21 @@ class CaseworkRepository:
         if row is None:
             return None
         persons = tuple(int(p) for p in str(row[3]).split(",") if p)
-        return StaffPrompt(int(row[0]), str(row[1]), int(row[2]), persons, str(row[4]))
+        return StaffPrompt(int(row[0]), str(row[1]), int(row[2] or 0), persons, str(row[4]))
+
+    async def take_latest_prompt(self, staff_id: int, kind: str) -> StaffPrompt | None:
+        """The staff member's latest prompt of `kind` (a reply that is not a reply: a user
+        picked or a message forwarded after /staff add), removed as it is taken."""
+        async with self._db.transaction() as conn:
+            cur = await conn.execute(
+                "DELETE FROM staff_prompts WHERE (chat_id, message_id) IN (SELECT chat_id,"
+                " message_id FROM staff_prompts WHERE staff_id = ? AND kind = ?"
+                " ORDER BY created_at DESC LIMIT 1)"
+                " RETURNING staff_id, kind, case_id, persons, created_at", (staff_id, kind))
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return StaffPrompt(int(row[0]), str(row[1]), int(row[2] or 0), (), str(row[4]))
 
     # -- a relative writing to the volunteers ---------------------------------------------
 

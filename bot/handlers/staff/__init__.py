@@ -8,13 +8,15 @@ chose in the bot, English by default), with everything relatives wrote shown exa
 
 from __future__ import annotations
 
+from typing import cast
+
 from telegram import Update
-from telegram.ext import ContextTypes
+from telegram.ext import ContextTypes, MessageHandler, filters
 
 from bot.handlers import access
 from bot.handlers.access import StaffCommand
 from bot.handlers.casework import find_cmd
-from bot.handlers.common import deps
+from bot.handlers.common import Deps, deps
 from bot.handlers.staff import alerts
 from bot.handlers.staff.base import STAFF_CHAT_LANGUAGE, staff_language
 from bot.handlers.staff.cards import (
@@ -29,7 +31,7 @@ from bot.handlers.staff.cards import (
 )
 from bot.handlers.staff.export import MAX_UPLOAD, export_cmd
 from bot.handlers.staff.lists import LIST_NAMES, PAGE_SIZE, cases_cmd
-from bot.handlers.staff.members import role_usages, staff_cmd, staffhelp_cmd
+from bot.handlers.staff.members import on_pick, role_usages, staff_cmd, staffhelp_cmd
 from bot.handlers.staff.questions import (
     ANSWER_KINDS,
     FOLLOW_UP,
@@ -90,7 +92,8 @@ COMMANDS: dict[str, StaffCommand] = {
         "/find TEXT: cases by a name in any script, a Chinese ID (or its last 6 characters), a "
         "phone number or a case number")),
     "staff": StaffCommand("admin", staff_cmd, N_(
-        "/staff list | add USER_ID | remove USER_ID: who is staff (admins only)")),
+        "/staff list | add [USER_ID] | remove USER_ID: who is staff (admins only); add alone "
+        "opens Telegram's list of people, or forward a message from the person")),
 }
 
 
@@ -107,6 +110,10 @@ async def _staff_reply_or_answer(update: Update, context: ContextTypes.DEFAULT_T
     return await on_relative_message(update, context, lang)
 
 
+def deps_of(app: access.AnyApp) -> Deps:
+    return cast(Deps, app.bot_data["deps"])
+
+
 def register(app: access.AnyApp) -> None:
     """The gate, the staff handlers behind it, and the hooks the relative's journey calls."""
     access.register(app, COMMANDS, on_button)
@@ -115,3 +122,8 @@ def register(app: access.AnyApp) -> None:
     app.bot_data["on_case_submitted"] = announce_case
     app.bot_data["relative_message_hook"] = _staff_reply_or_answer
     register_outbox_hook(app, QUESTION_KIND, _question_outcome)
+    d = deps_of(app)
+    if d.settings.admin_ids:  # /staff add: a picked user or a forwarded message (admins only)
+        app.add_handler(MessageHandler(
+            filters.ChatType.PRIVATE & filters.User(user_id=d.settings.admin_ids)
+            & (filters.StatusUpdate.USERS_SHARED | filters.FORWARDED), on_pick))

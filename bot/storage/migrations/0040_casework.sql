@@ -38,8 +38,8 @@ CREATE TABLE staff_prompts (
     chat_id     INTEGER NOT NULL,
     message_id  INTEGER NOT NULL,               -- the bot's prompt, which the reply answers
     staff_id    INTEGER NOT NULL,
-    kind        TEXT NOT NULL,                  -- needs_info, ask
-    case_id     INTEGER NOT NULL REFERENCES cases(case_id) ON DELETE CASCADE,
+    kind        TEXT NOT NULL,                  -- needs_info, ask, staff_add
+    case_id     INTEGER REFERENCES cases(case_id) ON DELETE CASCADE, -- NULL for staff_add
     persons     TEXT NOT NULL DEFAULT '',       -- comma-separated person numbers (needs_info)
     created_at  TEXT NOT NULL,
     PRIMARY KEY (chat_id, message_id)
