@@ -7,14 +7,19 @@ are plain functions, can show them (staff_view.staff_ref).
 
 from __future__ import annotations
 
+from weakref import WeakKeyDictionary
+
 from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.handlers.common import Deps, deps, esc
+from bot.storage.db import Database
 from bot.storage.people import PeopleRepository, Profile
 
+#: Per database (tests run several bots in one process): the known names.
+_CACHES: WeakKeyDictionary[Database, dict[int, Profile]] = WeakKeyDictionary()
+#: The cache of the bot that runs here (the renderers have no database at hand).
 _CACHE: dict[int, Profile] = {}
-_LOADED: set[int] = set()  # id() of the databases whose profiles are cached
 
 
 def display(profile: Profile | None, user_id: int, *, html: bool = True) -> str:
@@ -33,32 +38,32 @@ def cached_name(user_id: int) -> str:
     return display(_CACHE.get(user_id), user_id)
 
 
-async def load_names(d: Deps) -> None:
+async def load_names(d: Deps) -> dict[int, Profile]:
     """Cache every known staff name once per database (a few rows)."""
-    if id(d.db) in _LOADED:
-        return
-    for profile in await PeopleRepository(d.db).all():
-        _CACHE[profile.user_id] = profile
-    _LOADED.add(id(d.db))
+    global _CACHE
+    cache = _CACHES.get(d.db)
+    if cache is None:
+        cache = {p.user_id: p for p in await PeopleRepository(d.db).all()}
+        _CACHES[d.db] = cache
+    _CACHE = cache
+    return cache
 
 
 async def staff_name(d: Deps, user_id: int | None, *, html: bool = True) -> str:
     if user_id is None:
         return "—"
-    profile = await PeopleRepository(d.db).get(user_id)
-    if profile is not None:
-        _CACHE[user_id] = profile
-    return display(profile, user_id, html=html)
+    cache = await load_names(d)
+    return display(cache.get(user_id), user_id, html=html)
 
 
 async def remember(d: Deps, user_id: int, first_name: str | None, username: str | None) -> None:
-    await load_names(d)
-    known = _CACHE.get(user_id)
+    cache = await load_names(d)
+    known = cache.get(user_id)
     if known is not None and (known.first_name, known.username) == (first_name, username):
         return
     await PeopleRepository(d.db).remember(user_id, first_name, username,
                                           d.now().isoformat(timespec="seconds"))
-    _CACHE[user_id] = Profile(user_id, first_name, username)
+    cache[user_id] = Profile(user_id, first_name, username)
 
 
 async def remember_staff(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
