@@ -152,16 +152,17 @@ def persons_label(t: Translator, persons: list[int] | None, count: int) -> str:
 
 async def apply_status(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int, actor: int,
                        t: Translator, case: CaseInfo, persons: list[int] | None, status: str,
-                       question: str | None = None) -> bool:
+                       question: str | None = None) -> bool | None:
     """Move persons of a case to `status`, hold the relative's notice for the undo window, and
-    tell the staff member (with an Undo button). False when nothing changed or it is refused."""
+    tell the staff member (with an Undo button). False when nothing changed; None when it was
+    refused (and the staff member told why)."""
     from bot.handlers.people import staff_name
     from bot.handlers.staff.base import _reply
 
     refusal = consent_refusal(t, d, case, status)
     if refusal is not None:
         await _reply(context, chat_id, "⛔ " + esc(refusal))
-        return False
+        return None
     rt = translator(await relative_language(d, case))
     data = await _case_data(d, case)
     wf = _wf(d)
@@ -539,7 +540,7 @@ async def set_from_button(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: 
         if not await ask_for_question(context, d, chat_id, actor, t, case, persons):
             return t._(PRIVATE_FIRST)
         return t._(SENT_PRIVATELY) if chat_id != actor else None
-    if not await apply_status(context, d, chat_id, actor, t, case, persons, status):
+    if await apply_status(context, d, chat_id, actor, t, case, persons, status) is False:
         return t._("Nothing changed.")
     return None
 

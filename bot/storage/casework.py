@@ -252,7 +252,7 @@ class CaseworkRepository:
         """(case_id, person) → a key shared by persons linked as the same person.
 
         Certain links (the same Chinese ID) and links staff confirmed join persons; the key
-        is the earliest-numbered member's "NUMBER/person". Persons without links are absent.
+        is the smallest "NUMBER/person" among them. Persons without links are absent.
         """
         rows = await self._db.fetchall(
             "SELECT l.case_id, a.number, l.person, l.other_case_id, b.number, l.other_person"

@@ -97,17 +97,16 @@ COMMANDS: dict[str, StaffCommand] = {
 }
 
 
-async def _staff_reply_or_answer(update: Update, context: ContextTypes.DEFAULT_TYPE,
-                                 lang: str) -> bool:
-    """A staff member's reply to the bot's prompt (the needs_info question, a Reply), else a
-    relative's answer to a staff question."""
+async def _staff_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A staff member's reply to a prompt of ours; any other reply is the relative's."""
+    from bot.handlers import relative
     from bot.handlers.casework import on_prompt_reply
 
     user = update.effective_user
     if user is not None and access.has_role(await access.role_of(deps(context), user.id),
                                             "staff") and await on_prompt_reply(update, context):
-        return True
-    return await on_relative_message(update, context, lang)
+        return
+    await relative.on_message(update, context)
 
 
 def deps_of(app: access.AnyApp) -> Deps:
@@ -120,7 +119,12 @@ def register(app: access.AnyApp) -> None:
     alerts.install(app, alert_text)
     takeback.install(app)
     app.bot_data["on_case_submitted"] = announce_case
-    app.bot_data["relative_message_hook"] = _staff_reply_or_answer
+    app.bot_data["relative_message_hook"] = on_relative_message
+    # A staff member's reply to the bot's prompt (the needs_info question, a Reply to a
+    # relative): ahead of the relative's journey, which gets every other reply.
+    app.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.REPLY
+                                   & filters.UpdateType.MESSAGE & ~filters.COMMAND,
+                                   _staff_reply))
     register_outbox_hook(app, QUESTION_KIND, _question_outcome)
     d = deps_of(app)
     if d.settings.admin_ids:  # /staff add: a picked user or a forwarded message (admins only)

@@ -60,7 +60,7 @@ async def change_status(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: in
     after the undo window, consent enforced)."""
     from bot.handlers.casework import apply_status
 
-    return await apply_status(context, d, chat_id, actor, t, case, None, status)
+    return bool(await apply_status(context, d, chat_id, actor, t, case, None, status))
 
 
 async def setstatus_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -96,8 +96,8 @@ async def setstatus_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await _reply(context, chat_id, t._("Send a question in a private chat with me, not "
                                            "here: it is case content."))
         return
-    if not await apply_status(context, d, chat_id, actor, t, case, persons, args[1],
-                              question=question or None):
+    if await apply_status(context, d, chat_id, actor, t, case, persons, args[1],
+                          question=question or None) is False:
         await _reply(context, chat_id, t._("Nothing changed."))
 
 
