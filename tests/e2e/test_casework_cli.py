@@ -78,3 +78,33 @@ def test_duplicates_offline_from_a_sealed_export(tmp_path: Path, monkeypatch: py
 
     assert main(["duplicates", "--key", str(usb / "org_private.key"), "--input",
                  str(tmp_path / "missing"), "--output", str(report)]) == 1
+
+
+def test_sandbox_plays_every_role(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m bot sandbox --as admin`: three people and the staff group, switched with /as."""
+    for key in list(os.environ):
+        if key.startswith("BOT_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path / "data"))
+    lines = iter(["/staff list", "/as relative", "/start", "/as staff", "/who",
+                  "/group /staffhelp"])
+
+    def fake_input(prompt: str = "") -> str:
+        try:
+            return next(lines)
+        except StopIteration:
+            raise EOFError from None
+
+    monkeypatch.setattr("builtins.input", fake_input)
+    assert main(["sandbox", "--as", "admin"]) == 0
+    shown = capsys.readouterr().out
+    assert "/as relative, /as staff, /as admin" in shown and "You are the admin now" in shown
+    assert "Admins (BOT_ADMIN_IDS)*\n  Dana (@dana)" in shown  # /staff list, by name
+    assert "You are the relative now (user 1)." in shown
+    assert "Тілді таңдаңыз" in shown  # the relative's /start
+    assert "You are the staff (user 2)." in shown
+    # /staffhelp in the group, in BOT_STAFF_LANGUAGE (Russian by default).
+    assert "[staff group] bot:" in shown and "/find ТЕКСТ" in shown
+    assert shown.rstrip().endswith("bye")
