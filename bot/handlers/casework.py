@@ -69,6 +69,14 @@ def live_index(context: ContextTypes.DEFAULT_TYPE) -> LiveIndex:
     return index
 
 
+def forget_cases(context: ContextTypes.DEFAULT_TYPE, case_ids: list[int]) -> None:
+    """Erased cases leave the in-memory index at once (nothing of them may be found)."""
+    index: LiveIndex | None = context.application.bot_data.get("person_index")
+    if index is not None:
+        for case_id in case_ids:
+            index.remove_case(case_id)
+
+
 # ----------------------------------------------------------------------------- notices
 
 

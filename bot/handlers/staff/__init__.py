@@ -109,6 +109,12 @@ async def _staff_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     await relative.on_message(update, context)
 
 
+async def _build_index(context: ContextTypes.DEFAULT_TYPE) -> None:
+    from bot.handlers.casework import live_index
+
+    live_index(context)
+
+
 def deps_of(app: access.AnyApp) -> Deps:
     return cast(Deps, app.bot_data["deps"])
 
@@ -126,6 +132,8 @@ def register(app: access.AnyApp) -> None:
                                    & filters.UpdateType.MESSAGE & ~filters.COMMAND,
                                    _staff_reply))
     register_outbox_hook(app, QUESTION_KIND, _question_outcome)
+    if app.job_queue is not None:  # the person index is built in memory at start-up
+        app.job_queue.run_once(_build_index, 0, name="person-index")
     d = deps_of(app)
     if d.settings.admin_ids:  # /staff add: a picked user or a forwarded message (admins only)
         app.add_handler(MessageHandler(
