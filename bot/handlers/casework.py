@@ -23,6 +23,7 @@ from bot.casework.search import classify, find
 from bot.casework.status import (
     NOTIFY_STATUSES,
     PERSON_NOTICE_LABELS,
+    RELATIVE_LABELS,
     STATUSES,
     WHOM,
     WHOM_NUMBERED,
@@ -106,6 +107,21 @@ def whom(t: Translator, data: dict[str, Any] | None, person: int) -> str:
 async def relative_language(d: Deps, case: CaseInfo) -> str:
     user = await d.users.get(case.user_id) if case.user_id is not None else None
     return user.language if user is not None and user.language else case.language
+
+
+async def person_lines(d: Deps, t: Translator, case_id: int, number: str, count: int
+                       ) -> list[str]:
+    """/status for a case of several persons: whom each status concerns, in family words."""
+    if count < 2:
+        return []
+    try:
+        data = await d.cases.data(number)
+    except NoPrivateKey:
+        data = None
+    return ["   • " + esc(t._("%(whom)s: %(status)s.") % {
+        "whom": whom(t, data, person),
+        "status": t._(PERSON_NOTICE_LABELS.get(status, RELATIVE_LABELS.get(status, status)))})
+        for person, status in await _repo(d).person_statuses(case_id)]
 
 
 def notice_text(t: Translator, data: dict[str, Any] | None, number: str,

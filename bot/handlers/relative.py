@@ -327,6 +327,8 @@ async def send_status(update: Update, d: Deps, lang: str) -> None:
         await _send(update, t._("You have no submitted cases yet. Send /new to report a missing "
                                 "person."))
         return
+    from bot.handlers.casework import person_lines  # each person's own status
+
     lines = [t.ngettext("<b>Your case</b>", "<b>Your cases</b>", len(cases))]
     for c in cases:
         submitted = t.format_date(datetime.fromisoformat(c.submitted_at).date())
@@ -335,6 +337,7 @@ async def send_status(update: Update, d: Deps, lang: str) -> None:
             % {"number": f"<code>{esc(c.number)}</code>", "date": esc(submitted),
                "status": esc(t._(STATUS_LABELS.get(c.status, c.status)))}
         )
+        lines += await person_lines(d, t, c.case_id, c.number, c.persons_count)
     writable = any(c.status != "withdrawn" for c in cases)
     await _send(update, "\n".join(lines),
                 keyboard([[conversation.write_button(t)]]) if writable else None)

@@ -122,6 +122,9 @@ async def test_a_status_per_person_with_an_undo_window(emulator: Emulator,
     assert notice.plain == (tr("ru", "News about your case %(number)s", number="4821-0015")
                             + "\n" + notice_line("ru", "brother", "Нұрлан Асқар", "located"))
     assert "Ваш брат Нұрлан Асқар" in notice.plain and "найден" not in notice.plain
+    await relative.send_text("/status")  # one status per person, in family words
+    assert notice_line("ru", "brother", "Нұрлан Асқар", "located")[2:] in relative.last.plain
+    assert tr("ru", WHOM["mother"], name="Гүлжан") in relative.last.plain
     await private.press("↩️ Undo", told)
     assert "Too late to undo" in (private.answers[-1].text or "")
 
@@ -132,8 +135,9 @@ async def test_a_status_per_person_with_an_undo_window(emulator: Emulator,
     await private.press("In review", chooser)
     back = await private.wait_for("Located → In review")
     assert "not told" in back.plain
+    seen = len(relative.messages)
     await asyncio.sleep(UNDO + 1)
-    assert len(relative.messages) == 1
+    assert len(relative.messages) == seen
     history = (await private.send_text("/case 4821-0015"), private.messages[-3:])[1]
     assert "missing person 1: New → Located (undone)" in "\n".join(m.plain for m in history)
 
