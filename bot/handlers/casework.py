@@ -169,7 +169,7 @@ def _undo_seconds(d: Deps) -> int:
 
 def persons_label(t: Translator, persons: list[int] | None, count: int) -> str:
     if persons is None or count <= 1:
-        return t.ngettext("the missing person", "all %(count)s missing persons", count) % {
+        return t.ngettext("%(count)s missing person", "%(count)s missing persons", count) % {
             "count": count}
     return ", ".join(t._("missing person %(person)s") % {"person": p} for p in persons)
 

@@ -105,3 +105,13 @@ def test_find_tells_what_was_typed() -> None:
     assert classify(ID).kind == "chinese_id" and classify(ID[-6:]).value == ID[-6:]
     assert classify("+7 701 123 45 67").kind == "phone"
     assert classify("Нұрлан").kind == "name" and classify("  ").kind == "empty"
+
+
+def test_people_are_shown_by_name_escaped() -> None:
+    from bot.handlers.people import display
+    from bot.storage.people import Profile
+
+    assert display(Profile(5, "Arman", "arman"), 5) == "Arman (@arman)"
+    assert display(Profile(5, "<b>A&B</b>", None), 5) == "&lt;b&gt;A&amp;B&lt;/b&gt;"
+    assert display(Profile(5, None, "dana"), 5) == "@dana"
+    assert display(None, 5) == "<code>5</code>" and display(None, 5, html=False) == "5"
