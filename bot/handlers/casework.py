@@ -181,7 +181,7 @@ async def apply_status(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int
     tell the staff member (with an Undo button). False when nothing changed; None when it was
     refused (and the staff member told why)."""
     from bot.handlers.people import staff_name
-    from bot.handlers.staff.base import _reply
+    from bot.handlers.staff.base import _reply, in_chat_language
 
     refusal = consent_refusal(t, d, case, status)
     if refusal is not None:
@@ -224,6 +224,7 @@ async def apply_status(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int
         return False
     if queued:
         wake_outbox(context.application)
+    t = in_chat_language(d, chat_id, t)
     moves = "; ".join(
         t._("missing person %(person)s: %(old)s → %(new)s") % {
             "person": p, "old": status_label(t, old), "new": status_label(t, new)}
@@ -251,7 +252,7 @@ async def undo_change(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int,
     from datetime import datetime
 
     from bot.handlers.people import staff_name
-    from bot.handlers.staff.base import _reply
+    from bot.handlers.staff.base import _reply, in_chat_language
 
     repo = _repo(d)
     found = await repo.change(event_id)
@@ -271,6 +272,7 @@ async def undo_change(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int,
     if change is None:
         return t._("Too late to undo: the relative has been told. Set the status again "
                    "instead.")
+    t = in_chat_language(d, chat_id, t)
     await _reply(context, chat_id, "↩️ " + esc(t._(
         "Undone by %(staff)s: case %(number)s is back where it was; nothing was sent to the "
         "relative.") % {"staff": await staff_name(d, actor), "number": case.number}))
@@ -477,7 +479,7 @@ async def check_new_case(context: ContextTypes.DEFAULT_TYPE, d: Deps, case: Case
 async def decide_link(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int, actor: int,
                       t: Translator, case: CaseInfo, arg: str) -> str | None:
     from bot.handlers.people import staff_name
-    from bot.handlers.staff.base import _reply
+    from bot.handlers.staff.base import _reply, in_chat_language
 
     link_id, _, verdict = arg.partition(".")
     link = await _repo(d).link(int(link_id)) if link_id.isdigit() else None
@@ -486,6 +488,7 @@ async def decide_link(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int,
     state = "confirmed" if verdict == "c" else "rejected"
     if not await _repo(d).decide_link(link.link_id, state, actor, _now(d)):
         return t._("Nothing changed.")
+    t = in_chat_language(d, chat_id, t)
     text = (t._("%(staff)s confirmed: %(link)s.") if state == "confirmed"
             else t._("%(staff)s rejected: %(link)s."))
     await _reply(context, chat_id, text % {"staff": await staff_name(d, actor),

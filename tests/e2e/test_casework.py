@@ -372,3 +372,31 @@ async def test_stats_count_persons(emulator: Emulator, office: BotRunner) -> Non
     assert 'Camp ("re-education"): 1' in text and "2017: 1" in text and "2018: 1" in text
     await private.wait_for("Missing persons by the year it happened")  # the chart
     assert [m.kind for m in private.messages[-2:]] == ["photo", "photo"]
+
+
+async def test_the_staff_group_reads_bot_staff_language(emulator: Emulator,
+                                                        tmp_path: Path) -> None:
+    bot = BotRunner(emulator, tmp_path / "data", staff_ids=frozenset({STAFF}),
+                    staff_chat_id=GROUP, staff_language="kk", timezone="Asia/Almaty")
+    await bot.start()
+    try:
+        private, in_group, _ = staff_users(emulator)  # who reads English privately
+        await private.send_text("/staffhelp")
+        assert "/find TEXT" in private.last.plain
+        await in_group.send_text("/staffhelp")
+        assert tr("kk", "/find TEXT: cases by a name in any script, a Chinese ID (or its last 6 "
+                        "characters), a phone number or a case number") in in_group.last.plain
+        relative = emulator.user(3160, language_code="ru")
+        number = "4821-0608"  # a valid number (Damm)
+        await seed(bot, relative, [BROTHER], number)
+        await in_group.send_text(f"/setstatus {number} verified")
+        said = in_group.last.plain
+        assert tr("kk", "Case %(number)s · %(moves)s (by %(staff)s).", number=number,
+                  moves=tr("kk", "missing person %(person)s: %(old)s → %(new)s", person=1,
+                           old=tr("kk", "New"), new=tr("kk", "Verified")),
+                  staff="Arman (@arman)") in said
+        await private.send_text(f"/case {number}")
+        card = "\n".join(m.plain for m in private.messages[-3:])
+        assert "Submitted: Nov 1, 2026, 3:00" in card  # 10:00 UTC in Almaty, no seconds
+    finally:
+        await bot.stop()

@@ -96,6 +96,11 @@ async def _case_arg(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int, t
     return case
 
 
+def in_chat_language(d: Deps, chat_id: int, t: Translator) -> Translator:
+    """What is posted in the staff group reads BOT_STAFF_LANGUAGE; elsewhere, the member's."""
+    return translator(d.settings.staff_language) if chat_id == d.settings.staff_chat_id else t
+
+
 def _staff_chat(d: Deps) -> int | None:
     return d.settings.staff_chat_id
 

@@ -21,6 +21,7 @@ from bot.handlers.staff.base import (
     _usage,
     _wf,
     _who,
+    in_chat_language,
     staff_language,
 )
 from bot.i18n import Translator, translator
@@ -112,7 +113,8 @@ async def take(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int, actor:
     if case.status in FINISHED:
         return t._("This case is closed.")
     await _wf(d).assign(case.case_id, actor, actor, _now(d))
-    await _reply(context, chat_id, "✋ " + t._("%(staff)s took case %(number)s.") % {
+    here = in_chat_language(d, chat_id, t)
+    await _reply(context, chat_id, "✋ " + here._("%(staff)s took case %(number)s.") % {
         "staff": await staff_name(d, actor), "number": f"<code>{esc(case.number)}</code>"})
     if case.status == "new":
         await change_status(context, d, chat_id, actor, t, case, "in_review")
