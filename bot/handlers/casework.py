@@ -221,6 +221,9 @@ async def apply_status(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int
     change = await _repo(d).set_person_status(case.case_id, persons, status, actor, _now(d),
                                               in_transaction=queue_notice)
     if change is None:
+        if question_id is not None and question:  # already needs_info: the question still goes
+            await _queue_question(context, d, chat_id, t, case, question_id, question)
+            return True
         return False
     if queued:
         wake_outbox(context.application)
@@ -347,6 +350,14 @@ async def send_question(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: in
                                            "reached.") % {"number": number})
         return
     question_id = await _wf(d).ask(case, text, actor, _now(d))
+    await _queue_question(context, d, chat_id, t, case, question_id, text)
+
+
+async def _queue_question(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int,
+                          t: Translator, case: CaseInfo, question_id: int, text: str) -> None:
+    """Send a recorded question through the outbox, at once."""
+    assert case.user_id is not None
+    number = f"<code>{esc(case.number)}</code>"
     rt = translator(await relative_language(d, case))
     message = (rt._("<b>A question from the volunteers about your case %(number)s</b>")
                % {"number": number} + "\n\n" + esc(text) + "\n\n"
