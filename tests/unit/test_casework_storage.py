@@ -118,3 +118,24 @@ async def test_prompts_and_threads(tmp_path: Path) -> None:
     await repo.clear_thread(1)
     assert await repo.thread(1) is None
     await db.close()
+
+
+async def test_exports_filter_on_consent(tmp_path: Path) -> None:
+    import pytest
+
+    from bot.storage.export_queries import count_cases, iter_cases
+
+    db = await Database.open(tmp_path / "e.sqlite3")
+    for i, (share, publish) in enumerate((("yes", "anonymous"), ("no", "by_name"),
+                                          ("yes", "no"), ("no", "no")), start=1):
+        await UserRepository(db).seen(i, T0)
+        await CaseRepository(db).submit(NewCase(i, "ru", 1, "ili", 0, share, publish, 1, 1,
+                                                b"{}"), T0, lambda i=i: f"1111-000{i}")
+    assert await count_cases(db) == 4
+    assert await count_cases(db, consent="share") == 2
+    assert await count_cases(db, consent="publish") == 2
+    assert [c.number async for c in iter_cases(db, consent="share")] == ["1111-0001",
+                                                                          "1111-0003"]
+    with pytest.raises(ValueError, match="share or publish"):
+        await count_cases(db, consent="everything")
+    await db.close()
