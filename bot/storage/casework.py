@@ -220,6 +220,7 @@ class CaseworkRepository:
                 "INSERT INTO person_links (case_id, person, other_case_id, other_person,"
                 " certainty, found_at) VALUES (?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT DO NOTHING", [(*link, now) for link in links])
+            await _refresh_keys(conn)
 
     async def links_of(self, case_id: int) -> list[PersonLink]:
         """Links from or to the case's persons, rejected ones left out."""
@@ -246,36 +247,15 @@ class CaseworkRepository:
                 return False
             await _audit(conn, now, actor_id, f"link_{state}",
                          {"link": link_id, "persons": [list(row[:2]), list(row[2:])]})
+            await _refresh_keys(conn)
         return True
 
     async def person_keys(self) -> dict[tuple[int, int], str]:
-        """(case_id, person) → a key shared by persons linked as the same person.
-
-        Certain links (the same Chinese ID) and links staff confirmed join persons; the key
-        is the smallest "NUMBER/person" among them. Persons without links are absent.
-        """
+        """(case_id, person) → the key shared by persons linked as the same person (only
+        persons with links; see _refresh_keys)."""
         rows = await self._db.fetchall(
-            "SELECT l.case_id, a.number, l.person, l.other_case_id, b.number, l.other_person"
-            " FROM person_links l JOIN cases a ON a.case_id = l.case_id"
-            " JOIN cases b ON b.case_id = l.other_case_id"
-            " WHERE l.state = 'confirmed' OR (l.state = 'suggested' AND l.certainty = 'certain')")
-        parent: dict[tuple[int, int], tuple[int, int]] = {}
-        label: dict[tuple[int, int], str] = {}
-
-        def find(x: tuple[int, int]) -> tuple[int, int]:
-            parent.setdefault(x, x)
-            while parent[x] != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
-
-        for case_a, number_a, person_a, case_b, number_b, person_b in rows:
-            a, b = (int(case_a), int(person_a)), (int(case_b), int(person_b))
-            label[a], label[b] = f"{number_a}/{person_a}", f"{number_b}/{person_b}"
-            ra, rb = find(a), find(b)
-            if ra != rb:
-                parent[max(ra, rb, key=label.__getitem__)] = min(ra, rb, key=label.__getitem__)
-        return {x: label[find(x)] for x in parent}
+            "SELECT case_id, person, person_key FROM case_persons WHERE person_key IS NOT NULL")
+        return {(int(r[0]), int(r[1])): str(r[2]) for r in rows}
 
     async def persons_count(self) -> tuple[int, int]:
         """(persons in cases not withdrawn, distinct persons once linked ones count once)."""
@@ -356,3 +336,36 @@ async def case_data_batches(db: Database, batch: int = 2000
             return
         last = int(rows[-1][0])
         yield [(int(r[0]), str(r[1]), bytes(r[2])) for r in rows]
+
+
+async def _refresh_keys(conn: aiosqlite.Connection) -> None:
+    """Recompute every person's key from the links (a few thousand rows at most).
+
+    Certain links (the same Chinese ID) and links staff confirmed join persons; the key of a
+    group is its smallest "NUMBER/person". Persons without such links get NULL.
+    """
+    cur = await conn.execute(
+        "SELECT l.case_id, a.number, l.person, l.other_case_id, b.number, l.other_person"
+        " FROM person_links l JOIN cases a ON a.case_id = l.case_id"
+        " JOIN cases b ON b.case_id = l.other_case_id"
+        " WHERE l.state = 'confirmed' OR (l.state = 'suggested' AND l.certainty = 'certain')")
+    parent: dict[tuple[int, int], tuple[int, int]] = {}
+    label: dict[tuple[int, int], str] = {}
+
+    def find(x: tuple[int, int]) -> tuple[int, int]:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for case_a, number_a, person_a, case_b, number_b, person_b in await cur.fetchall():
+        a, b = (int(case_a), int(person_a)), (int(case_b), int(person_b))
+        label[a], label[b] = f"{number_a}/{person_a}", f"{number_b}/{person_b}"
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb, key=label.__getitem__)] = min(ra, rb, key=label.__getitem__)
+    await conn.execute("UPDATE case_persons SET person_key = NULL WHERE person_key IS NOT NULL")
+    await conn.executemany(
+        "UPDATE case_persons SET person_key = ? WHERE case_id = ? AND person = ?",
+        [(label[find(x)], x[0], x[1]) for x in parent])

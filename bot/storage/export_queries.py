@@ -19,7 +19,10 @@ from bot.storage.db import Database
 
 _COLUMNS = (
     "case_id, number, status, language, submitted_at, updated_at, assignee_id, persons_count,"
-    " prefecture, attachments_count, consent_share, consent_publish, notice_version, data"
+    " prefecture, attachments_count, consent_share, consent_publish, notice_version, data,"
+    # Each person's key, in person order ("" when linked to nobody): see person_keys().
+    " (SELECT group_concat(coalesce(person_key, ''), ',') FROM (SELECT person_key"
+    "  FROM case_persons p WHERE p.case_id = cases.case_id ORDER BY p.person)) AS person_keys"
 )
 
 
@@ -40,6 +43,14 @@ class CaseRow(NamedTuple):
     consent_publish: str | None
     notice_version: int
     data: bytes
+    person_keys: str | None = None  # comma-separated, in person order; "" for an unlinked one
+
+    def person_key(self, person: int) -> str:
+        """The key an export gives person `person` (from 1): shared by persons linked as the
+        same person, else the person's own "NUMBER/person"."""
+        keys = (self.person_keys or "").split(",")
+        key = keys[person - 1] if 0 < person <= len(keys) else ""
+        return key or f"{self.number}/{person}"
 
 
 def _day(value: str, name: str) -> date:
@@ -96,7 +107,8 @@ def _case_row(row: sqlite3.Row | tuple[Any, ...]) -> CaseRow:
     if isinstance(data, str):
         data = data.encode("utf-8")
     return CaseRow(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
-                   row[9], row[10], row[11], row[12], bytes(data))
+                   row[9], row[10], row[11], row[12], bytes(data),
+                   row[14] if len(row) > 14 else None)
 
 
 async def iter_case_batches(db: Database, *, since: str | None = None, until: str | None = None,

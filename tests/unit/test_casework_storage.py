@@ -89,6 +89,11 @@ async def test_links_keys_counts_and_erasure(tmp_path: Path) -> None:
     keys = await repo.person_keys()
     assert keys == {(a, 2): "1111-1111/2", (b, 1): "1111-1111/2"}  # likely: not yet
     assert await repo.persons_count() == (4, 3)
+    from bot.storage.export_queries import iter_cases
+
+    rows = {c.number: c async for c in iter_cases(db)}  # what exports read
+    assert rows["1111-1111"].person_key(1) == "1111-1111/1"  # linked to nobody (yet)
+    assert rows["1111-1111"].person_key(2) == rows["2222-2222"].person_key(1) == "1111-1111/2"
     likely = links[1]
     assert await repo.decide_link(likely.link_id, "confirmed", 7, T1)
     assert not await repo.decide_link(likely.link_id, "confirmed", 7, T1)
