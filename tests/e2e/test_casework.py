@@ -220,6 +220,13 @@ async def test_find_in_any_script_by_id_phone_and_number(emulator: Emulator,
     audit = await bot.d.db.fetchall("SELECT detail FROM audit_log WHERE action = 'find'")
     assert audit and all("Nurlan" not in r[0] for r in audit)  # what was searched: not kept
 
+    # A relative who erases their data can no longer be found, at once.
+    gone = emulator.user(3111)
+    await gone.send_text("/delete")
+    await gone.press_data("del:yes", gone.last.message_id)
+    await private.send_text("/find Nurlan")
+    assert private.last.plain == "Nothing found."
+
 
 async def test_find_with_the_private_key_offline(emulator: Emulator, tmp_path: Path) -> None:
     from bot.services.crypto import generate_keypair
