@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     # offline and staff see non-identifying fields only.
     public_key_file: Path | None = None
     private_key_file: Path | None = None
+    # Where the draft key lives. With the private key offline it must not be on the data disk:
+    # a file on tmpfs (lost at a reboot, which loses drafts in progress: the safe failure).
+    # Not set: BOT_DATA_DIR/keys/draft.key with the private key on the server; in memory only
+    # (drafts lost at every restart) with the private key offline. See docs/THREAT_MODEL.md.
+    draft_key_file: Path | None = None
+    # Drafts not touched for this many days are deleted (abandoned questionnaires).
+    draft_retention_days: int = Field(default=14, ge=1, le=365)
     # Draft answered more than this long ago: the next message re-shows the question first.
     resume_after_hours: float = 6.0
     log_level: str = "INFO"
@@ -69,6 +76,9 @@ class Settings(BaseSettings):
     max_cases_per_day: int = Field(default=3, ge=1)
     # New-case alerts to the staff chat in an hour; past it, one digest an hour instead.
     alerts_per_hour: int = Field(default=30, ge=1)
+    # More age recipients (age1..., e.g. a second key custodian's) that backups and sealed
+    # exports are encrypted to, besides the organisation's public key; commas or spaces.
+    backup_recipients: str = ""
 
     @field_validator("admin_ids", "staff_ids", mode="before")
     @classmethod
@@ -82,7 +92,7 @@ class Settings(BaseSettings):
         return value
 
     @field_validator("staff_chat_id", "public_key_file", "private_key_file", "backup_dir",
-                     mode="before")
+                     "draft_key_file", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
@@ -141,6 +151,16 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError("must be a time zone name such as Asia/Almaty") from None
         return value
+    @field_validator("backup_recipients")
+    @classmethod
+    def _recipients(cls, value: str) -> str:
+        from bot.crypto.agekeys import AgeKeyError, parse_recipients
+
+        try:
+            parse_recipients(value)
+        except AgeKeyError as exc:
+            raise ValueError(str(exc)) from None
+        return value.strip()
 
     @field_validator("backup_time")
     @classmethod

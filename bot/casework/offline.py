@@ -10,10 +10,8 @@ report is a CSV of case numbers and person numbers, never names.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -73,17 +71,16 @@ def find_duplicates(cases: Iterator[tuple[str, dict[str, Any]]]) -> list[dict[st
     return found
 
 
-def run(key: Path, source: Path, output: Path) -> int:
-    """Open `source` (sealed or plain), match, write the report; returns the pairs found."""
-    from bot.services.sealed_export import open_sealed_export
-    from bot.services.sealedfile import is_sealed_stream, load_private_key
+def is_plain_export(path: Path) -> bool:
+    """A JSONL or CSV export as written (not sealed)."""
+    with path.open("rb") as fh:
+        head = fh.read(16)
+    return head.startswith((b"{", b"\xef\xbb\xbfcase_number", b"case_number"))
 
-    with tempfile.TemporaryDirectory(prefix="duplicates-") as tmp:
-        plain = source
-        if is_sealed_stream(source):
-            plain = Path(tmp) / "export.jsonl"
-            asyncio.run(open_sealed_export(source, load_private_key(key), plain, fmt="jsonl"))
-        found = find_duplicates(read_export(plain))
+
+def write_report(plain: Path, output: Path) -> int:
+    """Match the persons of a plain export and write the report; returns the pairs found."""
+    found = find_duplicates(read_export(plain))
     with output.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=REPORT_COLUMNS)
         writer.writeheader()

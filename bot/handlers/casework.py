@@ -16,7 +16,7 @@ from typing import Any
 
 from telegram import ForceReply, Update
 from telegram.error import TelegramError
-from telegram.ext import ContextTypes
+from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.casework.live import LiveIndex
 from bot.casework.search import classify, find
@@ -30,9 +30,9 @@ from bot.casework.status import (
     WHOM_OTHER,
     is_backward,
 )
-from bot.handlers.access import button_data
+from bot.context import bot_data
+from bot.handlers.access import button_data, has_role, role_of
 from bot.handlers.common import Deps, button, deps, esc, keyboard, rows_of, split_html
-from bot.handlers.staff.base import PRIVATE_FIRST, SENT_PRIVATELY
 from bot.handlers.staff_view import status_label, text_blocks
 from bot.i18n import Translator, translator
 from bot.services.crypto import NoPrivateKey
@@ -61,18 +61,19 @@ def _now(d: Deps) -> str:
 def live_index(context: ContextTypes.DEFAULT_TYPE) -> LiveIndex:
     """The person index of this bot, started on first use (see bot/casework/live.py)."""
     app = context.application
-    index: LiveIndex | None = app.bot_data.get("person_index")
+    data = bot_data(app)
+    index = data.person_index
     if index is None:
         d = deps(context)
         index = LiveIndex(d.db, d.keys.unseal, d.keys.offline)
-        app.bot_data["person_index"] = index
+        data.person_index = index
         index.start()
     return index
 
 
 def forget_cases(context: ContextTypes.DEFAULT_TYPE, case_ids: list[int]) -> None:
     """Erased cases leave the in-memory index at once (nothing of them may be found)."""
-    index: LiveIndex | None = context.application.bot_data.get("person_index")
+    index = bot_data(context.application).person_index
     if index is not None:
         for case_id in case_ids:
             index.remove_case(case_id)
@@ -305,6 +306,21 @@ async def ask_for_question(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id:
     await _repo(d).put_prompt(actor, sent.message_id, actor, "needs_info", case.case_id,
                               chosen, _now(d))
     return True
+
+
+async def prompt_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """app.py's PROMPT_GROUP: a staff member's reply to a prompt of ours stops here."""
+    user = update.effective_user
+    if user is None:
+        return
+    if has_role(await role_of(deps(context), user.id), "staff") \
+            and await on_prompt_reply(update, context):
+        raise ApplicationHandlerStop
+
+
+async def build_index(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The start-up job that builds the person index (without waiting for it)."""
+    live_index(context)
 
 
 async def on_prompt_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
@@ -574,6 +590,8 @@ async def set_from_button(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: 
                           actor: int, t: Translator, case: CaseInfo,
                           persons: list[int] | None, status: str) -> str | None:
     """A status button (the card's: every person; a person's chooser: that one)."""
+    from bot.handlers.staff.base import PRIVATE_FIRST, SENT_PRIVATELY
+
     if status == "needs_info":
         if not await ask_for_question(context, d, chat_id, actor, t, case, persons):
             return t._(PRIVATE_FIRST)
@@ -587,6 +605,7 @@ async def on_button(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int, a
                     t: Translator, case: CaseInfo, action: str, arg: str
                     ) -> tuple[bool, str | None]:
     """The case-work buttons: (handled, toast)."""
+    from bot.handlers.staff.base import PRIVATE_FIRST
     if action == "st" and arg in STATUSES:
         return True, await set_from_button(context, d, chat_id, actor, t, case, None, arg)
     if action == "ps":

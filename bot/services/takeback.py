@@ -78,8 +78,9 @@ async def sweep(bot: Any, d: Deps, now: float | None = None) -> int:
 
 
 async def sweep_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    d: Deps = context.application.bot_data["deps"]
-    n = await sweep(context.bot, d)
+    from bot.handlers.common import deps_of
+
+    n = await sweep(context.bot, deps_of(context.application))
     if n:
         log.info("deleted %d staff message(s) past BOT_CARD_TTL_HOURS", n)
 
@@ -89,9 +90,9 @@ def sweep_interval(ttl_hours: float) -> float:
     return min(max(ttl_hours * 3600 / 4, 1.0), 600.0)
 
 
-def install(app: Any) -> None:
-    d: Deps = app.bot_data["deps"]
+def schedule(app: Any, ttl_hours: float) -> None:
+    """Look for messages past their lifetime every `sweep_interval`."""
     if app.job_queue is not None:
-        interval = sweep_interval(d.settings.card_ttl_hours)
+        interval = sweep_interval(ttl_hours)
         app.job_queue.run_repeating(sweep_job, interval=interval, first=interval,
                                     name=SWEEP_NAME)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -16,6 +16,13 @@ import aiosqlite
 log = logging.getLogger(__name__)
 
 Params = Sequence[Any] | dict[str, Any]
+#: Seals or unseals a stored blob (bot/services/crypto.py); `identity` stores it as it is.
+Codec = Callable[[bytes], bytes]
+
+
+def identity(data: bytes) -> bytes:
+    """The codec that changes nothing: blobs stored in the clear (tests, plain exports)."""
+    return data
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -144,9 +151,15 @@ class Database:
             last = rows[-1]["_rowid"]
             yield rows
 
-    async def checkpoint(self) -> None:
+    async def checkpoint(self) -> bool:
+        """Fold the WAL into the database and truncate it to zero bytes; False if a reader
+        (a backup, an export) kept it from finishing (the next checkpoint finishes it)."""
         async with self._lock:
-            await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            rows = await self._conn.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+        busy = next(iter(rows))[0] if rows else 0
+        if busy:
+            log.warning("the write-ahead log could not be truncated (a reader was busy)")
+        return not busy
 
     async def integrity_check(self) -> str:
         row = await self.fetchone("PRAGMA integrity_check")

@@ -19,18 +19,12 @@ from datetime import UTC, datetime
 
 import aiosqlite
 
-from bot.storage.db import Database
-
-Codec = Callable[[bytes], bytes]
+from bot.storage.db import Codec, Database, identity
 
 _COLUMNS = ("o.outbox_id, o.kind, o.dedup_key, o.chat_id, o.text, o.parse_mode, o.reply_markup,"
             " o.attempts, o.next_attempt_at, o.meta")
 PENDING, SENT, BLOCKED, FAILED = "pending", "sent", "blocked", "failed"
 STATES = (PENDING, SENT, BLOCKED, FAILED)
-
-
-def _identity(data: bytes) -> bytes:
-    return data
 
 
 def _now_iso() -> str:
@@ -59,7 +53,7 @@ async def _insert(conn: aiosqlite.Connection, sql: str, params: tuple[object, ..
 
 
 class OutboxRepository:
-    def __init__(self, db: Database, seal: Codec = _identity, unseal: Codec = _identity,
+    def __init__(self, db: Database, seal: Codec = identity, unseal: Codec = identity,
                  clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._seal = seal
@@ -114,11 +108,28 @@ class OutboxRepository:
             " ORDER BY o.next_attempt_at, o.outbox_id LIMIT ?",
             (now, limit),
         )
-        return [self._row(r) for r in rows]
+        out = []
+        for r in rows:
+            row = await self._open(r)
+            if row is not None:
+                out.append(row)
+        return out
 
     def _row(self, r: sqlite3.Row) -> OutboxRow:
         return OutboxRow(r[0], r[1], r[2], r[3], self._unseal(bytes(r[4])).decode(), r[5], r[6],
                          r[7], r[8], r[9])
+
+    async def _open(self, r: sqlite3.Row) -> OutboxRow | None:
+        """The row opened, or None (and the row failed) when its key is gone.
+
+        With the private key offline the draft key lives in memory (tmpfs) and is lost at a
+        reboot: what was queued with it cannot be read any more, by design.
+        """
+        try:
+            return self._row(r)
+        except ValueError:
+            await self.give_up(int(r[0]), FAILED, "sealed with a draft key that was lost")
+            return None
 
     async def head_row(self, outbox_id: int) -> OutboxRow | None:
         """The row if it is pending and the oldest pending row of its chat, due or not."""
@@ -128,7 +139,7 @@ class OutboxRepository:
             "                 AND p.chat_id = o.chat_id AND p.outbox_id < o.outbox_id)",
             (outbox_id,),
         )
-        return self._row(rows[0]) if rows else None
+        return await self._open(rows[0]) if rows else None
 
     async def next_due_at(self) -> float | None:
         row = await self._db.fetchone(

@@ -17,18 +17,12 @@ from typing import Any
 import aiosqlite
 
 from bot.casework.status import FINISHED, STATUSES
-from bot.storage.db import Database
+from bot.storage.db import Codec, Database, identity
 
 __all__ = ["FINISHED", "STATUSES"]  # re-exported for the handlers that import them here
 
-Codec = Callable[[bytes], bytes]
-
 #: Event kinds whose detail is personal text, sealed.
 SEALED_KINDS = frozenset({"note", "question", "answer", "message"})
-
-
-def _identity(data: bytes) -> bytes:
-    return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +166,7 @@ class Workflow:
     the private key is kept offline.
     """
 
-    def __init__(self, db: Database, seal: Codec = _identity, unseal: Codec = _identity) -> None:
+    def __init__(self, db: Database, seal: Codec = identity, unseal: Codec = identity) -> None:
         self._db = db
         self._seal = seal
         self._unseal = unseal

@@ -15,26 +15,18 @@ import shutil
 import time
 from pathlib import Path
 
+from bot.handlers.staff import alerts
+from bot.i18n import translator
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.simusers import SimChat, SimUser
 from bot.sandbox.world import SentMessage
 from bot.services.erasures import erased_numbers
-from tests.e2e.conftest import BotRunner
-from tests.e2e.test_staff import (
-    ADMIN,
-    GROUP,
-    OTHER_STAFF,
-    STAFF,
-    begin,
-    open_card,
-    persons_rest,
-    short_case,
-    staff_group,
-    step,
-    submitted,
-    workflow,
-)
+from bot.storage.staff import Workflow
+from tests.e2e.conftest import BotRunner, tr
+from tests.journeys import BROTHER, button, current, do, fill, opt, press, start, submit
 
+ADMIN, STAFF, OTHER_STAFF = 7001, 7002, 7003
+GROUP = -100777
 OUTSIDER_IN_GROUP = 7020  # a member of the staff group who is not staff
 REMOVED = 7005
 
@@ -48,19 +40,57 @@ MARKERS = {
 }
 
 
+def staff_group(emulator: Emulator) -> SimChat:
+    group = emulator.group(GROUP, title="Volunteers")
+    group.state.known = True  # the bot was added to the staff group
+    return group
+
+
+def workflow(bot: BotRunner) -> Workflow:
+    return Workflow(bot.d.db, bot.d.keys.seal, bot.d.keys.unseal)
+
+
+async def open_card(user: SimUser, chat: SimUser, press_: tuple[str, SentMessage] | str
+                    ) -> list[SentMessage]:
+    """Open a case card (a button or /case, in `user`'s chat); its messages arrive in `chat`,
+    the staff member's private chat."""
+    before = len(chat.messages)
+    if isinstance(press_, str):
+        await user.send_text(press_)
+    else:
+        await user.press(*press_)
+    last = await chat.wait_for(lambda m: any(x.startswith("🔄") for x in m.button_labels)
+                               and m in chat.messages[before:])
+    return chat.messages[before:chat.messages.index(last) + 1]
+
+
+async def begin(user: SimUser, lang: str) -> None:
+    """/start, the language, the consent; stops at the reporter's name."""
+    await start(user, lang)
+    await fill(user, {"consent_share": opt("yes"), "consent_publish": opt("anonymous")},
+               until="reporter_name")
+
+
+async def short_case(user: SimUser, lang: str, name: str = "Ерлан Серікұлы") -> str:
+    await begin(user, lang)
+    await fill(user, {"reporter_country": opt("kz"), **BROTHER, "full_name": name})
+    return await submit(user)
+
+
 async def marked_case(user: SimUser) -> str:
     """A case whose every free answer carries a marker string."""
     await begin(user, "en")
-    await step(user, text=MARKERS["reporter"])
-    await step(user, "opt", "kz")
-    await step(user, text=MARKERS["city"])
-    for _ in range(2):  # citizenship, phone
-        await step(user, "skip")
-    await step(user, "opt", "brother")
-    await step(user, text=MARKERS["name"])
-    await persons_rest(user, story=lambda: user.send_text(MARKERS["story"]))
-    await step(user, "finish")
-    return await submitted(user)
+    await fill(user, {"reporter_name": MARKERS["reporter"], "reporter_country": opt("kz"),
+                      "reporter_city": MARKERS["city"], **BROTHER,
+                      "full_name": MARKERS["name"], "story": MARKERS["story"]})
+    return await submit(user)
+
+
+async def press_form(user: SimUser, action: str) -> None:
+    """Press a form button (finish, submit) on the screen the relative sees."""
+    screen = current(user)
+    assert screen.message is not None, screen
+    await user.press(button(screen.message, action), screen.message)
 
 
 def shown(messages: list[SentMessage]) -> str:
@@ -213,6 +243,15 @@ async def test_what_staff_were_sent_is_taken_back(emulator: Emulator, tmp_path: 
             assert time.monotonic() < deadline, "the card was not deleted"
             await asyncio.sleep(0.2)
         assert await recorded(bot) == 0
+
+        # Telegram refuses to delete a message older than 48 hours: it stays, and is forgotten.
+        card = await open_card(private, private, f"/case {number}")
+        emulator.advance_clock(49 * 3600)
+        deadline = time.monotonic() + 30
+        while await recorded(bot):
+            assert time.monotonic() < deadline, "the old card was never given up"
+            await asyncio.sleep(0.2)
+        assert not any(m.deleted for m in card)
     finally:
         await bot.stop()
 
@@ -275,4 +314,166 @@ async def test_what_staff_were_sent_is_taken_back(emulator: Emulator, tmp_path: 
         kept = await workflow(bot).case(other_number)
         assert kept is not None and kept.status != "withdrawn"
     finally:
+        await bot.stop()
+
+
+# ----------------------------------------------------------------------------- floods (M5)
+
+DAILY_LIMIT = ("You have already sent %(limit)s report in the last 24 hours, the most we can "
+               "take from one person in a day. This report is saved: press the same button "
+               "again tomorrow to send it. If it is urgent, write to the organisation directly.",
+               "You have already sent %(limit)s reports in the last 24 hours, the most we can "
+               "take from one person in a day. This report is saved: press the same button "
+               "again tomorrow to send it. If it is urgent, write to the organisation directly.")
+
+
+async def test_floods_are_held_back(emulator: Emulator, tmp_path: Path) -> None:
+    """M5: past BOT_MAX_CASES_PER_DAY a relative is told (in their language) and the report
+    waits as a draft; past BOT_ALERTS_PER_HOUR the staff chat gets a digest instead of alerts;
+    /cases new lists new cases, the oldest first."""
+    bot = privacy_bot(emulator, tmp_path, max_cases_per_day=1, alerts_per_hour=1)
+    await bot.start()
+    try:
+        group = staff_group(emulator)
+        staff = emulator.user(STAFF).in_chat(group)
+        first = await short_case(emulator.user(3201, language_code="en"), "en")
+        await staff.wait_for(lambda m: first in m.plain and "New case" in m.plain)
+        second = await short_case(emulator.user(3202, language_code="ru"), "ru")
+        await emulator.wait_idle(quiet=0.3)
+        assert not any(second in m.plain for m in group.messages)  # held for the digest
+        assert await alerts.send_digest(bot.app) == 1
+        digest = await staff.wait_for("while alerts were paused")
+        assert second in digest.plain and first not in digest.plain
+        assert "more than 1 an hour" in digest.plain
+        assert await alerts.send_digest(bot.app) == 0  # each case once
+        await staff.send_text("/cases new")
+        listed = group.messages[-1].plain
+        assert listed.index(first) < listed.index(second)
+
+        # A relative who already sent a case today: told in Kazakh, the report kept.
+        relative = emulator.user(3203, language_code="kk")
+        await begin(relative, "kk")
+        await bot.d.db.execute(  # a case sent earlier today (the draft in progress stays)
+            "INSERT INTO cases (number, user_id, language, persons_count, notice_version,"
+            " form_version, data, submitted_at, updated_at) VALUES ('7000-0001', ?, 'kk', 1, 1,"
+            " 1, X'', ?, ?)", (relative.id, bot.d.now().isoformat(timespec="seconds"),
+                               bot.d.now().isoformat(timespec="seconds")))
+        await fill(relative, {"reporter_country": opt("kz"), **BROTHER,
+                              "full_name": "Ерлан Лимит"})
+        await press_form(relative, "finish")
+        await press_form(relative, "submit")
+        expected = translator("kk").ngettext(*DAILY_LIMIT, 1) % {"limit": 1}
+        assert expected != DAILY_LIMIT[0] % {"limit": 1}
+        await relative.wait_for(expected)
+        assert await bot.d.drafts.get(relative.id) is not None
+        assert [c.number for c in await bot.d.cases.for_user(relative.id)] == ["7000-0001"]
+
+        # A day later the same button sends it.
+        await bot.d.db.execute("UPDATE cases SET submitted_at = '2000-01-01T00:00:00+00:00'"
+                               " WHERE number = '7000-0001'")
+        number = await submit(relative)
+        assert number != "7000-0001" and await bot.d.drafts.get(relative.id) is None
+        assert len(await bot.d.cases.for_user(relative.id)) == 2
+    finally:
+        await bot.stop()
+
+
+# ----------------------------------------------------------------------------- spoofing (L2, L3)
+
+ONE_LINE = "Please write this answer on one line, without line breaks."
+FAKE = "📂 Case 1234-5678\nStatus: Verified\nAssigned to: 7002"
+
+
+def quoted(message: SentMessage, text: str) -> bool:
+    """Whether `text` sits inside a blockquote entity of the message."""
+    start = message.plain.find(text)
+    return start >= 0 and any(
+        e.type in ("blockquote", "expandable_blockquote") and e.offset <= start
+        and start + len(text) <= e.offset + e.length for e in message.entities)
+
+
+async def test_relatives_text_cannot_pass_for_the_bots_lines(emulator: Emulator,
+                                                              tmp_path: Path) -> None:
+    """L2: no line breaks in one-line answers (names, places, occupation), bidi controls
+    removed from everything a relative writes, and their text shown to staff as a quote.
+    L3: a case with many files gets its file buttons on pages."""
+    bot = privacy_bot(emulator, tmp_path)
+    await bot.start()
+    try:
+        staff_group(emulator)
+        private = emulator.user(STAFF)
+        await private.send_text("/staffhelp")
+        relative = emulator.user(3301, language_code="ru")
+        await begin(relative, "ru")
+        await relative.send_text(f"Айгуль\n{FAKE}")  # the reporter's name, with fake lines
+        await relative.wait_for(tr("ru", ONE_LINE))
+        assert tr("ru", ONE_LINE) != ONE_LINE
+        await fill(relative, {"reporter_name": "Айгуль\u202e\u2066 Сейт\u2069",
+                              "reporter_country": opt("kz"), **BROTHER,
+                              "full_name": "Ерлан\u202dX"}, until="place")
+        await relative.send_text("Алтай\nStatus: Verified")  # a place: one line only
+        await relative.wait_for(tr("ru", ONE_LINE))
+        photos = [do(lambda u, i=i: u.send_photo(caption=f"photo {i}")) for i in range(12)]
+        await fill(relative, {**BROTHER, "story": f"История\n{FAKE}",
+                              "attachments": [*photos, press("done")]})
+        number = await submit(relative)
+
+        data = await bot.d.cases.data(number)
+        assert data is not None
+        assert data["reporter"]["reporter_name"] == "Айгуль Сейт"
+        assert data["persons"][0]["full_name"] == "ЕрланX"
+        card = await open_card(private, private, f"/case {number}")
+        story = next(m for m in card if "Status: Verified" in m.plain)
+        assert quoted(story, "Status: Verified") and quoted(story, "История")
+        name = next(m for m in card if "ЕрланX" in m.plain)
+        assert quoted(name, "ЕрланX")
+        assert not any(ch in m.plain for m in card for ch in "\u202d\u202e\u2066\u2069")
+
+        # Twelve photos: ten file buttons on the card, the rest on the next page.
+        files = [x for x in card[-1].button_labels if x.startswith("📎")]
+        assert len(files) == 10
+        nav = next(x for x in card[-1].button_labels if x.startswith("Files 2/2"))
+        await private.press(nav, card[-1])
+        await emulator.wait_idle(quiet=0.2)
+        page = [x for x in card[-1].button_labels if x.startswith("📎")]
+        assert len(page) == 2 and not set(page) & set(files)
+        assert any(x.startswith("◀️ Files 1/2") for x in card[-1].button_labels)
+
+        # An answer to /ask: bidi controls removed, shown as a quote.
+        await private.send_text(f"/ask {number} Где он работал?")
+        asked = await relative.wait_for("Где он работал?")
+        await relative.send_text(f"\u202eНа шахте\n{FAKE}", reply_to=asked.message_id)
+        posted = await private.wait_for("На шахте")
+        assert quoted(posted, "На шахте") and quoted(posted, "Status: Verified")
+        assert "\u202e" not in posted.plain
+    finally:
+        await bot.stop()
+
+
+async def test_new_case_alerts_are_never_dropped(emulator: Emulator, tmp_path: Path) -> None:
+    """H1: alerts go through the outbox; when Telegram refuses the staff chat (the bot is not
+    in it), each staff member gets the alert privately instead."""
+    bot = privacy_bot(emulator, tmp_path)
+    await bot.start()
+    try:
+        private = emulator.user(STAFF)
+        await private.send_text("/staffhelp")
+        relative = emulator.user(3401, language_code="en")
+        number = await short_case(relative, "en")  # the group is unknown to Telegram: 400
+        alert = await private.wait_for(lambda m: number in m.plain and "New case" in m.plain)
+        assert "Ерлан" not in alert.plain and [b for b in alert.button_labels] == [
+            "📂 Open", "✋ Take"]
+        rows = await bot.d.db.fetchall("SELECT chat_id, state FROM outbox WHERE kind ="
+                                       " 'case_alert' ORDER BY outbox_id")
+        assert tuple(rows[0]) == (GROUP, "failed")
+
+        # Once the bot is in the group, alerts go there (and only there).
+        group = staff_group(emulator)
+        seen = len(private.messages)
+        second = await short_case(emulator.user(3402, language_code="en"), "en")
+        await emulator.user(STAFF).in_chat(group).wait_for(
+            lambda m: second in m.plain and "New case" in m.plain)
+        assert not any(second in m.plain for m in private.messages[seen:])
+    finally:
+        emulator.set_faults(0)
         await bot.stop()

@@ -14,20 +14,19 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 from telegram import InlineKeyboardMarkup
 from telegram.ext import ContextTypes
 
+from bot.context import AnyApp
 from bot.handlers import access
-from bot.handlers.common import Deps, esc
+from bot.handlers.access import button_data
+from bot.handlers.common import Deps, button, deps_of, esc
 from bot.handlers.staff.base import _wf, notice_targets, staff_language
+from bot.handlers.staff_view import announcement
 from bot.i18n import Translator, translator
 from bot.services.outbox import (
-    AnyApp,
     outbox_repository,
-    register_outbox_hook,
     send_outbox_now,
     wake_outbox,
 )
@@ -42,17 +41,29 @@ DIGEST_KIND = "case_digest"
 DIGEST_SECONDS = 3600.0
 DIGEST_LISTED = 200  # numbers listed in one digest; the rest are counted
 
-AlertText = Callable[[Deps, CaseInfo, Translator], Awaitable[tuple[str, InlineKeyboardMarkup]]]
+#: Announcements carry no names: they stay in every staff member's chat list and notifications.
+#: A constant, not a setting, until the organisation decides otherwise.
+SHOW_NAMES_IN_ANNOUNCEMENTS = False
 
 
-def _deps(app: AnyApp) -> Deps:
-    d: Deps = app.bot_data["deps"]
-    return d
+async def alert_text(d: Deps, case: CaseInfo, t: Translator
+                     ) -> tuple[str, InlineKeyboardMarkup]:
+    """The alert of a new case (numbers and places only), with Open and Take buttons."""
+    names: list[str] = []
+    if SHOW_NAMES_IN_ANNOUNCEMENTS and not d.keys.offline:
+        data = await d.cases.data(case.number) or {}
+        names = [str(p.get("full_name", "")) for p in data.get("persons") or []]
+    from bot.handlers.casework import link_lines  # possible duplicates, by number only
+
+    kb = InlineKeyboardMarkup([[
+        button("📂 " + t._("Open"), button_data(d, "open", case.case_id)),
+        button("✋ " + t._("Take"), button_data(d, "take", case.case_id))]])
+    return announcement(t, d.form, case, names) + await link_lines(d, t, case), kb
 
 
-async def announce(app: AnyApp, number: str, text: AlertText) -> None:
+async def announce(app: AnyApp, number: str) -> None:
     """Queue the alert of case `number` (once), or leave it for the digest past the limit."""
-    d = _deps(app)
+    d = deps_of(app)
     case = await _wf(d).case(number)
     if case is None:
         return
@@ -62,7 +73,7 @@ async def announce(app: AnyApp, number: str, text: AlertText) -> None:
     messages = []
     if not over:
         for chat_id, lang in await notice_targets(d):
-            body, kb = await text(d, case, translator(lang))
+            body, kb = await alert_text(d, case, translator(lang))
             messages.append((chat_id, body, kb))
     outbox = outbox_repository(d)
     queued: list[int] = []
@@ -82,16 +93,16 @@ async def announce(app: AnyApp, number: str, text: AlertText) -> None:
         await send_outbox_now(app, outbox_id)
 
 
-async def announce_missed(app: AnyApp, text: AlertText) -> None:
+async def announce_missed(app: AnyApp) -> None:
     """Announce every case that has no alert yet (the bot stopped right after its submit)."""
-    d = _deps(app)
+    d = deps_of(app)
     for number in await CaseAlerts(d.db).unannounced():
-        await announce(app, number, text)
+        await announce(app, number)
 
 
 async def send_digest(app: AnyApp) -> int:
     """One message listing the cases left out of alerts in the last hour; returns how many."""
-    d = _deps(app)
+    d = deps_of(app)
     targets = await notice_targets(d)
     outbox = outbox_repository(d)
     queued: list[int] = []
@@ -121,22 +132,21 @@ async def send_digest(app: AnyApp) -> int:
     return len(numbers)
 
 
-async def _alert_refused(app: AnyApp, row: OutboxRow, outcome: str,
+async def alert_refused(app: AnyApp, row: OutboxRow, outcome: str,
                          message_id: int | None) -> None:
     """Outbox hook: the staff chat refused an alert; each staff member gets it privately."""
-    d = _deps(app)
+    d = deps_of(app)
     if outcome not in (BLOCKED, FAILED) or row.chat_id != d.settings.staff_chat_id:
         return
     log.error("the staff chat (BOT_STAFF_CHAT_ID) refused a new-case alert; sending it to "
               "staff privately (python -m bot check tells what is wrong)")
-    text: AlertText = app.bot_data["alert_text"]
     number = str(json.loads(row.meta or "{}").get("case", ""))
     case = await _wf(d).case(number)
     if case is None:
         return
     outbox = outbox_repository(d)
     for uid in await access.staff_ids(d):
-        body, kb = await text(d, case, translator(await staff_language(d, uid)))
+        body, kb = await alert_text(d, case, translator(await staff_language(d, uid)))
         await outbox.enqueue(d.db, uid, body, "HTML", kb.to_json(), kind=ALERT_KIND,
                              dedup_key=f"case:{case.case_id}:alert:{uid}")
     wake_outbox(app)
@@ -147,12 +157,11 @@ async def _digest_job(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def _missed_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    await announce_missed(context.application, context.application.bot_data["alert_text"])
+    await announce_missed(context.application)
 
 
-def install(app: Any, text: AlertText) -> None:
-    app.bot_data["alert_text"] = text
-    register_outbox_hook(app, ALERT_KIND, _alert_refused)
+def schedule_jobs(app: AnyApp) -> None:
+    """The hourly digest, and (once, just after the start) the alerts a stop cut short."""
     if app.job_queue is not None:
         app.job_queue.run_repeating(_digest_job, interval=DIGEST_SECONDS, first=DIGEST_SECONDS,
                                     name="case-digest")

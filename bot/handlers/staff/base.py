@@ -34,13 +34,9 @@ def _wf(d: Deps) -> Workflow:
     return Workflow(d.db, d.keys.seal, d.keys.unseal)
 
 
-def _now(d: Deps) -> str:
-    return d.now().isoformat(timespec="seconds")
-
-
 async def staff_language(d: Deps, user_id: int) -> str:
-    row = await d.users.get(user_id)
-    return row.language if row is not None and row.language in LANGUAGES else "en"
+    lang = await d.users.language_of(user_id, "en")
+    return lang if lang in LANGUAGES else "en"
 
 
 async def _who(update: Update, context: ContextTypes.DEFAULT_TYPE

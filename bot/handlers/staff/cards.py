@@ -18,7 +18,6 @@ from bot.handlers.staff.base import (
     PRIVATE_FIRST,
     SENT_PRIVATELY,
     _case_arg,
-    _now,
     _reply,
     _wf,
     _who,
@@ -27,7 +26,6 @@ from bot.handlers.staff.base import (
 from bot.handlers.staff.lists import _list_page
 from bot.handlers.staff.workflow import take
 from bot.handlers.staff_view import (
-    announcement,
     answer_blocks,
     card_header,
     file_label,
@@ -47,9 +45,6 @@ from bot.storage.staff_messages import CARD, FILE
 
 log = logging.getLogger(__name__)
 
-#: Announcements carry no names: they stay in every staff member's chat list and notifications.
-#: A constant, not a setting, until the organisation decides otherwise.
-SHOW_NAMES_IN_ANNOUNCEMENTS = False
 #: File buttons on one page of a card's keyboard (Telegram takes about 100 buttons in all).
 FILES_PER_PAGE = 10
 
@@ -65,23 +60,11 @@ async def announce_case(context: ContextTypes.DEFAULT_TYPE, number: str) -> None
     """
     from bot.handlers.casework import check_new_case
 
-    case = await _wf(deps(context)).case(number)
+    d = deps(context)
+    case = await _wf(d).case(number)
     if case is not None:  # possible duplicates first: the alert names them (numbers only)
-        await check_new_case(context, deps(context), case)
-    await alerts.announce(context.application, number, alert_text)
-
-
-async def alert_text(d: Deps, case: CaseInfo, t: Translator) -> tuple[str, InlineKeyboardMarkup]:
-    names: list[str] = []
-    if SHOW_NAMES_IN_ANNOUNCEMENTS and not d.keys.offline:
-        data = await d.cases.data(case.number) or {}
-        names = [str(p.get("full_name", "")) for p in data.get("persons") or []]
-    from bot.handlers.casework import link_lines
-
-    kb = InlineKeyboardMarkup([[
-        button("📂 " + t._("Open"), button_data(d, "open", case.case_id)),
-        button("✋ " + t._("Take"), button_data(d, "take", case.case_id))]])
-    return announcement(t, d.form, case, names) + await link_lines(d, t, case), kb
+        await check_new_case(context, d, case)
+    await alerts.announce(context.application, number)
 
 
 # ----------------------------------------------------------------------------- the case card
@@ -158,7 +141,7 @@ async def send_card(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int, v
         return False
     finally:
         await record_sent(d, chat_id, sent, case.case_id, CARD)
-    await AuditLog(d.db).record(viewer, "case_view", {"case": case.number}, _now(d))
+    await AuditLog(d.db).record(viewer, "case_view", {"case": case.number}, d.now_iso())
     return True
 
 
@@ -208,7 +191,7 @@ async def resend_file(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int,
         log.warning("could not send a case file again: %s", type(exc).__name__)
         return t._("Telegram could not send this file.")
     await record_sent(d, chat_id, [message], case.case_id, FILE)
-    await AuditLog(d.db).record(actor, "file", {"case": case.number, "file": ref}, _now(d))
+    await AuditLog(d.db).record(actor, "file", {"case": case.number, "file": ref}, d.now_iso())
     return None
 
 

@@ -18,7 +18,6 @@ from bot.handlers.access import button_data, has_role, role_of
 from bot.handlers.common import Deps, button, esc, keyboard
 from bot.handlers.staff.base import (
     PRIVATE_FIRST,
-    _now,
     _reply,
     _usage,
     _who,
@@ -166,7 +165,7 @@ async def send_export(context: ContextTypes.DEFAULT_TYPE, d: Deps, actor: int, c
             return
         if output.stat().st_size > MAX_UPLOAD:
             detail["delivered"] = False
-            await AuditLog(d.db).record(actor, "export", detail, _now(d))
+            await AuditLog(d.db).record(actor, "export", detail, d.now_iso())
             await _reply(context, chat_id, t._("The file is too big for Telegram: export on the "
                                                "server with python -m bot export."))
             return
@@ -183,7 +182,7 @@ async def send_export(context: ContextTypes.DEFAULT_TYPE, d: Deps, actor: int, c
             detail["delivered"] = False
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    await AuditLog(d.db).record(actor, "export", detail, _now(d))
+    await AuditLog(d.db).record(actor, "export", detail, d.now_iso())
     if not detail["delivered"]:
         await _reply(context, chat_id, t._(PRIVATE_FIRST))
     elif chat_id != actor:

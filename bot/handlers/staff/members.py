@@ -12,14 +12,14 @@ from telegram import (
     ReplyKeyboardRemove,
     Update,
 )
-from telegram.ext import ContextTypes
+from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from bot.context import data_of
 from bot.handlers import access, admin
 from bot.handlers.access import has_role, role_of
 from bot.handlers.common import Deps, button, deps, esc, keyboard
 from bot.handlers.people import remember, staff_name
 from bot.handlers.staff.base import (
-    _now,
     _reply,
     _usage,
     _wf,
@@ -72,11 +72,11 @@ async def staff_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         text = t._("%(staff)s is staff by a setting (BOT_STAFF_IDS or BOT_ADMIN_IDS); change "
                    "the setting instead.") % who
     else:
-        removed = await repo.remove(target, actor, _now(d))
+        removed = await repo.remove(target, actor, d.now_iso())
         text = (t._("%(staff)s is no longer staff.") if removed
                 else t._("%(staff)s was not staff.")) % who
         if removed:
-            numbers = await _wf(d).unassign_all(target, actor, _now(d))
+            numbers = await _wf(d).unassign_all(target, actor, d.now_iso())
             if numbers:
                 text += "\n" + t.ngettext(
                     "Their %(count)s open case is now assigned to nobody: %(numbers)s.",
@@ -88,7 +88,7 @@ async def staff_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                     "Remove them from the staff group too: everyone in it sees new-case "
                     "alerts and status changes."))
     await _reply(context, chat_id, text)
-    personal_menu = context.bot_data.get("personal_menu")  # their "/" menu (menus.py)
+    personal_menu = data_of(context).personal_menu  # their "/" menu (menus.py)
     if personal_menu is not None:
         await personal_menu(context.bot, d, target)
 
@@ -111,7 +111,7 @@ async def ask_to_pick(context: ContextTypes.DEFAULT_TYPE, d: Deps, actor: int, c
         "Who should become staff? Choose the person with the button below, or forward me a "
         "message they wrote.")), reply_markup=markup)
     await CaseworkRepository(d.db).put_prompt(chat_id, sent.message_id, actor, "staff_add",
-                                              None, [], _now(d))
+                                              None, [], d.now_iso())
 
 
 async def add_member(context: ContextTypes.DEFAULT_TYPE, d: Deps, actor: int, chat_id: int,
@@ -126,7 +126,7 @@ async def add_member(context: ContextTypes.DEFAULT_TYPE, d: Deps, actor: int, ch
         text = t._("%(staff)s is staff by a setting (BOT_STAFF_IDS or BOT_ADMIN_IDS); change "
                    "the setting instead.") % who
     else:
-        added = await StaffRepository(d.db).add(target, actor, _now(d))
+        added = await StaffRepository(d.db).add(target, actor, d.now_iso())
         text = (t._("%(staff)s is now staff.") if added
                 else t._("%(staff)s is already staff.")) % who
         if added and await d.users.get(target) is None:
@@ -138,16 +138,14 @@ async def add_member(context: ContextTypes.DEFAULT_TYPE, d: Deps, actor: int, ch
                                       "with them; make sure they should see other families' "
                                       "cases."))
     await context.bot.send_message(chat_id, text, reply_markup=ReplyKeyboardRemove())
-    personal_menu = context.bot_data.get("personal_menu")  # their "/" menu (menus.py)
+    personal_menu = data_of(context).personal_menu  # their "/" menu (menus.py)
     if personal_menu is not None:
         await personal_menu(context.bot, d, target)
 
 
 async def on_pick(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """An admin's picked user or forwarded message after /staff add (else the relative's
-    journey has it: an admin may also report)."""
-    from bot.handlers import relative
-
+    """An admin's picked user or forwarded message after /staff add (stops here); anything
+    else goes on to the relative's journey (an admin may also report)."""
     message, user = update.effective_message, update.effective_user
     if message is None or user is None:
         return
@@ -164,12 +162,11 @@ async def on_pick(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     prompt = (await CaseworkRepository(d.db).take_latest_prompt(user.id, "staff_add")
               if target is not None else None)
     if prompt is None or target is None:
-        if shared is None:
-            await relative.on_message(update, context)
         return
     t = translator(await staff_language(d, user.id))
     await remember(d, user.id, user.first_name, user.username)
     await add_member(context, d, user.id, message.chat_id, t, *target)
+    raise ApplicationHandlerStop
 
 
 async def staff_welcome(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:

@@ -9,13 +9,23 @@ from typing import Any
 
 from telegram import Message, Update
 from telegram.error import TelegramError
-from telegram.ext import ContextTypes
+from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from bot.context import AnyApp
+from bot.form.validators import strip_bidi
 from bot.handlers.access import button_data
-from bot.handlers.common import Deps, button, deps, esc, keyboard, split_html
+from bot.handlers.common import (
+    Deps,
+    button,
+    deps,
+    deps_of,
+    esc,
+    keyboard,
+    media_of,
+    split_html,
+)
 from bot.handlers.staff.base import (
     _case_arg,
-    _now,
     _reply,
     _rest,
     _staff_chat,
@@ -25,12 +35,9 @@ from bot.handlers.staff.base import (
     content_targets,
     record_sent,
 )
-from bot.handlers.staff_view import (
-    text_blocks,
-)
+from bot.handlers.staff_view import quote, text_blocks
 from bot.i18n import translator
 from bot.services.outbox import (
-    AnyApp,
     outbox_sender,
 )
 from bot.storage.outbox import SENT, OutboxRow
@@ -45,7 +52,6 @@ QUESTION_WAITS = timedelta(days=30)
 FOLLOW_UP = timedelta(minutes=30)
 MAX_QUESTION = 3000
 MAX_UPLOAD = 50 * 1024 * 1024
-ANSWER_KINDS = ("voice", "audio", "video", "video_note", "document")
 QUESTION_KIND = "staff_question"  # the outbox kind of questions to relatives
 
 
@@ -71,15 +77,15 @@ async def ask_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await send_question(context, d, chat_id, actor, t, case, text)
 
 
-async def _question_outcome(app: AnyApp, row: OutboxRow, outcome: str,
-                            message_id: int | None) -> None:
+async def question_outcome(app: AnyApp, row: OutboxRow, outcome: str,
+                           message_id: int | None) -> None:
     """Outbox hook of a staff question: record where it went, then tell the staff member.
 
     Runs before the outbox records the outcome; after a crash in between it runs again, which
     writes the same message id (or closes the question again) and tells staff once more.
     """
     meta = json.loads(row.meta or "{}")
-    d: Deps = app.bot_data["deps"]
+    d = deps_of(app)
     wf = _wf(d)
     t = translator(str(meta.get("lang") or "en"))
     if outcome == SENT and message_id is not None:
@@ -88,7 +94,7 @@ async def _question_outcome(app: AnyApp, row: OutboxRow, outcome: str,
             "number": f"<code>{esc(str(meta.get('case', '')))}</code>"}
     else:
         log.info("a question could not be delivered: %s", outcome)
-        await wf.question_failed(int(meta["question"]), _now(d))
+        await wf.question_failed(int(meta["question"]), d.now_iso())
         text = t._("The question could not be delivered: the relative has blocked the bot or "
                    "left.")
     sender = outbox_sender(app)
@@ -105,26 +111,19 @@ async def _tell(app: AnyApp, chat_id: int, text: str) -> None:
 
 
 def answer_content(message: Message) -> dict[str, Any] | None:
-    """What a relative's reply holds, to store sealed: text, or a file by reference."""
+    """What a relative's reply holds, to store sealed: text, or a file by reference (bidi
+    controls removed from every text in it)."""
     if message.text is not None:
-        return {"kind": "text", "text": message.text}
-    media: Any = None
-    kind = ""
-    if message.photo:
-        media, kind = message.photo[-1], "photo"
-    else:
-        for name in ANSWER_KINDS:
-            if getattr(message, name) is not None and message.animation is None:
-                media, kind = getattr(message, name), name
-                break
+        return {"kind": "text", "text": strip_bidi(message.text)}
+    media = media_of(message)
     if media is None:
         return None
-    content: dict[str, Any] = {"kind": kind, "file_id": media.file_id,
+    content: dict[str, Any] = {"kind": media.kind, "file_id": media.file_id,
                                "file_unique_id": media.file_unique_id}
-    if getattr(media, "file_name", None):
-        content["file_name"] = media.file_name
+    if media.name:
+        content["file_name"] = strip_bidi(media.name)
     if message.caption:
-        content["caption"] = message.caption
+        content["caption"] = strip_bidi(message.caption)
     return content
 
 
@@ -145,20 +144,23 @@ async def _question_for(d: Deps, message: Message, user_id: int) -> OpenQuestion
         (now - FOLLOW_UP).isoformat(timespec="seconds"))
 
 
-async def on_relative_message(update: Update, context: ContextTypes.DEFAULT_TYPE,
-                              lang: str) -> bool:
-    """relative_message_hook: take a relative's answer to a staff question; True if taken."""
+async def on_relative_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A relative's answer to a staff question: taken here (ApplicationHandlerStop), before
+    the questionnaire (app.py, ANSWER_GROUP) would read it as an answer to its question."""
     message, user = update.effective_message, update.effective_user
     if message is None or user is None:
-        return False
+        return
     content = answer_content(message)
     if content is None:
-        return False
+        return
     d = deps(context)
     question = await _question_for(d, message, user.id)
     if question is None:
-        return False
-    await _wf(d).record_answer(question, content, _now(d))
+        return
+    lang = (await d.users.seen(user.id, d.now_iso())).language
+    if lang is None:  # the questionnaire asks for the language first
+        return
+    await _wf(d).record_answer(question, content, d.now_iso())
     log.info("a relative answered a staff question (%s)", content["kind"])
     t = translator(lang)
     await _reply(context, user.id, t._("Thank you. Your answer was passed on to the volunteers "
@@ -166,7 +168,7 @@ async def on_relative_message(update: Update, context: ContextTypes.DEFAULT_TYPE
                  % {"number": f"<code>{esc(question.number)}</code>"})
     case = await _wf(d).case_by_id(question.case_id)
     await post_answer(context, d, question, case, message, content)
-    return True
+    raise ApplicationHandlerStop
 
 
 async def post_answer(context: ContextTypes.DEFAULT_TYPE, d: Deps, question: OpenQuestion,
@@ -195,8 +197,11 @@ async def post_answer(context: ContextTypes.DEFAULT_TYPE, d: Deps, question: Ope
             sent.append(await _reply(context, chat_id, head, kb))
             if sent[-1] is not None:
                 try:
-                    sent.append(await context.bot.copy_message(chat_id, message.chat_id,
-                                                               message.message_id))
+                    # The relative's caption, cleaned, as a quote (never as our own lines).
+                    caption = content.get("caption")
+                    sent.append(await context.bot.copy_message(
+                        chat_id, message.chat_id, message.message_id,
+                        caption=quote(str(caption)) if caption else None))
                 except TelegramError as exc:
                     log.warning("could not copy an answer to staff: %s", type(exc).__name__)
         await record_sent(d, chat_id, sent, question.case_id, ANSWER)

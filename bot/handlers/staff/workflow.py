@@ -15,7 +15,6 @@ from bot.handlers.staff.base import (
     PRIVATE_FIRST,
     SENT_PRIVATELY,
     _case_arg,
-    _now,
     _reply,
     _rest,
     _usage,
@@ -46,9 +45,7 @@ async def status_notice(d: Deps, case: CaseInfo, status: str) -> str | None:
     (None: nothing to tell, or nobody to tell it to)."""
     if case.user_id is None or status not in NOTIFY_STATUSES:
         return None
-    user = await d.users.get(case.user_id)
-    lang = user.language if user is not None and user.language else case.language
-    t = translator(lang)
+    t = translator(await d.users.language_of(case.user_id, case.language))
     return t._("The status of your case %(number)s has changed: %(status)s.") % {
         "number": f"<code>{esc(case.number)}</code>",
         "status": f"<b>{esc(t._(relative.STATUS_LABELS[status]))}</b>",
@@ -112,7 +109,7 @@ async def take(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int, actor:
             "staff": await staff_name(d, case.assignee_id, html=False)}
     if case.status in FINISHED:
         return t._("This case is closed.")
-    await _wf(d).assign(case.case_id, actor, actor, _now(d))
+    await _wf(d).assign(case.case_id, actor, actor, d.now_iso())
     here = in_chat_language(d, chat_id, t)
     await _reply(context, chat_id, "✋ " + here._("%(staff)s took case %(number)s.") % {
         "staff": await staff_name(d, actor), "number": f"<code>{esc(case.number)}</code>"})
@@ -144,7 +141,7 @@ async def assign_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         await _reply(context, chat_id, t._("%(staff)s is not a staff member.")
                      % {"staff": f"<code>{target}</code>"})
         return
-    if not await _wf(d).assign(case.case_id, target, actor, _now(d)):
+    if not await _wf(d).assign(case.case_id, target, actor, d.now_iso()):
         await _reply(context, chat_id, t._("Nothing changed."))
         return
     who = await staff_name(d, target) if target is not None else esc(t._("nobody"))
@@ -166,6 +163,6 @@ async def note_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     case = await _case_arg(context, d, chat_id, t, "note", args[0])
     if case is None:
         return
-    await _wf(d).add_note(case.case_id, text, actor, _now(d))
+    await _wf(d).add_note(case.case_id, text, actor, d.now_iso())
     await _reply(context, chat_id, t._("Note added to case %(number)s. Relatives never see "
                                        "notes.") % {"number": f"<code>{esc(case.number)}</code>"})
