@@ -58,6 +58,8 @@ def test_duplicates_offline_from_a_sealed_export(tmp_path: Path, monkeypatch: py
     usb = tmp_path / "usb"
     usb.mkdir()
     (data / "keys" / "org_private.key").rename(usb / "org_private.key")
+    # The verify key goes with it: the export's signature is checked as decrypt does.
+    (usb / "verify.key").write_bytes((data / "keys" / "verify.key").read_bytes())
     monkeypatch.setenv("BOT_DATA_DIR", str(data))
     monkeypatch.setenv("BOT_PUBLIC_KEY_FILE", str(data / "keys" / "org_public.key"))
     assert main(["export", "--format", fmt, "--output", str(tmp_path / f"c.{fmt}")]) == 0
