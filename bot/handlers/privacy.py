@@ -58,7 +58,10 @@ async def delete_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     t = translator(lang)
     await update.effective_chat.send_message(
         t._("Delete everything you have sent us: the report in progress, your submitted cases "
-            "and your answers to volunteers? This cannot be undone."),
+            "and your answers to volunteers? This cannot be undone.") + "\n\n" + t._(
+            "Not everything can be erased at once: messages volunteers received more than 48 "
+            "hours ago, files they saved, and our encrypted backups until they are replaced. "
+            "After deleting, I will tell you exactly what remains."),
         reply_markup=keyboard([[button(t._("Yes, delete everything"), f"{DELETE_PREFIX}yes"),
                                 button(t._("No, keep it"), f"{DELETE_PREFIX}no")]]),
     )

@@ -280,6 +280,7 @@ async def test_what_staff_were_sent_is_taken_back(emulator: Emulator, tmp_path: 
         shutil.copy(bot.settings().db_path, backup)  # a copy made before the erasure
 
         await relative.send_text("/delete")
+        assert "Not everything can be erased at once" in relative.last.plain  # said before
         await relative.press("Yes, delete everything")
         done = await relative.wait_for("Deleted from our database")
         assert "Not deleted" in done.plain and "7 days" in done.plain

@@ -12,6 +12,7 @@ from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import ContextTypes
 
+from bot.errors import MALFORMED_HTML
 from bot.handlers import access
 from bot.handlers.common import Deps, deps, esc
 from bot.handlers.people import remember
@@ -63,6 +64,8 @@ async def _reply(context: ContextTypes.DEFAULT_TYPE, chat_id: int, text: str,
     try:
         return await context.bot.send_message(chat_id, text, reply_markup=markup)
     except (Forbidden, BadRequest) as exc:
+        if isinstance(exc, BadRequest) and MALFORMED_HTML in exc.message.lower():
+            raise  # our own HTML: reported by the error handler, not taken for a lost chat
         log.warning("could not send to a staff or relative chat: %s", type(exc).__name__)
         return None
 

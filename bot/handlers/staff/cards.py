@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -11,6 +10,7 @@ from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
+from bot.errors import MALFORMED_HTML, telegram_noise
 from bot.handlers.access import button_data, parse_button
 from bot.handlers.common import Deps, button, deps, esc, keyboard, rows_of, split_html
 from bot.handlers.staff import alerts, export
@@ -137,6 +137,8 @@ async def send_card(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int, v
             sent.append(await context.bot.send_message(chat_id, text))
         sent.append(await context.bot.send_message(chat_id, messages[-1], reply_markup=markup))
     except (Forbidden, BadRequest) as exc:
+        if isinstance(exc, BadRequest) and MALFORMED_HTML in exc.message.lower():
+            raise  # our own HTML: reported by the error handler, not taken for a lost chat
         log.warning("could not send a card to a staff member: %s", type(exc).__name__)
         return False
     finally:
@@ -212,7 +214,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         name, _, page = arg.partition(".")
         await query.answer()
         text, kb = await _list_page(d, actor, t, name, int(page or 0))
-        with contextlib.suppress(BadRequest):
+        with telegram_noise():  # the same page again, or the list was deleted
             await query.edit_message_text(text, reply_markup=kb)
         return
     if action == "xf":  # the confirm button of /export full
@@ -262,5 +264,5 @@ async def _file_page(query: CallbackQuery, d: Deps, t: Translator, case: CaseInf
         return
     page = int(arg) if arg.isdigit() else 0
     markup = card_keyboard(d, t, case, viewer, files_of(data or {}), page)
-    with contextlib.suppress(BadRequest):
+    with telegram_noise():  # the same page again, or the card was deleted
         await query.edit_message_reply_markup(reply_markup=markup)

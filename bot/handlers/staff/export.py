@@ -14,6 +14,8 @@ from telegram import Update
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import ContextTypes
 
+from bot.export import FORMATS, ExportError, export_cases
+from bot.export.summary import export_summary
 from bot.handlers.access import button_data, has_role, role_of
 from bot.handlers.common import Deps, button, esc, keyboard
 from bot.handlers.staff.base import (
@@ -24,8 +26,6 @@ from bot.handlers.staff.base import (
     record_sent,
 )
 from bot.i18n import LANGUAGES, Translator
-from bot.services.export import FORMATS, ExportError, export_cases
-from bot.services.export_summary import export_summary
 from bot.storage.staff import STATUSES, AuditLog
 from bot.storage.staff_messages import EXPORT
 
@@ -83,7 +83,7 @@ def _unpack(arg: str) -> dict[str, str]:
 async def export_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Export cases to an XLSX sent to the staff member's private chat, never a group.
 
-    Non-identifying columns by default (bot/services/export_summary.py); every answer only
+    Non-identifying columns by default (bot/export/summary.py); every answer only
     for admins who ask for it (`/export full ...`) and confirm a warning.
     """
     d, actor, chat_id, t = await _who(update, context)

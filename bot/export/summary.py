@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.services.xlsx_stream import STYLE_HEADER, XlsxStream
+from bot.export.xlsx import STYLE_HEADER, XlsxStream
 from bot.storage.db import Database
 from bot.storage.export_queries import iter_cases
 
