@@ -490,7 +490,7 @@ async def export(settings: Settings, args: argparse.Namespace) -> int:
 
     output = Path(args.output)
     filters = {"since": args.since, "until": args.until, "status": args.status,
-               "lang": args.lang}
+               "lang": args.lang, "consent": args.consent}
     if not output.parent.is_dir():  # before anything else is opened
         _err(f"export: cannot write {output}: the folder {output.parent} does not exist")
         return 2
@@ -743,6 +743,10 @@ def _parser(argv: list[str]) -> tuple[argparse.ArgumentParser, argparse.Argument
                      help=f"only cases with this status: {', '.join(statuses)}")
     exp.add_argument("--lang", choices=LANGUAGES, metavar="LANG",
                      help=f"only cases in this language: {', '.join(LANGUAGES)}")
+    exp.add_argument("--consent", choices=("share", "publish"),
+                     help="only cases whose relatives agreed to sharing with international "
+                          "organisations (share) or to publication, by name or anonymously "
+                          "(publish)")
     exp.add_argument("--with-files", type=Path, metavar="DIR",
                      help="also download the attachments into DIR")
     if argv[:1] == ["broadcast"]:  # its parser imports the sender: only when it is used

@@ -22,7 +22,7 @@ from bot.storage.casework import CaseworkRepository
 from bot.storage.staff import Workflow
 from tests.e2e.conftest import BotRunner, tr
 from tests.e2e.test_relative_journey import female_id
-from tests.e2e.test_staff import full_case, staff_group
+from tests.e2e.test_staff import full_case, staff_group, xlsx_rows
 
 ADMIN, STAFF = 7101, 7102
 GROUP = -100777
@@ -181,6 +181,11 @@ async def test_referred_is_refused_without_consent_to_share(emulator: Emulator,
     await private.send_text("/case 4821-0314")
     assert "⛔ Share with international organisations: No" in "\n".join(
         m.plain for m in private.messages[-3:])
+    # Exports can be limited to the cases whose relatives agreed to sharing.
+    await seed(bot, emulator.user(3104), [MOTHER], "4821-0028", share="yes", day=2)
+    await private.send_text("/export share")
+    sent = await private.wait_for(lambda m: m.kind == "document")
+    assert [r[0] for r in xlsx_rows(emulator, sent)[1:]] == ["4821-0028"]
 
 
 # ----------------------------------------------------------------------------- search

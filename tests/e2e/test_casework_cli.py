@@ -110,3 +110,41 @@ def test_sandbox_plays_every_role(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     # /staffhelp in the group, in BOT_STAFF_LANGUAGE (Russian by default).
     assert "[staff group] bot:" in shown and "/find ТЕКСТ" in shown
     assert shown.rstrip().endswith("bye")
+
+
+def test_export_filters_on_consent_and_carries_person_keys(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.storage.casework import CaseworkRepository
+
+    for key in list(os.environ):
+        if key.startswith("BOT_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "data"
+    asyncio.run(_seed(data))  # cases 1 and 2 agreed to sharing ("yes"), see _seed
+
+    async def share_no_and_link() -> None:
+        db = await Database.open(data / "bot.sqlite3")
+        try:
+            await db.execute("UPDATE cases SET consent_share = 'no' WHERE number = '4821-0002'")
+            ids = {r[1]: int(r[0]) for r in await db.fetchall("SELECT case_id, number FROM cases")}
+            await CaseworkRepository(db).add_links(
+                [(ids["4821-0003"], 1, ids["4821-0001"], 2, "certain")], "2024-03-09T10:00:00")
+        finally:
+            await db.close()
+
+    asyncio.run(share_no_and_link())
+    monkeypatch.setenv("BOT_DATA_DIR", str(data))
+    out = tmp_path / "share.csv"
+    assert main(["export", "--format", "csv", "--consent", "share", "--output", str(out)]) == 0
+    rows = list(csv.DictReader(out.open(encoding="utf-8-sig")))
+    assert sorted({r["case_number"] for r in rows}) == ["4821-0001", "4821-0003", "4821-0004"]
+    keys = {(r["case_number"], r["person_index"]): r["person_key"] for r in rows}
+    assert keys[("4821-0001", "2")] == keys[("4821-0003", "1")] == "4821-0001/2"  # linked
+    assert keys[("4821-0001", "1")] == "4821-0001/1"  # linked to nobody: its own
+    out = tmp_path / "all.jsonl"
+    assert main(["export", "--format", "jsonl", "--output", str(out)]) == 0
+    first = json.loads(out.read_text(encoding="utf-8").splitlines()[0])
+    assert first["person_keys"] == ["4821-0001/1", "4821-0001/2"]
+    with pytest.raises(SystemExit):
+        main(["export", "--format", "csv", "--consent", "everything", "--output", str(out)])

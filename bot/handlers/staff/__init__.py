@@ -98,8 +98,9 @@ COMMANDS: dict[str, StaffCommand] = {
     "ask": StaffCommand("staff", ask_cmd, N_(
         "/ask NUMBER TEXT: send the relative a question; the answer comes back here")),
     "export": StaffCommand("staff", export_cmd, N_(
-        "/export [full] [STATUS] [LANGUAGE] [SINCE] [UNTIL]: an XLSX without names, sent to "
-        "your private chat; full: every answer (admins, after a warning)")),
+        "/export [full] [STATUS] [LANGUAGE] [share|publish] [SINCE] [UNTIL]: an XLSX without "
+        "names, sent to your private chat; full: every answer (admins, after a warning); "
+        "share or publish: only cases whose relatives agreed to it")),
     "staffhelp": StaffCommand("staff", staffhelp_cmd, N_("/staffhelp: these commands")),
     "find": StaffCommand("staff", find_cmd, N_(
         "/find TEXT: cases by a name in any script, a Chinese ID (or its last 6 characters), a "
