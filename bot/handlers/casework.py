@@ -486,6 +486,9 @@ def link_line(t: Translator, link: PersonLink, case_id: int) -> str:
 
 async def link_lines(d: Deps, t: Translator, case: CaseInfo) -> str:
     """The alert's lines about possible duplicates (numbers only: it goes to the group)."""
+    if d.keys.offline:
+        return "\n" + esc(t._("Duplicates not checked: the private key is offline (python -m "
+                              "bot duplicates on the offline computer)."))
     links = await _repo(d).links_of(case.case_id)
     return "".join("\n⚠️ " + esc(link_line(t, link, case.case_id)) for link in links)
 

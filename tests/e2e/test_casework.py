@@ -22,7 +22,7 @@ from bot.storage.casework import CaseworkRepository
 from bot.storage.staff import Workflow
 from tests.e2e.conftest import BotRunner, tr
 from tests.e2e.test_relative_journey import female_id
-from tests.e2e.test_staff import full_case, staff_group, xlsx_rows
+from tests.e2e.test_staff import full_case, short_case, staff_group, xlsx_rows
 
 ADMIN, STAFF = 7101, 7102
 GROUP = -100777
@@ -239,13 +239,18 @@ async def test_find_with_the_private_key_offline(emulator: Emulator, tmp_path: P
     keys = tmp_path / "keys"
     public, _ = generate_keypair(keys)
     bot = BotRunner(emulator, tmp_path / "data", staff_ids=frozenset({STAFF}),
-                    public_key_file=public)
+                    public_key_file=public, staff_chat_id=GROUP)
     await bot.start()
     try:
         private = emulator.user(STAFF, language_code="en")
         await private.send_text("/find Nurlan")
         assert "kept offline" in private.last.plain
         assert "python -m bot duplicates --key FILE" in private.last.plain
+        # The alert says duplicates could not be checked, and where to check them.
+        in_group = private.in_chat(staff_group(emulator))
+        number = await short_case(emulator.user(3170, language_code="ru"), "ru")
+        alert = await in_group.wait_for(lambda m: number in m.plain)
+        assert "Duplicates not checked: the private key is offline" in alert.plain
     finally:
         await bot.stop()
 
