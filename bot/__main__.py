@@ -37,25 +37,48 @@ def _err(message: str) -> None:
 # ----------------------------------------------------------------------------- run, sandbox
 
 
-async def sandbox(settings: Settings) -> int:
-    """Start the offline emulator, run the bot against it, and chat in this terminal."""
+#: The people of `sandbox --as`: (user id, first name, @username, language) per role.
+SANDBOX_CAST = {"relative": (1, "Айгүл", None, "kk"), "staff": (2, "Arman", "arman", "ru"),
+                "admin": (3, "Dana", "dana", "en")}
+SANDBOX_GROUP = -1001
+
+
+async def sandbox(settings: Settings, role: str | None = None) -> int:
+    """Start the offline emulator, run the bot against it, and chat in this terminal.
+
+    With `role` (relative, staff or admin) the sandbox has one person per role and a staff
+    group, and the terminal can switch between them (/as) and write in the group (/group).
+    """
     from bot.sandbox.emulator import Emulator
-    from bot.sandbox.terminal import chat_in_terminal
+    from bot.sandbox.terminal import Cast, chat_in_terminal
 
     emulator = Emulator()
     await emulator.start()
     # Its own data folder, keys included: sandbox chats never mix with real cases.
-    local = settings.model_copy(update={"token": emulator.token,
-                                        "api_base_url": emulator.base_url,
-                                        "data_dir": settings.data_dir / "sandbox",
-                                        "webhook_url": "", "public_key_file": None,
-                                        "private_key_file": None, "draft_key_file": None})
+    update: dict[str, Any] = {"token": emulator.token, "api_base_url": emulator.base_url,
+                              "data_dir": settings.data_dir / "sandbox", "webhook_url": "",
+                              "public_key_file": None, "private_key_file": None,
+                              "draft_key_file": None}
+    cast = None
+    if role is not None:
+        users = {r: emulator.user(uid, first_name=name, username=username, language_code=lang)
+                 for r, (uid, name, username, lang) in SANDBOX_CAST.items()}
+        group = emulator.group(SANDBOX_GROUP, title="Volunteers")
+        group.state.known = True  # the bot was added to the staff group
+        cast = Cast(users, group)
+        update.update(admin_ids=frozenset({SANDBOX_CAST["admin"][0]}),
+                      staff_ids=frozenset({SANDBOX_CAST["staff"][0]}),
+                      staff_chat_id=SANDBOX_GROUP)
+    local = settings.model_copy(update=update)
     stop = asyncio.Event()
     bot_task = asyncio.create_task(run_bot(local, webhook=False, stop=stop))
     print(f"Sandbox: a local Bot API emulator at {emulator.base_url}; data in "
           f"{local.data_dir}. Type /start. Numbers press buttons; /quit ends.")
     try:
-        await chat_in_terminal(emulator)
+        if cast is not None and role is not None:
+            await chat_in_terminal(emulator, cast=cast, role=role)
+        else:
+            await chat_in_terminal(emulator)
     finally:
         stop.set()
         await bot_task
@@ -272,6 +295,40 @@ def decrypt(key: Path, source: Path, output: Path, verify_key: Path | None = Non
         return 1
 
 
+def duplicates(key: Path, source: Path, output: Path) -> int:
+    """Possible duplicates in an export, on the offline computer (bot/casework/offline.py).
+
+    A sealed export is opened first exactly as `decrypt` opens it (signature checked), into a
+    temporary folder that is removed afterwards."""
+    import tempfile
+
+    from bot.casework import offline
+
+    if not source.is_file():
+        _err(f"{source} does not exist")
+        return 1
+    with tempfile.TemporaryDirectory(prefix="duplicates-") as tmp:
+        plain = source
+        if not offline.is_plain_export(source):
+            plain = Path(tmp) / "export"
+            code = decrypt(key, source, plain)
+            if code != 0:
+                return code
+            if not offline.is_plain_export(plain):
+                _err(f"{source}: export as JSONL or CSV for duplicates (not XLSX)")
+                return 1
+        try:
+            pairs = offline.write_report(plain, output)
+        except (ValueError, KeyError) as exc:
+            _err(f"{source}: not an export this bot wrote ({type(exc).__name__})")
+            return 1
+        except OSError as exc:
+            _err(f"cannot write {output}: {exc.strerror}")
+            return 1
+    print(f"wrote {pairs} possible duplicates to {output}")
+    return 0
+
+
 def _write_private(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.part")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -433,7 +490,7 @@ async def export(settings: Settings, args: argparse.Namespace) -> int:
 
     output = Path(args.output)
     filters = {"since": args.since, "until": args.until, "status": args.status,
-               "lang": args.lang}
+               "lang": args.lang, "consent": args.consent}
     if not output.parent.is_dir():  # before anything else is opened
         _err(f"export: cannot write {output}: the folder {output.parent} does not exist")
         return 2
@@ -587,10 +644,14 @@ def _parser(argv: list[str]) -> tuple[argparse.ArgumentParser, argparse.Argument
                     "when BOT_WEBHOOK_URL is set or --webhook is given.")
     run.add_argument("--webhook", action="store_true",
                      help="receive updates by webhook (BOT_WEBHOOK_URL, BOT_WEBHOOK_SECRET)")
-    sub.add_parser("sandbox", help="try the bot offline in this terminal",
-                   description="Start a local Bot API emulator and chat with the bot in this "
-                               "terminal (numbers press buttons). Its data is kept apart, in "
-                               "BOT_DATA_DIR/sandbox.")
+    sandbox_parser = sub.add_parser(
+        "sandbox", help="try the bot offline in this terminal",
+        description="Start a local Bot API emulator and chat with the bot in this terminal "
+                    "(numbers press buttons). Its data is kept apart, in BOT_DATA_DIR/sandbox.")
+    sandbox_parser.add_argument(
+        "--as", dest="role", choices=("relative", "staff", "admin"),
+        help="play this role among a relative, a staff member and an admin, with a staff "
+             "group (switch with /as ROLE, write in the group with /group TEXT)")
     sub.add_parser("migrate", help="apply database migrations and exit",
                    description="Apply the database migrations not yet applied (the bot does "
                                "this at every start; check, export and broadcast never do and "
@@ -629,6 +690,19 @@ def _parser(argv: list[str]) -> tuple[argparse.ArgumentParser, argparse.Argument
     dec.add_argument("--allow-unsigned", action="store_true",
                      help="open a file without a signature (older files); a wrong signature "
                           "is still refused")
+    dup = sub.add_parser("duplicates", help="find persons reported twice in an export "
+                         "(offline computer, when the bot cannot read names)",
+                         description="Compare every missing person of an export (JSONL or "
+                                     "CSV, sealed or opened) with those reported before, by "
+                                     "the bot's rules: the same Chinese ID, or a similar name "
+                                     "with the same prefecture and birth year within one. "
+                                     "Writes a CSV of case and person numbers, never names.")
+    dup.add_argument("--key", required=True, type=Path, metavar="FILE",
+                     help="the organisation's private key")
+    dup.add_argument("--input", required=True, type=Path, metavar="EXPORT",
+                     help="an export, sealed or opened (JSONL or CSV)")
+    dup.add_argument("--output", required=True, type=Path, metavar="REPORT",
+                     help="the report: a CSV of case and person numbers, no names")
     bak = sub.add_parser("backup", help="write a sealed backup of the database",
                          description="Write a consistent backup while the bot runs: age, "
                                      "encrypted to the organisation's public key and "
@@ -669,6 +743,10 @@ def _parser(argv: list[str]) -> tuple[argparse.ArgumentParser, argparse.Argument
                      help=f"only cases with this status: {', '.join(statuses)}")
     exp.add_argument("--lang", choices=LANGUAGES, metavar="LANG",
                      help=f"only cases in this language: {', '.join(LANGUAGES)}")
+    exp.add_argument("--consent", choices=("share", "publish"),
+                     help="only cases whose relatives agreed to sharing with international "
+                          "organisations (share) or to publication, by name or anonymously "
+                          "(publish)")
     exp.add_argument("--with-files", type=Path, metavar="DIR",
                      help="also download the attachments into DIR")
     if argv[:1] == ["broadcast"]:  # its parser imports the sender: only when it is used
@@ -704,6 +782,9 @@ def main(argv: list[str] | None = None) -> int:
             setup_logging("WARNING")
             return decrypt(args.key, args.input, args.output, args.verify_key,
                            args.allow_unsigned)
+        if args.command == "duplicates":
+            setup_logging("WARNING")
+            return duplicates(args.key, args.input, args.output)
         try:
             settings = load_settings()
         except SettingsError as exc:
@@ -718,7 +799,7 @@ def main(argv: list[str] | None = None) -> int:
                        in ("INFO", "DEBUG") else settings.log_level)
         commands: dict[str, Callable[[], Coroutine[Any, Any, int]]] = {
             "run": lambda: run_bot(settings, webhook=True if args.webhook else None),
-            "sandbox": lambda: sandbox(settings),
+            "sandbox": lambda: sandbox(settings, args.role),
             "migrate": lambda: migrate(settings),
             "check": lambda: check(settings),
             "backup": lambda: backup(settings, args.output),

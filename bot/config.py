@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     # relatives need the rest.
     broadcast_rate: float = Field(default=25.0, gt=0, le=30)
     backup_time: str = "02:30"
+    # Case work: the staff group's language (notices, /staffhelp there), the time zone staff
+    # read times in, and how long a status notice waits so the change can be undone.
+    staff_language: str = "ru"
+    timezone: str = "Asia/Almaty"
+    status_undo_seconds: int = Field(default=60, ge=0, le=3600)
     # Cards, answers, files and exports sent to staff are deleted from their chats after this
     # many hours (Telegram lets a bot delete its messages only while under 48 hours old).
     card_ttl_hours: float = Field(default=24.0, gt=0, le=47)
@@ -128,6 +133,25 @@ class Settings(BaseSettings):
                              "(make one with: openssl rand -hex 32)")
         return value
 
+    @field_validator("staff_language")
+    @classmethod
+    def _staff_language(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in ("kk", "ru", "en"):
+            raise ValueError("must be kk, ru or en")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        value = value.strip()
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be a time zone name such as Asia/Almaty") from None
+        return value
     @field_validator("backup_recipients")
     @classmethod
     def _recipients(cls, value: str) -> str:

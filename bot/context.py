@@ -20,6 +20,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 from bot.errors import ErrorReport
 
 if TYPE_CHECKING:
+    from bot.casework.live import LiveIndex
     from bot.handlers.common import Deps
     from bot.handlers.privacy import FloodGuard
     from bot.services.broadcast import ActivityMeter, BroadcastSender
@@ -50,6 +51,8 @@ class BotData:
     # imports relative.py): wired in bot/app.py.
     announce_case: CaseAnnouncer | None = None
     personal_menu: MenuSetter | None = None
+    # The in-memory person index for /find and duplicates (bot/casework/live.py).
+    person_index: LiveIndex | None = None
 
 
 class Context(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):

@@ -165,6 +165,7 @@ async def export_cases(
     until: str | None = None,
     status: str | None = None,
     lang: str | None = None,
+    consent: str | None = None,
     decode: Decode = identity,
     progress: Callable[[int], None] | None = None,
     batch: int = 500,
@@ -189,7 +190,8 @@ async def export_cases(
         raise ValueError("batch must be at least 1")
     check_filters(since, until, status, lang)
     plan = ExportPlan(form)
-    filters = {"since": since, "until": until, "status": status, "lang": lang}
+    filters = {"since": since, "until": until, "status": status, "lang": lang,
+               "consent": consent}  # consent: share or publish (storage/export_queries.py)
     # Counting reads the filters first, so a bad date fails before any file is made.
     total = await count_cases(db, **filters)
     n_workers = _worker_count(db, decode, total, batch, workers)

@@ -89,7 +89,7 @@ class _CsvEncoder:
         self._plan = plan
         self._once = [(key, self._compile(fields), extra) for key, fields, extra in plan.once]
         self._person = self._compile(plan.person_fields)
-        self._blank = ",".join(csv_cells([None] * plan.person_width))
+        self._blank = ",".join(csv_cells([None] * (plan.person_width + 1)))  # + person_key
 
     @staticmethod
     def _compile(fields: list[_Field]) -> _Compiled:
@@ -165,6 +165,7 @@ class _CsvEncoder:
             for i, person in enumerate(persons, 1):
                 cells = [f"{before},{i},{n},{after}"]
                 part(person if person.__class__ is dict else {}, person_fields, cells)
+                cells += csv_cells([case.person_key(i)])
                 append(",".join(cells))
         append("")
         encoded = "\r\n".join(lines).encode("utf-8") if len(lines) > 1 else b""

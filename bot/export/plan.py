@@ -195,6 +195,10 @@ class ExportPlan:
         self.person_fields, person_columns = _fields(form.repeat_group, len(columns))
         columns += person_columns
         self.person_width = len(person_columns)
+        # Last: the key shared by persons linked as the same person (case work, duplicates).
+        self.key_col = len(columns)
+        columns.append(Column("person_key", "The same for every row of one person reported in "
+                                            "several cases (NUMBER/person of the first)"))
         names = [c.name for c in columns]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -236,12 +240,13 @@ class ExportPlan:
         head = self.head(case)
         persons = self.persons(data)
         if not persons:
-            return [[*head, None, 0, *shared, *([None] * self.person_width)]]
+            return [[*head, None, 0, *shared, *([None] * self.person_width), None]]
         out = []
         for i, person in enumerate(persons, 1):
             row = [*head, i, len(persons), *shared]
             for f in self.person_fields:
                 row += _field_cells(f, person.get(f.key))
+            row.append(case.person_key(i))
             out.append(row)
         return out
 
@@ -257,6 +262,9 @@ def json_case(case: CaseRow, data: dict[str, Any]) -> dict[str, Any]:
         "notice_version": case.notice_version,
     }
     meta.update(data)
+    persons = data.get("persons")
+    if isinstance(persons, list):  # one key per person, shared by persons linked as the same
+        meta["person_keys"] = [case.person_key(i) for i in range(1, len(persons) + 1)]
     return meta
 
 

@@ -53,7 +53,8 @@ def _what_happened(data: dict[str, Any]) -> str:
 
 async def export_summary(db: Database, output: Path, *, decode: Any,
                          since: str | None = None, until: str | None = None,
-                         status: str | None = None, lang: str | None = None) -> SummaryResult:
+                         status: str | None = None, lang: str | None = None,
+                         consent: str | None = None) -> SummaryResult:
     """Write the summary XLSX to `output` (created 0600). `decode` opens a case's stored data
     (raising when the private key is offline: "what happened" then reads "(sealed)")."""
     fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -67,7 +68,7 @@ async def export_summary(db: Database, output: Path, *, decode: Any,
                                    freeze_header=True, autofilter=True)
             sheet.write_row([h for _, h in SUMMARY_COLUMNS], STYLE_HEADER)
             async for case in iter_cases(db, since=since, until=until, status=status,
-                                         lang=lang):
+                                         lang=lang, consent=consent):
                 try:
                     data = json.loads(decode(case.data)) if case.data else {}
                     happened = _what_happened(data if isinstance(data, dict) else {})

@@ -516,6 +516,7 @@ class _XlsxEncoder:
             for i, person in enumerate(persons, 1):
                 cells = [start, before, cell(6, i), count, after]
                 self._part(person, plan.person_fields, cells)
+                cells.append(cell(plan.key_col, case.person_key(i)))
                 cells.append("</row>")
                 out.append("".join(cells).encode())
         return _Chunk(_ROW_END.encode().join(out), len(out), len(cases), widths)

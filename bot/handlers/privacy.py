@@ -80,10 +80,14 @@ async def on_delete_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         return
     # The case numbers (nothing else) are written down outside the database first, so that
     # restoring an older backup can never bring these cases back (bot/services/erasures.py).
-    numbers = [case.number for case in await d.cases.for_user(user.id)]
+    own = await d.cases.for_user(user.id)
+    numbers = [case.number for case in own]
     erasures.remember(d.settings.data_dir, numbers)
     erased = await repo(context).erase_user(user.id, d.now_iso())
     log.info("erased a relative's data: cases=%d", len(erased.withdrawn_cases))
+    from bot.handlers.casework import forget_cases  # the search index forgets them too
+
+    forget_cases(context, [case.case_id for case in own])
     # What staff were sent about these cases (cards, answers, files, exports) is taken back.
     await takeback.take_back_cases(context.bot, d, erased.withdrawn_cases)
     await edit_or_send(query, t._(DELETE_DONE) % {"days": d.settings.backup_keep})

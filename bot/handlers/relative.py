@@ -22,12 +22,13 @@ from telegram import (
 from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import ContextTypes
 
+from bot.casework.status import RELATIVE_LABELS
 from bot.context import data_of
 from bot.errors import telegram_noise
 from bot.form import engine
 from bot.form.engine import DraftState, Outcome
 from bot.form.model import Question
-from bot.handlers import render
+from bot.handlers import conversation, render
 from bot.handlers.common import (
     CANCEL_PREFIX,
     CLEAN_CHAT_PREFIX,
@@ -51,16 +52,7 @@ from bot.storage.staff_messages import CaseAlerts
 
 log = logging.getLogger(__name__)
 
-STATUS_LABELS = {
-    "new": N_("received, waiting for a volunteer"),
-    "in_review": N_("a volunteer is working on it"),
-    "needs_info": N_("we need more information from you"),
-    "verified": N_("checked and confirmed"),
-    "referred": N_("sent to an international organisation"),
-    "located": N_("the person has been found"),
-    "closed": N_("closed"),
-    "withdrawn": N_("withdrawn"),
-}
+STATUS_LABELS = RELATIVE_LABELS  # moved to bot/casework/status.py
 
 THANKS = N_(
     "<b>Thank you. Your report has been received.</b>\n\n"
@@ -279,6 +271,7 @@ async def main_menu(update: Update, lang: str, d: Deps) -> None:
     kb = keyboard([
         [button("📝 " + t._("Report a missing person"), f"{MENU_PREFIX}new")],
         [button("📋 " + t._("My cases"), f"{MENU_PREFIX}status")] if has_cases else [],
+        [conversation.write_button(t)] if await conversation.open_cases(d, user.id) else [],
         [button("🌐 " + t._("Language"), f"{MENU_PREFIX}lang")],
     ])
     await _send(update, text, kb)
@@ -288,7 +281,10 @@ async def main_menu(update: Update, lang: str, d: Deps) -> None:
 
 
 async def start_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await ask_language(update)
+    from bot.handlers.staff.members import staff_welcome  # staff get their own welcome
+
+    if not await staff_welcome(update, context):
+        await ask_language(update)
 
 
 async def language_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -365,6 +361,8 @@ async def send_status(update: Update, d: Deps, lang: str) -> None:
         await _send(update, t._("You have no submitted cases yet. Send /new to report a missing "
                                 "person."))
         return
+    from bot.handlers.casework import person_lines  # each person's own status
+
     lines = [t.ngettext("<b>Your case</b>", "<b>Your cases</b>", len(cases))]
     for c in cases:
         submitted = t.format_date(datetime.fromisoformat(c.submitted_at).date())
@@ -373,7 +371,10 @@ async def send_status(update: Update, d: Deps, lang: str) -> None:
             % {"number": f"<code>{esc(c.number)}</code>", "date": esc(submitted),
                "status": esc(t._(STATUS_LABELS.get(c.status, c.status)))}
         )
-    await _send(update, "\n".join(lines))
+        lines += await person_lines(d, t, c.case_id, c.number, c.persons_count)
+    writable = any(c.status != "withdrawn" for c in cases)
+    await _send(update, "\n".join(lines),
+                keyboard([[conversation.write_button(t)]]) if writable else None)
 
 
 async def help_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -507,7 +508,9 @@ async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     t = translator(lang)
     loaded = await load_state(d, user.id)
     if loaded is None:
-        await main_menu(update, lang, d)
+        # No report in progress: a message for the volunteers about a case, if there is one.
+        if not await conversation.take_message(update, context, lang):
+            await main_menu(update, lang, d)
         return
     state, row = loaded
     if _is_stale_resume(d, row):

@@ -79,6 +79,9 @@ class CaseRepository:
                 "INSERT INTO case_events (case_id, at, kind) VALUES (?, ?, 'submitted')",
                 (case_id, now),
             )
+            await conn.executemany(
+                "INSERT INTO case_persons (case_id, person, updated_at) VALUES (?, ?, ?)",
+                [(case_id, i, now) for i in range(1, case.persons_count + 1)])
             await conn.execute("DELETE FROM drafts WHERE user_id = ?", (case.user_id,))
             if in_transaction is not None:
                 assert case_id is not None

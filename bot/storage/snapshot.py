@@ -210,12 +210,20 @@ async def load_case_rows(db: Database, rows: Iterable[Mapping[str, Any]]) -> int
         for row in rows:
             values = dict(row)
             values.setdefault("form_version", 0)
+            # Each person's key (case work: duplicates) lives beside the case, not in it.
+            keys = values.pop("person_keys", None)
             names = list(values)
             if not all(name.isidentifier() for name in names):
                 raise ValueError("bad column name in a sealed export")
-            await conn.execute(
+            cur = await conn.execute(
                 f"INSERT INTO cases ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
                 [values[k] for k in names],
             )
+            if isinstance(keys, str):
+                await conn.executemany(
+                    "INSERT INTO case_persons (case_id, person, updated_at, person_key)"
+                    " VALUES (?, ?, '', ?)",
+                    [(cur.lastrowid, i, key or None)
+                     for i, key in enumerate(keys.split(","), start=1)])
             n += 1
     return n

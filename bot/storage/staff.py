@@ -17,16 +17,13 @@ from typing import Any
 
 import aiosqlite
 
+from bot.casework.status import FINISHED, STATUSES
 from bot.storage.db import Codec, Database, identity
 
-#: Workflow statuses as stable codes, in the order staff move a case along.
-STATUSES: tuple[str, ...] = (
-    "new", "in_review", "needs_info", "verified", "referred", "located", "closed",
-)
-#: Statuses a case leaves the open list with ("withdrawn" is set by the relative's erasure).
-FINISHED: tuple[str, ...] = ("closed", "withdrawn")
+__all__ = ["FINISHED", "STATUSES"]  # re-exported for the handlers that import them here
+
 #: Event kinds whose detail is personal text, sealed.
-SEALED_KINDS = frozenset({"note", "question", "answer"})
+SEALED_KINDS = frozenset({"note", "question", "answer", "message"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +253,9 @@ class Workflow:
             await conn.execute(
                 "UPDATE cases SET status = ?, updated_at = ? WHERE case_id = ?",
                 (status, now, case_id))
+            await conn.execute(  # every person moves with the case (casework.py: one person)
+                "UPDATE case_persons SET status = ?, updated_at = ? WHERE case_id = ?",
+                (status, now, case_id))
             event = await conn.execute(
                 "INSERT INTO case_events (case_id, at, actor_id, kind, detail)"
                 " VALUES (?, ?, ?, 'status', ?)", (case_id, now, actor_id, f"{old}>{status}"))
@@ -395,6 +395,17 @@ class Workflow:
                 (now, question.question_id))
             await conn.execute("UPDATE cases SET updated_at = ? WHERE case_id = ?",
                                (now, question.case_id))
+
+
+async def record_message(db: Database, seal: Codec, case_id: int, content: dict[str, Any],
+                         now: str) -> None:
+    """Store a message the relative wrote to the volunteers (sealed) on the case."""
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO case_events (case_id, at, kind, detail) VALUES (?, ?, 'message', ?)",
+            (case_id, now, base64.b64encode(seal(json.dumps(content, ensure_ascii=False)
+                                                 .encode())).decode("ascii")))
+        await conn.execute("UPDATE cases SET updated_at = ? WHERE case_id = ?", (now, case_id))
 
 
 async def _number(conn: aiosqlite.Connection, case_id: int) -> str:

@@ -12,7 +12,7 @@ from telegram.ext import ContextTypes
 
 from bot.errors import MALFORMED_HTML, telegram_noise
 from bot.handlers.access import button_data, parse_button
-from bot.handlers.common import Deps, button, esc, keyboard, rows_of, split_html
+from bot.handlers.common import Deps, button, deps, esc, keyboard, rows_of, split_html
 from bot.handlers.staff import alerts, export
 from bot.handlers.staff.base import (
     PRIVATE_FIRST,
@@ -24,7 +24,7 @@ from bot.handlers.staff.base import (
     record_sent,
 )
 from bot.handlers.staff.lists import _list_page
-from bot.handlers.staff.workflow import change_status, take
+from bot.handlers.staff.workflow import take
 from bot.handlers.staff_view import (
     answer_blocks,
     card_header,
@@ -58,6 +58,12 @@ async def announce_case(context: ContextTypes.DEFAULT_TYPE, number: str) -> None
     Through the outbox (bot/handlers/staff/alerts.py): queued with a record that the case was
     announced, sent until Telegram takes it; past BOT_ALERTS_PER_HOUR, in the hourly digest.
     """
+    from bot.handlers.casework import check_new_case
+
+    d = deps(context)
+    case = await _wf(d).case(number)
+    if case is not None:  # possible duplicates first: the alert names them (numbers only)
+        await check_new_case(context, d, case)
     await alerts.announce(context.application, number)
 
 
@@ -65,9 +71,9 @@ async def announce_case(context: ContextTypes.DEFAULT_TYPE, number: str) -> None
 
 
 def card_keyboard(d: Deps, t: Translator, case: CaseInfo, viewer: int,
-                  files: list[tuple[str, dict[str, Any]]], page: int = 0
-                  ) -> InlineKeyboardMarkup | None:
-    rows = []
+                  files: list[tuple[str, dict[str, Any]]], page: int = 0,
+                  extra: list[list[Any]] | None = None) -> InlineKeyboardMarkup | None:
+    rows = list(extra or [])  # per-person statuses and duplicate links (casework.card_buttons)
     if case.status not in FINISHED and case.assignee_id != viewer:
         rows.append([button("✋ " + t._("Take"), button_data(d, "take", case.case_id))])
     if case.status != "withdrawn":
@@ -103,6 +109,8 @@ async def send_card(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int, v
     """
     if chat_id != viewer:
         raise ValueError("a case card goes only to the viewer's private chat")
+    from bot.handlers.casework import card_buttons, card_top
+
     wf = _wf(d)
     data: dict[str, Any] | None = None
     blocks = [card_header(t, d.form, case)]
@@ -116,11 +124,13 @@ async def send_card(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int, v
             blocks.append("🔒 " + esc(t._(
                 "The answers are sealed: the private key is kept offline. Export the cases "
                 "and open them on the offline computer.")))
+    blocks.insert(1, await card_top(d, t, case, data))  # consent, persons, duplicates first
     if data is not None:
         blocks += answer_blocks(t, d.form, data)
     blocks += history_blocks(t, await wf.events(case.case_id), wf.reveal)
     messages = split_html(blocks)
-    markup = card_keyboard(d, t, case, viewer, files_of(data) if data else [])
+    markup = card_keyboard(d, t, case, viewer, files_of(data) if data else [],
+                           extra=await card_buttons(d, t, case))
     sent: list[Message] = []
     try:
         for text in messages[:-1]:
@@ -230,11 +240,14 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await query.answer()
         await _file_page(query, d, t, case, actor, arg)
         return
+    from bot.handlers import casework
+
+    handled, toast = await casework.on_button(context, d, chat_id, actor, t, case, action, arg)
+    if handled:
+        await query.answer(toast)
+        return
     if action == "take":
         toast = await take(context, d, chat_id, actor, t, case)
-    elif action == "st" and arg in STATUSES:
-        if not await change_status(context, d, chat_id, actor, t, case, arg):
-            toast = t._("Nothing changed.")
     elif action == "file":
         toast = await resend_file(context, d, actor, actor, t, case, arg)
         if toast is None and chat_id != actor:
