@@ -28,6 +28,7 @@ from telegram.ext import (
 )
 
 from bot.config import Settings
+from bot.evidence.intake import install_vault
 from bot.form.model import load_form
 from bot.handlers import admin, menus, privacy, relative, staff, updates
 from bot.handlers.common import Deps, deps
@@ -133,6 +134,7 @@ def build_application(d: Deps, *, rate_limit: bool = True) -> AnyApp:
     app.bot_data["deps"] = d
     register_handlers(app)
     install_outbox(app)  # the sender also starts with the job queue; see start_outbox
+    install_vault(app)  # the evidence vault's fetcher (bot/evidence/), likewise
     return app
 
 

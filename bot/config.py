@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     # relatives need the rest.
     broadcast_rate: float = Field(default=25.0, gt=0, le=30)
     backup_time: str = "02:30"
+    # The evidence vault (BOT_DATA_DIR/files): the largest file a bot may download, in MB.
+    # 0: Telegram's limit, 20 MB on its cloud Bot API, 2000 MB on a self-hosted Bot API
+    # server (any other BOT_API_BASE_URL).
+    file_download_limit_mb: int = Field(default=0, ge=0, le=2000)
 
     @field_validator("admin_ids", "staff_ids", mode="before")
     @classmethod

@@ -22,6 +22,8 @@ from telegram import (
 from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import ContextTypes
 
+from bot.evidence.intake import attach_case_files, note_file
+from bot.evidence.vault import download_limit
 from bot.form import engine
 from bot.form.engine import DraftState, Outcome
 from bot.handlers import render
@@ -497,7 +499,12 @@ async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         await show_step(update, context, d, state, lang, old_message_id=row.question_message_id,
                         notice=t._("Welcome back. We continue where you stopped:"))
         return
-    outcome = engine.apply(d.form, state, to_input(message), d.now())
+    inp = to_input(message)
+    limit = download_limit(d.settings.api_base_url, d.settings.file_download_limit_mb)
+    outcome = engine.apply(d.form, state, inp, d.now(), max_file_mb=limit // (1024 * 1024))
+    if isinstance(inp, engine.Media) and outcome.changed and outcome.error is None:
+        # Fetched into the evidence vault at once, before Telegram can lose it (issue 15).
+        await note_file(context.application, d, user.id, inp, message.date)
     await after_outcome(update, context, d, lang, outcome, row.question_message_id)
 
 
@@ -677,6 +684,7 @@ async def submit(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps, la
             kind="case_confirmation", dedup_key=f"case:{case_id}:confirmation")
         if outbox_id is not None:
             queued.append(outbox_id)
+        await attach_case_files(conn, d, user.id, case_id, data)
 
     number = await d.cases.submit(case, _now_str(d), new_case_number, in_transaction=confirm)
     log.info("case submitted: persons=%d", case.persons_count)

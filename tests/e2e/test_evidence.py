@@ -1,0 +1,126 @@
+"""The evidence vault end to end: a relative's files are fetched at once, sealed, and kept."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from bot.evidence.vault import Custody, read_vault_file
+from bot.sandbox.emulator import Emulator
+from bot.sandbox.simusers import OGG_BYTES, SimUser
+from tests.e2e.conftest import BotRunner
+from tests.e2e.evidence_journey import disk_files, report_with_files, wait_vault
+
+PHOTO = b"\xff\xd8\xff\xe0 PHOTO-OF-ERLAN " + bytes(range(256)) * 40
+PDF = b"%PDF-1.4 PASSPORT-OF-ERLAN " + b"x" * 300_000
+
+
+async def send_photo(user: SimUser) -> None:
+    await user.send_photo(PHOTO)
+
+
+async def send_pdf(user: SimUser) -> None:
+    await user.send_document(PDF, file_name="паспорт.pdf", mime_type="application/pdf")
+
+
+async def custody_of(bot: BotRunner) -> list[tuple[str, str, Custody | None]]:
+    rows = await bot.d.db.fetchall(
+        "SELECT vault_name, state, custody FROM evidence_files ORDER BY file_row")
+    return [(r[0], r[1], Custody.from_bytes(bot.d.keys.unseal(bytes(r[2]))) if r[2] else None)
+            for r in rows]
+
+
+async def test_files_are_fetched_sealed_and_recorded(emulator: Emulator, bot: BotRunner) -> None:
+    user = emulator.user(5001)
+    number = await report_with_files(user, [send_photo, send_pdf])
+    assert await wait_vault(bot.d.db) == [("stored", None)] * 3
+    case_id = (await bot.d.db.fetchone("SELECT case_id FROM cases WHERE number = ?",
+                                       (number,)))[0]
+    attached = await bot.d.db.fetchall("SELECT DISTINCT case_id FROM evidence_files")
+    assert [r[0] for r in attached] == [case_id]
+    records = await custody_of(bot)
+    expected = {"voice": (OGG_BYTES, "audio/ogg"), "photo": (PHOTO, "image/jpeg"),
+                "document": (PDF, "application/pdf")}
+    folder = bot.data_dir / "files"
+    on_disk = disk_files(folder)
+    assert set(on_disk) == {name for name, _, _ in records}
+    private = bot.d.keys.private
+    assert private is not None
+    for name, _state, custody in records:
+        assert custody is not None
+        data, mime = expected[custody.kind]
+        assert custody.sha256 == hashlib.sha256(data).hexdigest()
+        assert custody.size == len(data) and custody.mime == mime
+        assert custody.file_unique_id.startswith("U") and custody.received_at
+        assert custody.fetched_at >= custody.received_at[:10]
+        assert b"".join(read_vault_file(folder / name, private)) == data
+        # Sealed at rest: no piece of the content is on disk in the clear.
+        assert data[:40] not in on_disk[name] and data[-40:] not in on_disk[name]
+    assert records[0][2] is not None and records[0][2].duration == 75
+    assert (folder.stat().st_mode & 0o777) == 0o700
+    # The database holds no hash, file_id or name in the clear either.
+    raw = b"".join(p.read_bytes() for p in bot.data_dir.glob("bot.sqlite3*"))
+    for custody in (c for _, _, c in records if c is not None):
+        assert custody.sha256.encode() not in raw
+    assert "паспорт".encode() not in raw
+
+
+async def test_outage_and_restart_lose_no_file(emulator: Emulator, bot: BotRunner) -> None:
+    emulator.file_outage = True  # Telegram's file servers answer 502
+    user = emulator.user(5002)
+    await report_with_files(user, [send_photo])
+    rows = await bot.d.db.fetchall("SELECT state, attempts FROM evidence_files")
+    assert [r[0] for r in rows] == ["pending", "pending"]
+    await bot.restart()  # the jobs outlive the process
+    assert [r[0] for r in await bot.d.db.fetchall("SELECT state FROM evidence_files")] == [
+        "pending", "pending"]
+    emulator.file_outage = False
+    await bot.d.db.execute("UPDATE evidence_files SET next_attempt_at = 0")
+    from bot.evidence.intake import wake_vault
+
+    wake_vault(bot.app)
+    assert await wait_vault(bot.d.db) == [("stored", None)] * 2
+    assert emulator.stats["download_outages"] >= 2
+
+
+async def test_cloud_limit_and_gone_files_are_recorded_for_staff(emulator: Emulator,
+                                                                  bot: BotRunner) -> None:
+    emulator.api.max_download = 200_000  # a small cloud limit keeps the test fast
+    user = emulator.user(5003)
+    number = await report_with_files(user, [send_pdf, send_photo])
+    states = await wait_vault(bot.d.db)
+    assert ("failed", "too_big") in states
+    assert states.count(("stored", None)) == 2
+    records = await custody_of(bot)
+    failed = [c for _, s, c in records if s == "failed"]
+    assert failed and failed[0] is not None and failed[0].size == len(PDF)
+    assert failed[0].sha256 == ""
+    assert number
+
+
+async def test_self_hosted_server_allows_big_files(tmp_path: Path) -> None:
+    big = b"BIG-VIDEO " + bytes(range(256)) * (90_000)  # 23 MB: over the cloud's 20 MB
+    async with Emulator(self_hosted=True) as emu:
+        runner = BotRunner(emu, tmp_path / "data")
+        await runner.start()
+        try:
+            user = emu.user(5004)
+
+            async def send_big(u: SimUser) -> None:
+                await u.send_document(big, file_name="appeal.mp4", mime_type="video/mp4")
+
+            await report_with_files(user, [send_big], story_voice=False)
+            assert await wait_vault(runner.d.db, timeout=60) == [("stored", None)]
+            (custody,) = [c for _, _, c in await custody_of(runner)]
+            assert custody is not None and custody.size == len(big)
+            assert custody.sha256 == hashlib.sha256(big).hexdigest()
+        finally:
+            await runner.stop()
+
+
+def test_custody_round_trips() -> None:
+    c = Custody(sha256="ab", size=1, mime="x/y", received_at="t", fetched_at="u",
+                file_unique_id="U1", kind="photo")
+    assert Custody.from_bytes(c.to_bytes()) == c
+    assert json.loads(c.to_bytes())["file_unique_id"] == "U1"
