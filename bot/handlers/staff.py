@@ -22,7 +22,7 @@ from telegram import ForceReply, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
-from bot.handlers import access, admin, relative
+from bot.handlers import access, admin, evidence, relative
 from bot.handlers.access import StaffCommand, button_data, has_role, parse_button, role_of
 from bot.handlers.common import Deps, button, deps, esc, keyboard, rows_of, split_html
 from bot.handlers.staff_view import (
@@ -180,7 +180,8 @@ async def announce_case(context: ContextTypes.DEFAULT_TYPE, number: str) -> None
 
 
 def card_keyboard(d: Deps, t: Translator, case: CaseInfo, viewer: int,
-                  files: list[tuple[str, dict[str, Any]]]) -> InlineKeyboardMarkup | None:
+                  files: list[tuple[str, dict[str, Any]]],
+                  extra: list[list[Any]] | None = None) -> InlineKeyboardMarkup | None:
     rows = []
     if case.status not in FINISHED and case.assignee_id != viewer:
         rows.append([button("✋ " + t._("Take"), button_data(d, "take", case.case_id))])
@@ -189,6 +190,7 @@ def card_keyboard(d: Deps, t: Translator, case: CaseInfo, viewer: int,
                          for s in STATUSES if s != case.status], width=3)
     rows += [[button("📎 " + file_label(t, ref, media),
                      button_data(d, "file", case.case_id, ref))] for ref, media in files]
+    rows += extra or []  # verification levels (handlers/evidence.py)
     rows.append([button("🔄 " + t._("Refresh"), button_data(d, "open", case.case_id))])
     return keyboard(rows)
 
@@ -211,9 +213,12 @@ async def send_card(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int, v
                 "and open them on the offline computer.")))
     if data is not None:
         blocks += answer_blocks(t, d.form, data)
+    files = files_of(data) if data else []
+    blocks += await evidence.card_blocks(d, t, case, files,
+                                         {ref: file_label(t, ref, m) for ref, m in files})
     blocks += history_blocks(t, await wf.events(case.case_id), wf.reveal)
     messages = split_html(blocks)
-    markup = card_keyboard(d, t, case, viewer, files_of(data) if data else [])
+    markup = card_keyboard(d, t, case, viewer, files, await evidence.card_rows(d, t, case))
     for text in messages[:-1]:
         await context.bot.send_message(chat_id, text)
     await context.bot.send_message(chat_id, messages[-1], reply_markup=markup)
@@ -272,6 +277,18 @@ async def change_status(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: in
     for outbox_id in queued:  # waits for the first attempt: the notice keeps its place
         await send_outbox_now(context.application, outbox_id)
     return True
+
+
+async def verify_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    d, actor, chat_id, t = await _who(update, context)
+    args = await evidence.verify_args(update)
+    if args is None:
+        await _usage(context, chat_id, t, "verify")
+        return
+    case = await _case_arg(context, d, chat_id, t, "verify", args[0])
+    if case is not None:
+        await _reply(context, chat_id, esc(await evidence.set_level(
+            d, t, actor, case, args[1], args[2], _now(d))))
 
 
 async def setstatus_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -593,8 +610,13 @@ async def resend_file(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int,
         else:
             await send(chat_id, media["file_id"], caption=esc(caption))
     except TelegramError as exc:
-        log.warning("could not send a case file again: %s", type(exc).__name__)
-        return t._("Telegram could not send this file.")
+        # The file_id no longer works (the bot's account changed, Telegram lost the file):
+        # the copy in the evidence vault is sent instead.
+        log.info("a case file's file_id failed (%s): sending it from the vault",
+                 type(exc).__name__)
+        toast = await evidence.send_from_vault(context, d, chat_id, t, case, media, caption)
+        if toast is not None:
+            return toast
     await AuditLog(d.db).record(actor, "file", {"case": case.number, "file": ref}, _now(d))
     return None
 
@@ -635,6 +657,8 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             toast = t._("Nothing changed.")
     elif action == "file":
         toast = await resend_file(context, d, chat_id, actor, t, case, arg)
+    elif action == "ver":
+        toast = await evidence.on_verify_button(d, t, actor, case, arg, _now(d))
     await query.answer(toast)
 
 
@@ -788,6 +812,10 @@ COMMANDS: dict[str, StaffCommand] = {
     "setstatus": StaffCommand("staff", setstatus_cmd, N_(
         "/setstatus NUMBER STATUS: new, in_review, needs_info, verified, referred, located or "
         "closed")),
+    "verify": StaffCommand("staff", verify_cmd, N_(
+        "/verify NUMBER PERSON LEVEL: a missing person's verification level: reported, "
+        "corroborated (a second independent source) or documented (an official document or "
+        "other evidence)")),
     "note": StaffCommand("staff", note_cmd, N_(
         "/note NUMBER TEXT: an internal note (relatives never see notes)")),
     "ask": StaffCommand("staff", ask_cmd, N_(

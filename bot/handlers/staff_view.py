@@ -260,6 +260,7 @@ EVENT_TEXTS = {
     "answer": N_("answered:"),
     "undelivered": N_("the question could not be delivered"),
     "withdrawn": N_("erased their data: the case is withdrawn"),
+    "verification": N_("changed a missing person's verification level"),
     "sealed": N_("(sealed: the private key is offline)"),
     "erased": N_("(erased)"),
 }

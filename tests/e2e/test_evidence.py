@@ -124,3 +124,56 @@ def test_custody_round_trips() -> None:
                 file_unique_id="U1", kind="photo")
     assert Custody.from_bytes(c.to_bytes()) == c
     assert json.loads(c.to_bytes())["file_unique_id"] == "U1"
+
+
+STAFF = 7101
+
+
+async def test_card_shows_the_vault_and_sends_files_from_it(emulator: Emulator,
+                                                           tmp_path: Path) -> None:
+    emulator.api.max_download = 200_000
+    runner = BotRunner(emulator, tmp_path / "data", staff_ids=frozenset({STAFF}))
+    await runner.start()
+    try:
+        relative = emulator.user(5005)
+        number = await report_with_files(relative, [send_photo, send_pdf])
+        await wait_vault(runner.d.db)
+        staff = emulator.user(STAFF)
+        before = len(staff.messages)
+        await staff.send_text(f"/case {number}")
+        card = staff.messages[before:]
+        text = "\n".join(m.plain for m in card)
+        assert "Evidence vault" in text and "Verification" in text
+        assert "Missing person 1: reported" in text
+        photo_sha = hashlib.sha256(PHOTO).hexdigest()[:16]
+        assert f"SHA-256 {photo_sha}…" in text
+        assert "not in the vault (over the download limit)" in text  # the 300 KB PDF
+
+        # Verification by button, then by command; shown on the card and in the history.
+        await staff.press("🔎 Person 1: mark corroborated", card[-1])
+        await staff.send_text(f"/verify {number} 1 documented")
+        assert "missing person 1: documented" in staff.last.plain
+        await staff.send_text(f"/verify {number} 2 documented")
+        assert "has 1 missing persons" in staff.last.plain
+        await staff.send_text(f"/verify {number} 1 sure")
+        assert "reported, corroborated, documented" in staff.last.plain
+        before = len(staff.messages)
+        await staff.send_text(f"/case {number}")
+        text = "\n".join(m.plain for m in staff.messages[before:])
+        assert "Missing person 1: documented" in text
+        assert text.count("changed a missing person's verification level") == 2
+
+        # Telegram lost the photo (a new bot account, say): the button sends the vault's copy.
+        photo = next(m for m in relative.all_messages if m.kind == "photo" and not m.from_bot)
+        assert photo.file_id is not None
+        emulator.world.files.forget(photo.file_id)
+        card = staff.messages[before:]
+        label = next(x for x in card[-1].button_labels if "photo" in x)
+        await staff.press(label, card[-1])
+        resent = await staff.wait_for(lambda m: m.kind == "photo" and m.from_bot)
+        stored = emulator.world.files.get(resent.file_id or "")
+        assert stored is not None and stored.data == PHOTO
+        levels = await runner.d.db.fetchall("SELECT person_index, level FROM person_verification")
+        assert [tuple(r) for r in levels] == [(1, "documented")]
+    finally:
+        await runner.stop()
