@@ -360,18 +360,24 @@ async def export(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _download_files(settings: Settings, db: Any, folder: Path,
                           decode: Callable[[bytes], bytes], filters: dict[str, Any]) -> int:
-    from bot.services.files import download_case_files
+    """The attachments from the evidence vault (bot/evidence/reading.py), with SHA256SUMS."""
+    from bot.evidence.reading import MANIFEST, export_case_files
+    from bot.services.crypto import load_keyring
 
-    report = await download_case_files(db, api_base_url=settings.api_base_url,
-                                       token=settings.token, out_dir=folder, decode=decode,
-                                       **filters)
-    print(f"attachments: {report.saved} downloaded, {report.skipped} already there, "
-          f"{len(report.failed)} not available, into {folder}")
+    keys = load_keyring(settings.data_dir, settings.public_key_file, settings.private_key_file)
+    assert keys.private is not None
+    report = await export_case_files(
+        db, data_dir=settings.data_dir, private=keys.private, out_dir=folder, decode=decode,
+        unseal=keys.unseal, api_base_url=settings.api_base_url, token=settings.token,
+        **filters)
+    print(f"attachments: {report.from_vault} from the vault, {report.from_telegram} from "
+          f"Telegram, {len(report.failed)} not available, into {folder} (check them with: "
+          f"cd {folder} && sha256sum -c {MANIFEST})")
     for line in report.failed[:50]:
-        _err(f"  not downloaded: {line}")
+        _err(f"  not available: {line}")
     if len(report.failed) > 50:
         _err(f"  ... and {len(report.failed) - 50} more")
-    return report.saved
+    return report.from_vault + report.from_telegram
 
 
 async def _audit_export(db: Any, detail: dict[str, Any]) -> None:
@@ -427,7 +433,8 @@ def _parser(argv: list[str]) -> argparse.ArgumentParser:
     exp.add_argument("--status", metavar="S")
     exp.add_argument("--lang", metavar="L")
     exp.add_argument("--with-files", type=Path, metavar="DIR",
-                     help="also download the attachments into DIR")
+                     help="also write the attachments (from the evidence vault) into DIR, "
+                          "with a SHA256SUMS manifest")
     if argv[:1] == ["broadcast"]:  # its parser imports the sender: only when it is used
         from bot.services.broadcast_cli import add_broadcast_parser
 

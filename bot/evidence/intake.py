@@ -81,7 +81,7 @@ def make_worker(app: AnyApp, d: Deps) -> VaultWorker:
                         download_limit(s.api_base_url, s.file_download_limit_mb))
     return VaultWorker(EvidenceRepository(d.db), telegram, vault_dir(s.data_dir), d.keys.public,
                        open_ref=d.keys.unseal_draft, seal_custody=d.keys.seal,
-                       is_running=lambda: bool(app.running), now=d.now)
+                       is_running=lambda: bool(app.running), now=lambda: d.now())
 
 
 async def _run(app: AnyApp, worker: VaultWorker) -> None:

@@ -16,6 +16,8 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from bot.evidence.intake import wake_vault
+from bot.evidence.reading import files_for_copy
 from bot.form.engine import DraftState
 from bot.handlers.common import button, deps, edit_or_send, keyboard
 from bot.handlers.relative import _now_str, with_language
@@ -70,6 +72,7 @@ async def on_delete_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         await edit_or_send(query, t._("Nothing was deleted."))
         return
     erased = await repo(context).erase_user(user.id, _now_str(d))
+    wake_vault(context.application)  # their files were marked for erasure: removed now
     log.info("erased a relative's data: cases=%d", len(erased.withdrawn_cases))
     await edit_or_send(query, t._(DELETE_DONE))
 
@@ -105,6 +108,8 @@ async def mydata_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
             sealed_only = True
             entry["answers"] = "encrypted: only the organisation can open it, offline"
         copy["cases"].append(entry)
+    # The evidence vault's record of every file they sent (bot/evidence/reading.py).
+    copy["files"] = await files_for_copy(d.db, user.id, d.keys.unseal)
     body = json.dumps(copy, ensure_ascii=False, indent=2).encode()
     note = t._("This is everything we keep about you. Keep the file safe, or delete it after "
                "reading: it contains your answers.")
@@ -210,4 +215,5 @@ async def purge_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     d = deps(context)
     cutoff = (d.now() - timedelta(days=DRAFT_RETENTION_DAYS)).isoformat(timespec="seconds")
     n = await repo(context).purge_drafts(cutoff, _now_str(d))
+    wake_vault(context.application)  # the purged drafts' files are swept from the vault
     log.info("purged abandoned drafts: %d", n)

@@ -80,6 +80,18 @@ async def wait_vault(db: Database, *, settled: bool = True, timeout: float = 20.
         await asyncio.sleep(0.05)
 
 
+async def wait_count(db: Database, n: int, timeout: float = 20.0) -> None:
+    """Wait until the vault has exactly `n` rows (files being erased are gone)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        row = await db.fetchone("SELECT count(*) FROM evidence_files")
+        if row is not None and row[0] == n:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"vault has {row[0] if row else '?'} rows, not {n}")
+        await asyncio.sleep(0.05)
+
+
 def disk_files(folder: Path) -> dict[str, bytes]:
     """Every file under `folder` (recursively), by relative path."""
     out = {}

@@ -247,9 +247,11 @@ async def test_export_with_files(emulator: Emulator, tmp_path: Path) -> None:
                                     env=env, cwd=tmp_path)
     assert rc == 0, err
     assert "exported 6 rows (3 cases)" in stdout
-    assert "attachments: 2 downloaded, 0 already there, 1 not available" in stdout
-    assert lines(err) == ["  not downloaded: 4821-0001 photo:Ugone: Telegram: Bad Request: "
-                          "invalid file_id"]
+    # Cases from before the evidence vault: fetched from Telegram while the token works.
+    assert "attachments: 0 from the vault, 2 from Telegram, 1 not available" in stdout
+    assert lines(err) == ["  not available: 4821-0001 photo:Ugone: not in the vault; "
+                          "Telegram: Telegram: Bad Request: wrong file_id or the file is "
+                          "temporarily unavailable"]
     assert emulator.token not in stdout + err
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
     assert [r["person_full_name"] for r in rows] == [n for name in NAMES
@@ -257,8 +259,10 @@ async def test_export_with_files(emulator: Emulator, tmp_path: Path) -> None:
     assert rows[0]["person_story"] == STORY.strip() or rows[0]["person_story"] == STORY
     got = {p.relative_to(files).as_posix(): p.read_bytes() for p in files.rglob("*")
            if p.is_file()}
+    sums = got.pop("SHA256SUMS").decode()
     assert got == {f"4821-0001/photo-{photo.file_unique_id}.jpg": photo.data,
                    f"4821-0001/document-{doc.file_unique_id}.pdf": doc.data}
+    assert sums.count("\n") == 2 and f"  4821-0001/photo-{photo.file_unique_id}.jpg" in sums
     conn = sqlite3.connect(data / "bot.sqlite3")
     audit = conn.execute("SELECT action, detail FROM audit_log").fetchall()
     conn.close()

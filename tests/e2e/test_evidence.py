@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from pathlib import Path
@@ -10,7 +11,7 @@ from bot.evidence.vault import Custody, read_vault_file
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.simusers import OGG_BYTES, SimUser
 from tests.e2e.conftest import BotRunner
-from tests.e2e.evidence_journey import disk_files, report_with_files, wait_vault
+from tests.e2e.evidence_journey import disk_files, report_with_files, wait_count, wait_vault
 
 PHOTO = b"\xff\xd8\xff\xe0 PHOTO-OF-ERLAN " + bytes(range(256)) * 40
 PDF = b"%PDF-1.4 PASSPORT-OF-ERLAN " + b"x" * 300_000
@@ -177,3 +178,139 @@ async def test_card_shows_the_vault_and_sends_files_from_it(emulator: Emulator,
         assert [tuple(r) for r in levels] == [(1, "documented")]
     finally:
         await runner.stop()
+
+
+async def test_export_with_files_reads_the_vault_after_the_token_is_revoked(
+        emulator: Emulator, bot: BotRunner, tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    from tests.e2e.test_cli import cli_env, run_cli
+
+    user = emulator.user(5006)
+    number = await report_with_files(user, [send_photo, send_pdf])
+    await wait_vault(bot.d.db)
+    await bot.stop()
+    # The token is revoked and Telegram has nothing any more: the vault is all there is.
+    for message in user.all_messages:
+        if message.file_id:
+            emulator.world.files.forget(message.file_id)
+    env = cli_env(token="999:REVOKED", api_base_url=emulator.base_url,
+                  data_dir=str(bot.data_dir))
+    out, files = tmp_path / "cases.csv", tmp_path / "files"
+    rc, stdout, err = await run_cli("export", "--format", "csv", "--output", str(out),
+                                    "--with-files", str(files), env=env, cwd=tmp_path)
+    assert rc == 0, err
+    assert "attachments: 3 from the vault, 0 from Telegram, 0 not available" in stdout
+    got = disk_files(files)
+    manifest = got.pop("SHA256SUMS").decode()
+    assert sorted(got.values()) == sorted([OGG_BYTES, PHOTO, PDF])
+    assert all(name.startswith(f"{number}/") for name in got)
+    assert len(manifest.splitlines()) == 3
+    if shutil.which("sha256sum"):
+        check = await asyncio.to_thread(
+            subprocess.run, ["sha256sum", "-c", "SHA256SUMS"], cwd=files,
+            capture_output=True, text=True, check=False)
+        assert check.returncode == 0 and check.stdout.count(": OK") == 3, check.stdout
+    await bot.start()
+
+
+async def test_mydata_lists_files_and_delete_erases_them(emulator: Emulator,
+                                                         bot: BotRunner) -> None:
+    user = emulator.user(5007)
+    number = await report_with_files(user, [send_photo])
+    await wait_vault(bot.d.db)
+    folder = bot.data_dir / "files"
+    assert len(disk_files(folder)) == 2
+    await user.send_text("/mydata")
+    sent = user.last
+    assert sent.kind == "document"
+    stored = emulator.world.files.get(sent.file_id or "")
+    assert stored is not None
+    copy = json.loads(stored.data)
+    files = copy["files"]
+    assert {f["kind"] for f in files} == {"voice", "photo"}
+    assert {f["case"] for f in files} == {number}
+    assert hashlib.sha256(PHOTO).hexdigest() in {f["sha256"] for f in files}
+
+    await user.send_text("/delete")
+    await user.press("Yes, delete everything")
+    from bot.evidence.intake import wake_vault
+
+    wake_vault(bot.app)
+    await wait_count(bot.d.db, 0)
+    assert disk_files(folder) == {}
+
+
+async def test_files_of_purged_drafts_are_erased(emulator: Emulator, bot: BotRunner) -> None:
+    from datetime import timedelta
+
+    from bot.evidence.intake import wake_vault
+    from bot.handlers.relative import _now_str
+    from bot.storage.privacy import PrivacyRepository
+    from tests.e2e.conftest import click
+    from tests.e2e.test_relative_journey import choose_language
+
+    user = emulator.user(5008)
+    await choose_language(user, "en")
+    await click(user, "opt", "agree")
+    await click(user, "opt", "yes")
+    await click(user, "opt", "anonymous")
+    await user.send_text("Gulzhan T")
+    # A photo where text is asked is refused (nothing kept); the vault holds only answers.
+    await user.send_photo(PHOTO)
+    assert await wait_vault(bot.d.db) == []
+    # A submitted relative's next draft with a file, abandoned and purged after 30 days.
+    other = emulator.user(5009)
+    await report_with_files(other, [send_photo])
+    await wait_vault(bot.d.db)
+    stored = len(disk_files(bot.data_dir / "files"))
+    await other.send_text("/new")
+    await report_until_files(other)
+    await other.send_photo(PHOTO + b"second")
+    await wait_vault(bot.d.db)
+    assert len(disk_files(bot.data_dir / "files")) == stored + 2
+    real_now = bot.d.now
+    later = real_now() + timedelta(days=40)
+    bot.d.now = lambda: later
+    try:
+        cutoff = (later - timedelta(days=30)).isoformat(timespec="seconds")
+        assert await PrivacyRepository(bot.d.db).purge_drafts(cutoff, _now_str(bot.d)) == 2
+        wake_vault(bot.app)
+        await wait_count(bot.d.db, 2)
+        rows = await wait_vault(bot.d.db)
+        assert rows == [("stored", None)] * 2  # the submitted case's files stay
+        assert len(disk_files(bot.data_dir / "files")) == stored
+    finally:
+        bot.d.now = real_now
+
+
+async def report_until_files(user: SimUser) -> None:
+    """A second report up to the files question (the language is known)."""
+    from tests.e2e.conftest import click
+
+    await click(user, "opt", "agree")
+    await click(user, "opt", "yes")
+    await click(user, "opt", "anonymous")
+    await user.send_text("Gulzhan T")
+    await click(user, "opt", "kz")
+    await user.send_text("Almaty")
+    await click(user, "skip")
+    await user.send_text("8 701 123 45 67")
+    await click(user, "opt", "sister")
+    await user.send_text("Aliya")
+    await click(user, "skip")
+    await click(user, "skip")
+    await click(user, "opt", "female")
+    await click(user, "unknown")
+    for _ in range(3):
+        await click(user, "skip")
+    await click(user, "opt", "altay")
+    await click(user, "skip")
+    await click(user, "skip")
+    await click(user, "tog", "no_contact")
+    await click(user, "done")
+    await click(user, "unknown")
+    for _ in range(4):
+        await click(user, "skip")
+    await user.send_voice(duration=5, data=b"OggS second voice")
