@@ -178,8 +178,30 @@ def _write_private(path: Path, data: bytes) -> None:
 # ----------------------------------------------------------------------------- backups
 
 
-async def backup(settings: Settings, output: Path) -> int:
-    """Take a consistent sealed backup of the database into `output` (the bot may run)."""
+async def backup(settings: Settings, output: Path | None, files: Path | None = None) -> int:
+    """Take a consistent sealed backup of the database into `output` (the bot may run), and
+    with `--files DIR` an incremental copy of the evidence vault (bot/evidence/backup_files)."""
+    if output is None and files is None:
+        _err("backup needs --output FILE (the database), --files DIR (the evidence vault), "
+             "or both")
+        return 2
+    code = await _backup_db(settings, output) if output is not None else 0
+    if code == 0 and files is not None:
+        from bot.evidence.backup_files import MANIFEST, backup_files
+
+        try:
+            done = await asyncio.to_thread(backup_files, settings.data_dir, files)
+        except OSError as exc:
+            _err(f"files backup failed: {exc.strerror} ({exc.filename})")
+            return 1
+        print(f"evidence files backed up into {files}: {done.copied} new "
+              f"({done.copied_bytes} bytes), {done.kept} already there, {done.removed} "
+              f"erased from the vault removed; check with: cd {files} && sha256sum -c "
+              f"{MANIFEST}")
+    return code
+
+
+async def _backup_db(settings: Settings, output: Path) -> int:
     from bot.services.backup import BackupError, take_backup
     from bot.services.crypto import load_keyring
 
@@ -420,7 +442,9 @@ def _parser(argv: list[str]) -> argparse.ArgumentParser:
     dec.add_argument("--input", required=True, type=Path, metavar="SEALED")
     dec.add_argument("--output", required=True, type=Path, metavar="PLAIN")
     bak = sub.add_parser("backup", help="write a sealed backup of the database")
-    bak.add_argument("--output", required=True, type=Path, metavar="FILE")
+    bak.add_argument("--output", type=Path, metavar="FILE")
+    bak.add_argument("--files", type=Path, metavar="DIR",
+                     help="also bring an incremental copy of the evidence vault up to date")
     res = sub.add_parser("restore", help="replace the database by a backup (bot stopped)")
     res.add_argument("--input", required=True, type=Path, metavar="FILE")
     res.add_argument("--key", type=Path, metavar="FILE",
@@ -473,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
             "sandbox": lambda: sandbox(settings),
             "migrate": lambda: migrate(settings),
             "check": lambda: check(settings),
-            "backup": lambda: backup(settings, args.output),
+            "backup": lambda: backup(settings, args.output, args.files),
             "restore": lambda: restore(settings, args.input, args.key),
             "export": lambda: export(settings, args),
             "broadcast": lambda: _broadcast(settings, args),
