@@ -1,5 +1,5 @@
 """The command line: `python -m bot run | sandbox | migrate | check | keys | decrypt | backup |
-restore | export | broadcast`.
+restore | export | dossier | broadcast`.
 
 Every failure is one line on stderr saying what to fix. Exit codes: 0 all well, 1 the
 operation was refused or failed, 2 a setting or the environment is wrong.
@@ -412,6 +412,25 @@ async def _audit_export(db: Any, detail: dict[str, Any]) -> None:
     await AuditLog(db).record(None, "export", detail, now)
 
 
+async def dossier(settings: Settings, args: argparse.Namespace) -> int:
+    """One .docx per missing person for the UN Working Group (bot/evidence/dossier.py)."""
+    from bot.evidence.dossier_cli import DossierError, write_dossiers
+
+    if bool(args.case) == bool(args.all):
+        _err("dossier needs --case NUMBER or --all --consent share")
+        return 2
+    try:
+        written = await write_dossiers(settings, case=args.case, person=args.person,
+                                       all_cases=args.all, consent=args.consent,
+                                       output=args.output, key=args.key)
+    except DossierError as exc:
+        _err(f"dossier: {exc}")
+        return 1
+    print(f"wrote {len(written)} dossier(s): " + ", ".join(str(p) for p in written[:10])
+          + (" ..." if len(written) > 10 else ""))
+    return 0
+
+
 async def _broadcast(settings: Settings, args: argparse.Namespace) -> int:
     """`python -m bot broadcast`: queue news for the running bot (see broadcast_cli)."""
     from bot.services.broadcast_cli import queue_broadcast_from_cli
@@ -459,6 +478,15 @@ def _parser(argv: list[str]) -> argparse.ArgumentParser:
     exp.add_argument("--with-files", type=Path, metavar="DIR",
                      help="also write the attachments (from the evidence vault) into DIR, "
                           "with a SHA256SUMS manifest")
+    dos = sub.add_parser("dossier", help="a .docx per missing person for the UN WGEID")
+    dos.add_argument("--case", metavar="NUMBER")
+    dos.add_argument("--person", type=int, metavar="K", help="only the K-th missing person")
+    dos.add_argument("--all", action="store_true", help="every case (with --consent share)")
+    dos.add_argument("--consent", choices=("share",),
+                     help="only persons whose relative agreed to share")
+    dos.add_argument("--output", required=True, type=Path, metavar="FILE.docx|DIR")
+    dos.add_argument("--key", type=Path, metavar="FILE",
+                     help="the private key (on the offline computer)")
     if argv[:1] == ["broadcast"]:  # its parser imports the sender: only when it is used
         from bot.services.broadcast_cli import add_broadcast_parser
 
@@ -500,6 +528,7 @@ def main(argv: list[str] | None = None) -> int:
             "backup": lambda: backup(settings, args.output, args.files),
             "restore": lambda: restore(settings, args.input, args.key),
             "export": lambda: export(settings, args),
+            "dossier": lambda: dossier(settings, args),
             "broadcast": lambda: _broadcast(settings, args),
         }
         return int(asyncio.run(commands[args.command]()))

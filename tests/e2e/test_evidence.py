@@ -378,3 +378,75 @@ async def test_incremental_files_backup_and_restore(emulator: Emulator, bot: Bot
     assert rc == 0, err
     assert "2 erased from the vault removed" in out
     assert len(disk_files(dest)) == 3
+
+
+async def test_dossier_per_person_from_the_offline_key(emulator: Emulator, tmp_path: Path
+                                                       ) -> None:
+    """The bot runs with the public key only; dossiers are written with --key offline."""
+    import shutil
+    import subprocess
+
+    import docx
+
+    from bot.services.crypto import generate_keypair
+    from tests.e2e.test_cli import cli_env, run_cli
+
+    public, private = generate_keypair(tmp_path / "offline")
+    runner = BotRunner(emulator, tmp_path / "data", public_key_file=public,
+                       staff_ids=frozenset({STAFF}))
+    await runner.start()
+    try:
+        user = emulator.user(5012)
+        number = await report_with_files(user, [send_photo, send_pdf], name="Ерлан Тохтасын")
+        other = emulator.user(5013)
+        declined = await report_with_files(other, [send_photo], share="no", name="Aliya")
+        await wait_vault(runner.d.db)
+        staff = emulator.user(STAFF)
+        await staff.send_text(f"/verify {number} 1 corroborated")
+    finally:
+        await runner.stop()
+    env = cli_env(token="999:REVOKED", api_base_url=emulator.base_url,
+                  data_dir=str(tmp_path / "data"), public_key_file=str(public))
+    out = tmp_path / "dossier.docx"
+    rc, stdout, err = await run_cli("dossier", "--case", number, "--output", str(out),
+                                    env=env, cwd=tmp_path)
+    assert rc == 1 and "private key" in err  # the key is offline
+    rc, stdout, err = await run_cli("dossier", "--case", number, "--person", "1", "--output",
+                                    str(out), "--key", str(private), env=env, cwd=tmp_path)
+    assert rc == 0, err
+    doc = docx.Document(str(out))
+    text = "\n".join(p.text for p in doc.paragraphs)
+    cells = "\n".join(c.text for t in doc.tables for r in t.rows for c in r.cells)
+    everything = text + "\n" + cells
+    for heading in ("1. Identity of the disappeared person",
+                    "2. Date and place of the disappearance", "3. Who is believed responsible",
+                    "4. Steps taken and their results", "5. Source of the information",
+                    "Testimony", "Evidence list"):
+        assert heading in text, heading
+    assert "Erlan Tokhtasyn (original script: Ерлан Тохтасын)" in cells
+    assert "叶尔兰" in cells and "Police" in cells and "Ili" in everything
+    assert "CONFIDENTIAL" in cells  # the relative chose "anonymous"
+    assert "Gulzhan" not in everything
+    assert "verification level: corroborated" in text
+    assert hashlib.sha256(PHOTO).hexdigest() in cells
+    assert hashlib.sha256(PDF).hexdigest() in cells
+    assert hashlib.sha256(OGG_BYTES).hexdigest() in text  # the voice testimony, 1:15
+    assert "duration 1:15" in text
+    assert "Required elements still missing" in cells
+    assert "Identity: an identity document number (Chinese resident ID)" in cells
+    assert "Results of the steps taken" in cells
+
+    folder = tmp_path / "dossiers"
+    rc, stdout, err = await run_cli("dossier", "--all", "--consent", "share", "--output",
+                                    str(folder), "--key", str(private), env=env, cwd=tmp_path)
+    assert rc == 0, err
+    assert sorted(p.name for p in folder.iterdir()) == [f"{number}-1.docx"]
+    assert declined not in stdout
+    if shutil.which("libreoffice") or shutil.which("soffice"):
+        exe = shutil.which("libreoffice") or shutil.which("soffice")
+        assert exe is not None
+        done = await asyncio.to_thread(
+            subprocess.run, [exe, "--headless", "--convert-to", "pdf", "--outdir",
+                             str(tmp_path / "pdf"), str(out)],
+            capture_output=True, timeout=120, check=False)
+        assert done.returncode == 0 and (tmp_path / "pdf" / "dossier.pdf").exists()
