@@ -173,3 +173,21 @@ async def send_from_vault(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: 
         log.warning("could not send a file from the vault: %s", type(exc).__name__)
         return t._("Telegram could not send this file.")
     return None
+
+
+async def stats_blocks(d: Deps, t: Translator) -> list[str]:
+    """/stats: missing persons by verification level, and the vault's files by state."""
+    n = t.format_number
+    levels = await VerificationRepository(d.db).counts()
+    blocks = ["<b>" + esc(t._("Missing persons by verification level")) + "</b>"]
+    blocks += [f"• {esc(level_label(t, level))}: {n(levels.get(level, 0))}" for level in LEVELS]
+    repo = EvidenceRepository(d.db)
+    states = await repo.by_state()
+    blocks.append("<b>" + esc(t._("Evidence vault")) + "</b>")
+    blocks.append("• " + esc(t._("stored: %(count)s files, %(size)s") % {
+        "count": n(states.get("stored", 0)), "size": _size(await repo.stored_bytes())}))
+    blocks.append("• " + esc(t._("being fetched: %(count)s") % {
+        "count": n(states.get("pending", 0))}))
+    blocks.append("• " + esc(t._("could not be fetched: %(count)s") % {
+        "count": n(states.get("failed", 0))}))
+    return blocks

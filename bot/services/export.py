@@ -118,6 +118,20 @@ CASE_COLUMNS = (
     ("persons_in_case", "Missing persons in the case"),
 )
 _NUMBER_COLUMNS = frozenset(("assignee_id", "person_index", "persons_in_case"))
+#: Added after every column derived from the form (columns are never renamed or reused).
+VERIFICATION_COLUMN = ("person_verification",
+                       "Verification level: reported (one source), corroborated (a second "
+                       "independent source) or documented (an official document or evidence)")
+
+
+def person_levels(case: CaseRow) -> dict[int, str]:
+    """Each person's verification level as staff set it (missing: reported)."""
+    out: dict[int, str] = {}
+    for item in (case.verification or "").split(","):
+        person, _, level = item.partition(":")
+        if person.isdigit() and level:
+            out[int(person)] = level
+    return out
 _INT_OR_STR = (int, str)
 
 
@@ -274,6 +288,8 @@ class ExportPlan:
         self.person_fields, person_columns = _fields(form.repeat_group, len(columns))
         columns += person_columns
         self.person_width = len(person_columns)
+        self.verification_col = len(columns)
+        columns.append(Column(*VERIFICATION_COLUMN))
         names = [c.name for c in columns]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -315,12 +331,14 @@ class ExportPlan:
         head = self.head(case)
         persons = self.persons(data)
         if not persons:
-            return [[*head, None, 0, *shared, *([None] * self.person_width)]]
+            return [[*head, None, 0, *shared, *([None] * self.person_width), None]]
         out = []
+        levels = person_levels(case)
         for i, person in enumerate(persons, 1):
             row = [*head, i, len(persons), *shared]
             for f in self.person_fields:
                 row += _field_cells(f, person.get(f.key))
+            row.append(levels.get(i, "reported"))
             out.append(row)
         return out
 
@@ -336,6 +354,10 @@ def json_case(case: CaseRow, data: dict[str, Any]) -> dict[str, Any]:
         "notice_version": case.notice_version,
     }
     meta.update(data)
+    persons = data.get("persons")
+    levels = person_levels(case)
+    meta["person_verification"] = [levels.get(i, "reported") for i in
+                                   range(1, (len(persons) if isinstance(persons, list) else 0) + 1)]
     return meta
 
 
@@ -481,7 +503,7 @@ class _CsvEncoder:
         self._plan = plan
         self._once = [(key, self._compile(fields), extra) for key, fields, extra in plan.once]
         self._person = self._compile(plan.person_fields)
-        self._blank = ",".join(csv_cells([None] * plan.person_width))
+        self._blank = ",".join(csv_cells([None] * (plan.person_width + 1)))
 
     @staticmethod
     def _compile(fields: list[_Field]) -> _Compiled:
@@ -552,9 +574,11 @@ class _CsvEncoder:
                 append(f"{before},,0,{after},{self._blank}")
                 continue
             n = len(persons)
+            levels = person_levels(case) if case.verification else {}
             for i, person in enumerate(persons, 1):
                 cells = [f"{before},{i},{n},{after}"]
                 part(person if person.__class__ is dict else {}, person_fields, cells)
+                cells.append(levels.get(i, "reported"))
                 append(",".join(cells))
         append("")
         encoded = "\r\n".join(lines).encode("utf-8") if len(lines) > 1 else b""
@@ -721,9 +745,11 @@ class _XlsxEncoder:
                 out.append((start + before + cell(7, 0) + after + "</row>").encode())
                 continue
             count = cell(7, len(persons))
+            levels = person_levels(case) if case.verification else {}
             for i, person in enumerate(persons, 1):
                 cells = [start, before, cell(6, i), count, after]
                 self._part(person, plan.person_fields, cells)
+                cells.append(cell(plan.verification_col, levels.get(i, "reported")))
                 cells.append("</row>")
                 out.append("".join(cells).encode())
         return _Chunk(_ROW_END.encode().join(out), len(out), len(cases), widths)

@@ -19,7 +19,10 @@ from bot.storage.db import Database
 
 _COLUMNS = (
     "case_id, number, status, language, submitted_at, updated_at, assignee_id, persons_count,"
-    " prefecture, attachments_count, consent_share, consent_publish, notice_version, data"
+    " prefecture, attachments_count, consent_share, consent_publish, notice_version, data,"
+    # Each person's verification level (evidence/, migration 0051): "1:documented,2:...".
+    " (SELECT group_concat(v.person_index || ':' || v.level) FROM person_verification v"
+    "  WHERE v.case_id = cases.case_id) AS verification"
 )
 
 
@@ -40,6 +43,7 @@ class CaseRow(NamedTuple):
     consent_publish: str | None
     notice_version: int
     data: bytes
+    verification: str | None = None  # "person:level,..." for persons not merely reported
 
 
 def _day(value: str, name: str) -> date:
@@ -83,7 +87,8 @@ def _case_row(row: sqlite3.Row | tuple[Any, ...]) -> CaseRow:
     if isinstance(data, str):
         data = data.encode("utf-8")
     return CaseRow(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
-                   row[9], row[10], row[11], row[12], bytes(data))
+                   row[9], row[10], row[11], row[12], bytes(data),
+                   row[14] if len(row) > 14 else None)
 
 
 async def iter_case_batches(db: Database, *, since: str | None = None, until: str | None = None,

@@ -136,6 +136,7 @@ async def load_case_rows(db: Database, rows: Iterable[Mapping[str, Any]]) -> int
         for row in rows:
             values = dict(row)
             values.setdefault("form_version", 0)
+            levels = values.pop("verification", None)  # person_verification rows, below
             names = list(values)
             if not all(name.isidentifier() for name in names):
                 raise ValueError("bad column name in a sealed export")
@@ -143,5 +144,12 @@ async def load_case_rows(db: Database, rows: Iterable[Mapping[str, Any]]) -> int
                 f"INSERT INTO cases ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
                 [values[k] for k in names],
             )
+            for item in str(levels or "").split(","):
+                person, _, level = item.partition(":")
+                if person.isdigit() and level and values.get("case_id") is not None:
+                    await conn.execute(
+                        "INSERT OR REPLACE INTO person_verification"
+                        " (case_id, person_index, level, set_at) VALUES (?, ?, ?, '')",
+                        (values["case_id"], int(person), level))
             n += 1
     return n

@@ -450,3 +450,42 @@ async def test_dossier_per_person_from_the_offline_key(emulator: Emulator, tmp_p
                              str(tmp_path / "pdf"), str(out)],
             capture_output=True, timeout=120, check=False)
         assert done.returncode == 0 and (tmp_path / "pdf" / "dossier.pdf").exists()
+
+
+async def test_verification_in_exports_and_stats(emulator: Emulator, tmp_path: Path) -> None:
+    import csv
+    import io
+
+    from tests.e2e.test_cli import cli_env, run_cli
+
+    runner = BotRunner(emulator, tmp_path / "data", staff_ids=frozenset({STAFF}))
+    await runner.start()
+    try:
+        first = await report_with_files(emulator.user(5014), [send_photo])
+        second = await report_with_files(emulator.user(5015), [], story_voice=False)
+        await wait_vault(runner.d.db)
+        staff = emulator.user(STAFF)
+        await staff.send_text(f"/verify {first} 1 documented")
+        await staff.send_text("/stats")
+        text = "\n".join(m.plain for m in staff.messages[-3:])
+        assert "Missing persons by verification level" in text
+        assert "• reported: 1" in text and "• documented: 1" in text
+        assert "• corroborated: 0" in text
+        assert "stored: 2 files" in text and "could not be fetched: 0" in text
+    finally:
+        await runner.stop()
+    env = cli_env(token=emulator.token, api_base_url=emulator.base_url,
+                  data_dir=str(tmp_path / "data"))
+    out = tmp_path / "cases.csv"
+    rc, _stdout, err = await run_cli("export", "--format", "csv", "--output", str(out),
+                                     env=env, cwd=tmp_path)
+    assert rc == 0, err
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
+    assert {r["case_number"]: r["person_verification"] for r in rows} == {
+        first: "documented", second: "reported"}
+    rc, _stdout, err = await run_cli("export", "--format", "jsonl", "--output",
+                                     str(tmp_path / "c.jsonl"), env=env, cwd=tmp_path)
+    assert rc == 0, err
+    lines = [json.loads(x) for x in (tmp_path / "c.jsonl").read_text().splitlines()]
+    assert {c["case_number"]: c["person_verification"] for c in lines} == {
+        first: ["documented"], second: ["reported"]}

@@ -244,10 +244,12 @@ def test_columns_follow_the_form() -> None:
                            "consent_share_label", "consent_publish", "consent_publish_label",
                            "notice_version", "consent_at"]
     assert "reporter_country_label" in names and "reporter_phone" in names
-    assert names[-2:] == ["person_attachments", "person_attachments_count"]
+    # The verification level (issue 15) follows every column derived from the form.
+    assert names[-3:] == ["person_attachments", "person_attachments_count",
+                          "person_verification"]
     assert len(names) == len(set(names))
     person = [n for n in names if n.startswith("person_") and n not in
-              ("person_index", "person_attachments_count")]
+              ("person_index", "person_attachments_count", "person_verification")]
     assert [n for n in person if not n.endswith("_label")] == [
         f"person_{q.id}" for q in FORM.repeat_group.questions]
 
@@ -410,7 +412,7 @@ async def test_xlsx_holds_cell_for_cell_what_xlsxwriter_writes(tmp_path: Path) -
     assert sheets[0] == sheets[1]
     got = openpyxl.load_workbook(ours)
     assert got["Cases"].freeze_panes == "A2"
-    assert got["Cases"].auto_filter.ref == f"A1:BA{r}"
+    assert got["Cases"].auto_filter.ref == f"A1:BB{r}"
     last = [c.value for c in got["Cases"][r]]
     assert " lead & <trail> " in last and "-5" in last and "@SUM(1)" in last
     # Excel's own escapes (openpyxl leaves them as they are; Excel shows the original text).
@@ -636,7 +638,7 @@ async def test_two_thousand_cases_in_batches_while_the_bot_keeps_serving(tmp_pat
     with zipfile.ZipFile(tmp_path / "big.xlsx") as z, z.open("xl/worksheets/sheet1.xml") as f:
         xml = f.read()
     assert xml.count(b"<row ") == result.rows + 1
-    assert f'<autoFilter ref="A1:BA{result.rows + 1}"/>'.encode() in xml
+    assert f'<autoFilter ref="A1:BB{result.rows + 1}"/>'.encode() in xml
 
 
 async def test_a_failed_export_leaves_no_file(stored: Stored, tmp_path: Path) -> None:
