@@ -20,47 +20,38 @@ Send = Callable[[SimUser], Awaitable[object]]
 
 async def report_with_files(user: SimUser, files: list[Send], *, story_voice: bool = True,
                             share: str = "yes", name: str = "Ерлан Тохтасын",
-                            chinese_name: str = "叶尔兰") -> str:
-    """Consent, reporter, one person whose story is a voice message and `files` attached."""
+                            chinese_name: str = "叶尔兰", pause: float = 0.0) -> str:
+    """Consent, reporter, one person whose story is a voice message and `files` attached.
+
+    `pause`: seconds between steps (a bot with the real flood limit takes 3 updates a second).
+    """
+    def opt(code: str) -> Send:
+        return lambda u: click(u, "opt", code)
+
+    def press(action: str, arg: str | None = None) -> Send:
+        return lambda u: click(u, action, arg)
+
+    def text(value: str) -> Send:
+        return lambda u: u.send_text(value)
+
+    steps: list[Send] = [
+        opt("agree"), opt(share), opt("anonymous"), text("Gulzhan T"), opt("kz"),
+        text("Almaty"), press("skip"), text("8 701 123 45 67"), opt("brother"), text(name),
+        text(chinese_name), press("skip"), opt("male"), text("05.1980"),
+        press("skip"), press("skip"), press("skip"),  # ethnicity, citizenship, occupation
+        opt("ili"), text("Ghulja"), press("skip"),  # place, chinese id
+        press("tog", "detained"), press("done"), text("04.2018"), text("Camp No. 3"),
+        press("tog", "police"), press("done"), press("skip"),  # responsible, reasons
+        text("12.03.2018"), press("tog", "un"), press("done"),  # last contact, steps
+        (lambda u: u.send_voice(duration=75)) if story_voice
+        else text("He was taken at night by the police."),
+        *files, press("done"), press("finish"), press("submit"),
+    ]
     await choose_language(user, "en")
-    await click(user, "opt", "agree")
-    await click(user, "opt", share)
-    await click(user, "opt", "anonymous")
-    await user.send_text("Gulzhan T")
-    await click(user, "opt", "kz")
-    await user.send_text("Almaty")
-    await click(user, "skip")
-    await user.send_text("8 701 123 45 67")
-    await click(user, "opt", "brother")
-    await user.send_text(name)
-    await user.send_text(chinese_name)
-    await click(user, "skip")  # other names
-    await click(user, "opt", "male")
-    await user.send_text("05.1980")
-    for _ in range(3):  # ethnicity, citizenship, occupation
-        await click(user, "skip")
-    await click(user, "opt", "ili")
-    await user.send_text("Ghulja")
-    await click(user, "skip")  # chinese id
-    await click(user, "tog", "detained")
-    await click(user, "done")
-    await user.send_text("04.2018")
-    await user.send_text("Camp No. 3")  # place held
-    await click(user, "tog", "police")
-    await click(user, "done")
-    await click(user, "skip")  # reasons
-    await user.send_text("12.03.2018")  # last contact
-    await click(user, "tog", "un")
-    await click(user, "done")
-    if story_voice:
-        await user.send_voice(duration=75)
-    else:
-        await user.send_text("He was taken at night by the police.")
-    for send in files:
-        await send(user)
-    await click(user, "done")
-    await click(user, "finish")
-    await click(user, "submit")
+    for action in steps:
+        if pause:
+            await asyncio.sleep(pause)
+        await action(user)
     found = [w for w in user.last.plain.replace("\n", " ").split() if parse_case_number(w)]
     assert found, user.last.plain
     return found[0]
