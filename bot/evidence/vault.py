@@ -211,6 +211,9 @@ async def seal_stream(blocks: AsyncIterator[bytes], dst: Path, public: PublicKey
             size += len(block)
             if max_size is not None and size > max_size:
                 raise FetchError("too_big", permanent=True)
+            if not pending and len(block) >= BLOCK:  # a whole block: no copy
+                await asyncio.to_thread(_absorb, writer, digest, block)
+                continue
             pending += block
             if len(pending) >= BLOCK:
                 await asyncio.to_thread(_absorb, writer, digest, bytes(pending))
