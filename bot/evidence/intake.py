@@ -4,7 +4,7 @@
 row holds the file_id sealed with the server key, which the bot needs to fetch it);
 `attach_case_files` runs inside the case's transaction, so the files belong to the case if
 and only if the case exists (and a file whose job was lost to a crash gets one there);
-`install_vault` starts the worker with the application, like the outbox.
+`start_vault` starts the worker with the application (bot/lifecycle.py), like the outbox.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from telegram.ext import Application, ContextTypes
-
+from bot.context import AnyApp, BotData, bot_data
 from bot.evidence.vault import Telegram, VaultWorker, download_limit, vault_dir
 from bot.services.files import find_media
 from bot.storage.evidence import EvidenceRepository
@@ -24,8 +23,6 @@ if TYPE_CHECKING:
     from bot.form.engine import Media
     from bot.handlers.common import Deps
 
-AnyApp = Application[Any, Any, Any, Any, Any, Any]
-WORKER_KEY = "vault_worker"
 
 
 def _ref(d: Deps, media: dict[str, Any], date: datetime | None) -> bytes:
@@ -65,8 +62,8 @@ async def attach_case_files(conn: Any, d: Deps, user_id: int, case_id: int,
 
 
 def vault_worker(app: AnyApp) -> VaultWorker | None:
-    worker = app.bot_data.get(WORKER_KEY)
-    return worker if isinstance(worker, VaultWorker) else None
+    data = app.bot_data
+    return data.vault if isinstance(data, BotData) else None
 
 
 def wake_vault(app: AnyApp) -> None:
@@ -89,26 +86,25 @@ async def _run(app: AnyApp, worker: VaultWorker) -> None:
         await worker.run()
     finally:
         await worker.telegram.aclose()
-        if app.bot_data.get(WORKER_KEY) is worker:
-            del app.bot_data[WORKER_KEY]
+        data = bot_data(app)
+        if data.vault is worker:
+            data.vault = None
 
 
 async def start_vault(app: AnyApp) -> VaultWorker:
-    """Start the worker (once); it stops by itself when the application stops."""
-    worker = vault_worker(app)
-    if worker is None:
-        worker = make_worker(app, app.bot_data["deps"])
-        app.bot_data[WORKER_KEY] = worker
+    """Start the worker (after `app.start()`); it ends when the application stops."""
+    data = bot_data(app)
+    if data.vault is None:
+        assert data.deps is not None
+        worker = make_worker(app, data.deps)
+        data.vault = worker
+        # A task of the application: app.stop() waits for it, and it ends once not running.
         app.create_task(_run(app, worker), name="vault-worker")
-    return worker
+    return data.vault
 
 
-async def _start_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    await start_vault(context.application)
-
-
-def install_vault(app: AnyApp) -> None:
-    """Start the vault worker when the job queue starts (inside `app.start()`)."""
-    if app.job_queue is not None:
-        app.job_queue.run_once(_start_job, when=0, name="vault-start",
-                               job_kwargs={"misfire_grace_time": None})
+async def stop_vault(app: AnyApp) -> None:
+    """Stop the worker (a download in flight is cut short and retried at the next start)."""
+    worker = vault_worker(app)
+    if worker is not None:
+        worker.stop()

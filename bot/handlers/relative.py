@@ -22,18 +22,24 @@ from telegram import (
 from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import ContextTypes
 
+from bot.context import data_of
 from bot.evidence.intake import attach_case_files, note_file
 from bot.evidence.vault import download_limit
 from bot.form import engine
 from bot.form.engine import DraftState, Outcome
 from bot.handlers import render
 from bot.handlers.common import (
+    CANCEL_PREFIX,
+    CLEAN_CHAT_PREFIX,
+    LANGUAGE_PREFIX,
+    MENU_PREFIX,
     Deps,
     button,
     deps,
     edit_or_send,
     esc,
     keyboard,
+    media_of,
     parse_form_data,
     split_html,
 )
@@ -84,14 +90,10 @@ def bot_commands(t: Translator) -> list[BotCommand]:
 # ----------------------------------------------------------------------------- helpers
 
 
-def _now_str(d: Deps) -> str:
-    return d.now().isoformat(timespec="seconds")
-
-
 async def _user_lang(update: Update, d: Deps) -> str | None:
     user = update.effective_user
     assert user is not None
-    row = await d.users.seen(user.id, _now_str(d))
+    row = await d.users.seen(user.id, d.now_iso())
     return row.language
 
 
@@ -119,7 +121,7 @@ async def _strip_keyboard(context: ContextTypes.DEFAULT_TYPE, chat_id: int,
 
 def language_keyboard(guess: str) -> InlineKeyboardMarkup | None:
     order = [guess] + [lang for lang in LANGUAGES if lang != guess]
-    return keyboard([[button(LANGUAGE_NAMES[lang], f"L:{lang}")] for lang in order])
+    return keyboard([[button(LANGUAGE_NAMES[lang], f"{LANGUAGE_PREFIX}{lang}")] for lang in order])
 
 
 LANGUAGE_PROMPT = "Тілді таңдаңыз · Выберите язык · Choose your language"
@@ -195,7 +197,7 @@ async def _show(context: ContextTypes.DEFAULT_TYPE, d: Deps, user_id: int, state
         return
     # Recorded before the old buttons are taken off: the relative has seen the new question
     # even if that edit fails, and their next press must be taken as an answer to it.
-    await d.drafts.mark_shown(user_id, state.seq, sent.message_id, _now_str(d))
+    await d.drafts.mark_shown(user_id, state.seq, sent.message_id, d.now_iso())
     if old_message_id is not None and old_message_id != sent.message_id:
         await _strip_keyboard(context, user_id, old_message_id)
 
@@ -220,7 +222,7 @@ async def begin_draft(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Dep
     assert user is not None
     state = engine.start(d.form)
     await d.drafts.save(user.id, state.to_json().encode(), state.seq, d.form.version,
-                        _now_str(d))
+                        d.now_iso())
     # Remember where the questionnaire starts in the chat, to offer removing it after submission.
     message = update.effective_message
     if message is not None:
@@ -245,9 +247,9 @@ async def main_menu(update: Update, lang: str, d: Deps) -> None:
         "sent to a camp or prison, or out of contact. Volunteers read every report."
     )
     kb = keyboard([
-        [button("📝 " + t._("Report a missing person"), "m:new")],
-        [button("📋 " + t._("My cases"), "m:status")] if has_cases else [],
-        [button("🌐 " + t._("Language"), "m:lang")],
+        [button("📝 " + t._("Report a missing person"), f"{MENU_PREFIX}new")],
+        [button("📋 " + t._("My cases"), f"{MENU_PREFIX}status")] if has_cases else [],
+        [button("🌐 " + t._("Language"), f"{MENU_PREFIX}lang")],
     ])
     await _send(update, text, kb)
 
@@ -267,17 +269,17 @@ async def on_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     query = update.callback_query
     user = update.effective_user
     assert query is not None and user is not None
-    lang = (query.data or "").removeprefix("L:")
+    lang = (query.data or "").removeprefix(LANGUAGE_PREFIX)
     if lang not in LANGUAGES:
         await query.answer()
         return
     d = deps(context)
-    await d.users.seen(user.id, _now_str(d))
+    await d.users.seen(user.id, d.now_iso())
     await d.users.set_language(user.id, lang)
     await query.answer()
     with contextlib.suppress(BadRequest):
         await query.edit_message_text(f"🌐 {LANGUAGE_NAMES[lang]}", reply_markup=None)
-    personal_menu = context.bot_data.get("personal_menu")  # staff see theirs too (menus.py)
+    personal_menu = data_of(context).personal_menu  # staff see theirs too (menus.py)
     if personal_menu is not None:
         await personal_menu(context.bot, d, user.id, lang)
     loaded = await load_state(d, user.id)
@@ -371,8 +373,8 @@ async def cancel_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         await _send(update, t._("There is no report in progress."))
         return
     await _send(update, t._("Discard the report in progress? Your answers will be deleted."),
-                keyboard([[button(t._("Yes, discard it"), "x:yes"),
-                           button(t._("No, continue"), "x:no")]]))
+                keyboard([[button(t._("Yes, discard it"), f"{CANCEL_PREFIX}yes"),
+                           button(t._("No, continue"), f"{CANCEL_PREFIX}no")]]))
 
 
 async def on_cancel_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -384,7 +386,7 @@ async def on_cancel_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     t = translator(lang)
     await query.answer()
     loaded = await load_state(d, user.id)
-    if query.data == "x:yes":
+    if query.data == f"{CANCEL_PREFIX}yes":
         if loaded is not None:
             await d.drafts.delete(user.id)
             await _strip_keyboard(context, user.id, loaded[1].question_message_id)
@@ -402,12 +404,12 @@ async def on_menu(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await query.answer()
     d = deps(context)
     lang = await _user_lang(update, d)
-    if lang is None or query.data == "m:lang":
+    if lang is None or query.data == f"{MENU_PREFIX}lang":
         await ask_language(update)
         return
     await _strip_keyboard(context, query.message.chat.id if query.message else 0,
                           query.message.message_id if query.message else None)
-    if query.data == "m:status":
+    if query.data == f"{MENU_PREFIX}status":
         await send_status(update, d, lang)
     else:
         await new_cmd(update, context)
@@ -446,21 +448,9 @@ def to_input(message: Message) -> engine.Input:
         return engine.Contact(message.contact.phone_number)
     if message.animation is not None:  # a GIF also carries a document: it is not a file
         return engine.Unsupported("animation")
-    for kind in ("voice", "audio", "video", "video_note", "document"):
-        obj = getattr(message, kind)
-        if obj is not None:
-            duration = getattr(obj, "duration", None)
-            if isinstance(duration, timedelta):
-                duration = int(duration.total_seconds())
-            return engine.Media(
-                kind=kind, file_id=obj.file_id, file_unique_id=obj.file_unique_id,
-                size=obj.file_size, duration=duration,
-                name=getattr(obj, "file_name", None), mime=getattr(obj, "mime_type", None),
-            )
-    if message.photo:
-        best = message.photo[-1]
-        return engine.Media(kind="photo", file_id=best.file_id,
-                            file_unique_id=best.file_unique_id, size=best.file_size)
+    media = media_of(message)
+    if media is not None:
+        return media
     for kind in ("sticker", "location", "venue", "poll", "dice", "game", "story", "invoice"):
         if getattr(message, kind, None) is not None:
             return engine.Unsupported(kind)
@@ -485,11 +475,6 @@ async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     if lang is None:
         return
     t = translator(lang)
-    # Staff follow-up (handlers/staff.py) may claim the message first: a reply to a question
-    # that volunteers asked about a case is not an answer to the questionnaire.
-    hook = context.application.bot_data.get("relative_message_hook")
-    if hook is not None and await hook(update, context, lang):
-        return
     loaded = await load_state(d, user.id)
     if loaded is None:
         await main_menu(update, lang, d)
@@ -601,7 +586,7 @@ async def after_outcome(update: Update, context: ContextTypes.DEFAULT_TYPE, d: D
         return
     if outcome.changed and outcome.event not in ("submit", "declined"):
         await d.drafts.save(user.id, state.to_json().encode(), state.seq, d.form.version,
-                            _now_str(d))
+                            d.now_iso())
     if outcome.event == "declined":
         await d.drafts.delete(user.id)
         await _strip_keyboard(context, user.id, old_message_id)
@@ -625,7 +610,7 @@ async def after_outcome(update: Update, context: ContextTypes.DEFAULT_TYPE, d: D
             # counter: the question comes again with them (at once, or later; see _show).
             await show_step(update, context, d, state, lang, old_message_id=pressed_id)
             return
-        await d.drafts.mark_shown(user.id, state.seq, pressed_id, _now_str(d))
+        await d.drafts.mark_shown(user.id, state.seq, pressed_id, d.now_iso())
         return
     notice = None
     if outcome.error is not None:
@@ -671,7 +656,7 @@ async def submit(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps, la
     clean = None
     if first is not None and old_message_id is not None:
         clean = keyboard([[button("🧹 " + t._("Remove these questions and answers from the chat"),
-                                  f"cc:{first}:{old_message_id}")]])
+                                  f"{CLEAN_CHAT_PREFIX}{first}:{old_message_id}")]])
     outbox = outbox_repository(d)
     queued: list[int] = []
 
@@ -686,7 +671,7 @@ async def submit(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps, la
             queued.append(outbox_id)
         await attach_case_files(conn, d, user.id, case_id, data)
 
-    number = await d.cases.submit(case, _now_str(d), new_case_number, in_transaction=confirm)
+    number = await d.cases.submit(case, d.now_iso(), new_case_number, in_transaction=confirm)
     log.info("case submitted: persons=%d", case.persons_count)
     await _strip_keyboard(context, user.id, old_message_id)
     for outbox_id in queued:  # sent now; the outbox retries it if Telegram does not take it
@@ -695,7 +680,7 @@ async def submit(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps, la
 
 
 async def _announce(context: ContextTypes.DEFAULT_TYPE, number: str) -> None:
-    """Hook for staff notifications (bot/handlers/staff.py replaces this when present)."""
-    hook = context.application.bot_data.get("on_case_submitted")
-    if hook is not None:
-        await hook(context, number)
+    """Tell staff (staff.announce_case, wired in bot/app.py)."""
+    announce = data_of(context).announce_case
+    if announce is not None:
+        await announce(context, number)

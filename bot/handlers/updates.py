@@ -5,10 +5,8 @@ Turning news off changes nothing else: volunteers can still write about the rela
 
 from __future__ import annotations
 
-from typing import Any
-
 from telegram import Update
-from telegram.ext import Application, CommandHandler, ContextTypes, filters
+from telegram.ext import ContextTypes
 
 from bot.handlers.common import deps
 from bot.handlers.relative import with_language
@@ -41,10 +39,3 @@ async def stop_updates_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
 async def start_updates_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await _set_updates(update, context, True)
-
-
-def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    """Add the commands; call before the relative's catch-all handlers."""
-    private = filters.ChatType.PRIVATE
-    app.add_handler(CommandHandler("stop_updates", stop_updates_cmd, filters=private))
-    app.add_handler(CommandHandler("start_updates", start_updates_cmd, filters=private))

@@ -80,7 +80,7 @@ from bot.services.xlsx_stream import (
     column_letter,
     xml_text,
 )
-from bot.storage.db import Database
+from bot.storage.db import Database, identity
 from bot.storage.export_queries import (
     CaseKey,
     CaseRow,
@@ -133,11 +133,6 @@ def person_levels(case: CaseRow) -> dict[int, str]:
             out[int(person)] = level
     return out
 _INT_OR_STR = (int, str)
-
-
-def identity(data: bytes) -> bytes:
-    """The default ``decode``: ``cases.data`` stored as plain JSON."""
-    return data
 
 
 class ExportError(RuntimeError):

@@ -246,7 +246,6 @@ async def test_files_of_purged_drafts_are_erased(emulator: Emulator, bot: BotRun
     from datetime import timedelta
 
     from bot.evidence.intake import wake_vault
-    from bot.handlers.relative import _now_str
     from bot.storage.privacy import PrivacyRepository
     from tests.e2e.conftest import click
     from tests.e2e.test_relative_journey import choose_language
@@ -275,7 +274,7 @@ async def test_files_of_purged_drafts_are_erased(emulator: Emulator, bot: BotRun
     bot.d.now = lambda: later
     try:
         cutoff = (later - timedelta(days=30)).isoformat(timespec="seconds")
-        assert await PrivacyRepository(bot.d.db).purge_drafts(cutoff, _now_str(bot.d)) == 2
+        assert await PrivacyRepository(bot.d.db).purge_drafts(cutoff, bot.d.now_iso()) == 2
         wake_vault(bot.app)
         await wait_count(bot.d.db, 2)
         rows = await wait_vault(bot.d.db)
