@@ -129,8 +129,12 @@ async def write_dossiers(settings: Settings, *, case: str | None, person: int | 
             vault = {r.file_unique_id: r for r in await EvidenceRepository(db).for_case(case_id)}
             levels = await VerificationRepository(db).levels(case_id)
             wanted = [person] if person is not None else list(range(1, len(persons) + 1))
+            listed = {str(m.get("file_unique_id") or m.get("file_id")) for m in find_media(data)}
+            later = [EvidenceItem("Sent in answer to a volunteer's question", r.state, r.reason,
+                                  custody_of(r, unseal))
+                     for u, r in vault.items() if u not in listed]
             for k in wanted:
-                items = person_items(persons[k - 1], vault, unseal)
+                items = person_items(persons[k - 1], vault, unseal) + later
                 doc = build_dossier(form, CaseFacts(number, submitted_at, status), data, k - 1,
                                     items, levels.get(k, "reported"))
                 if all_cases:

@@ -47,6 +47,17 @@ async def note_file(app: AnyApp, d: Deps, user_id: int, media: Media,
     wake_vault(app)
 
 
+async def note_answer_file(app: AnyApp, d: Deps, user_id: int, case_id: int,
+                           content: dict[str, Any], date: datetime | None) -> None:
+    """A file in a relative's answer to a staff question: into the vault, with its case."""
+    if not content.get("file_id"):
+        return
+    media = {**content, "name": content.get("file_name")}
+    await EvidenceRepository(d.db).enqueue_for_case(
+        user_id, case_id, _unique(media), _ref(d, media, date), d.now_iso(), time.time())
+    wake_vault(app)
+
+
 async def attach_case_files(conn: Any, d: Deps, user_id: int, case_id: int,
                             data: dict[str, Any]) -> None:
     """In the case's transaction: every file of the case is the case's, fetched or queued."""

@@ -89,8 +89,17 @@ async def export_case_files(
             rows = {r.file_unique_id: r for r in await repo.for_case(case.case_id)}
             case_dir = out_dir / _SAFE.sub("_", case.number)
             seen: set[str] = set()
-            for media in find_media(data):
-                unique = str(media.get("file_unique_id") or media["file_id"])
+            medias = list(find_media(data))
+            # Files sent later (answers to staff questions) are the case's too.
+            listed = {str(m.get("file_unique_id") or m.get("file_id")) for m in medias}
+            for extra in rows.values():
+                custody = custody_of(extra, unseal)
+                if extra.file_unique_id not in listed and custody is not None:
+                    medias.append({"kind": custody.kind, "file_id": "",
+                                   "file_unique_id": extra.file_unique_id,
+                                   "name": custody.name})
+            for media in medias:
+                unique = str(media.get("file_unique_id") or media.get("file_id"))
                 if unique in seen:
                     continue
                 seen.add(unique)
@@ -118,7 +127,7 @@ async def export_case_files(
                     continue
                 why = (f"not in the vault ({row.reason or row.state})" if row is not None
                        else "not in the vault")
-                if not token:
+                if not token or not media.get("file_id"):
                     report.failed.append(f"{label}: {why}")
                     continue
                 http = http or httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=15.0))

@@ -57,6 +57,21 @@ class EvidenceRepository:
             (user_id, file_unique_id, ref, new_vault_name(), due, now))
         return n > 0
 
+    async def enqueue_for_case(self, user_id: int, case_id: int, file_unique_id: str,
+                               ref: bytes, now: str, due: float) -> bool:
+        """A file sent after submission (an answer to a staff question): the case's at once."""
+        async with self._db.transaction() as conn:
+            cur = await conn.execute(
+                "SELECT 1 FROM evidence_files WHERE case_id = ? AND file_unique_id = ?"
+                " AND state != 'erase'", (case_id, file_unique_id))
+            if await cur.fetchone() is not None:
+                return False
+            await conn.execute(
+                "INSERT INTO evidence_files (user_id, case_id, file_unique_id, ref, vault_name,"
+                " next_attempt_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (user_id, case_id, file_unique_id, ref, new_vault_name(), due, now))
+        return True
+
     @staticmethod
     async def attach(conn: Any, user_id: int, case_id: int,
                      files: list[tuple[str, bytes]], now: str, due: float) -> int:

@@ -488,3 +488,35 @@ async def test_verification_in_exports_and_stats(emulator: Emulator, tmp_path: P
     lines = [json.loads(x) for x in (tmp_path / "c.jsonl").read_text().splitlines()]
     assert {c["case_number"]: c["person_verification"] for c in lines} == {
         first: ["documented"], second: ["reported"]}
+
+
+async def test_a_file_sent_in_answer_to_a_question_is_kept_with_the_case(
+        emulator: Emulator, tmp_path: Path) -> None:
+    from tests.e2e.test_cli import cli_env, run_cli
+
+    runner = BotRunner(emulator, tmp_path / "data", staff_ids=frozenset({STAFF}))
+    await runner.start()
+    try:
+        relative = emulator.user(5016)
+        number = await report_with_files(relative, [], story_voice=False)
+        staff = emulator.user(STAFF)
+        await staff.send_text(f"/ask {number} Do you have his passport?")
+        await relative.wait_for("Do you have his passport")
+        later = b"%PDF-1.4 PASSPORT SENT LATER " + b"y" * 5000
+        await relative.send_document(later, file_name="later.pdf", mime_type="application/pdf")
+        await staff.wait_for(lambda m: m.kind == "document")
+        assert await wait_vault(runner.d.db) == [("stored", None)]
+        case_ids = await runner.d.db.fetchall("SELECT case_id FROM evidence_files")
+        assert case_ids[0][0] is not None
+    finally:
+        await runner.stop()
+    env = cli_env(token="999:REVOKED", api_base_url=emulator.base_url,
+                  data_dir=str(tmp_path / "data"))
+    rc, stdout, err = await run_cli("export", "--format", "csv", "--output",
+                                    str(tmp_path / "c.csv"), "--with-files",
+                                    str(tmp_path / "files"), env=env, cwd=tmp_path)
+    assert rc == 0, err
+    assert "attachments: 1 from the vault" in stdout
+    got = disk_files(tmp_path / "files")
+    assert later in got.values()
+    assert f"{hashlib.sha256(later).hexdigest()}  {number}/document-" in got["SHA256SUMS"].decode()
