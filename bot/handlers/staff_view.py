@@ -15,6 +15,7 @@ from nacl.exceptions import CryptoError
 
 from bot.form.model import Form, Group, Question
 from bot.handlers.common import esc
+from bot.handlers.evidence import level_label
 from bot.handlers.render import block_title, format_answer
 from bot.i18n import LANGUAGE_NAMES, N_, Translator
 from bot.services.crypto import NoPrivateKey
@@ -292,6 +293,11 @@ def _event_head(t: Translator, event: CaseEvent) -> str:
             return head + esc(event_text(t, "unassigned"))
         target = staff_ref(int(detail)) if detail.lstrip("-").isdigit() else esc(detail)
         return head + esc(event_text(t, "assigned")) % {"staff": target}
+    if kind == "verification" and detail and ":" in detail:
+        person, _, level = detail.partition(":")
+        return head + esc(event_text(t, "verification")) + esc(
+            f" ({t._('Missing person %(number)s') % {'number': person}}: "
+            f"{level_label(t, level)})")
     if kind in EVENT_TEXTS:
         return head + esc(t._(EVENT_TEXTS[kind]))
     return head + esc(kind)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from bot.sandbox.htmlcheck import (
@@ -93,6 +94,8 @@ class BotApi:
         self.strict_html = strict_html
         # Telegram's cloud Bot API lets bots download 20 MB; a self-hosted server 2000 MB.
         self.max_download = MAX_DOWNLOAD
+        # A self-hosted server in --local mode gives getFile an absolute path on its disk.
+        self.local_dir: Path | None = None
         self._albums = 0
         self.methods: dict[str, Callable[[Params], Any]] = {
             "getMe": lambda p: dict(world.bot_user),
@@ -551,6 +554,11 @@ class BotApi:
                                 "unavailable")
         if stored.size > self.max_download:
             raise ApiError(400, "Bad Request: file is too big")
+        if self.local_dir is not None:
+            local = self.local_dir / stored.file_path
+            local.parent.mkdir(parents=True, exist_ok=True)
+            local.write_bytes(stored.data)
+            return {**stored.describe(), "file_path": str(local.resolve())}
         return {**stored.describe(), "file_path": stored.file_path}
 
     def set_my_commands(self, p: Params) -> bool:

@@ -22,6 +22,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -112,6 +113,7 @@ class Emulator:
         settle: float = 0.08,
         strict_html: bool = True,
         self_hosted: bool = False,
+        local_dir: Path | None = None,
     ) -> None:
         self.token = token
         bot_id = as_int(token.split(":", 1)[0]) or 123456
@@ -128,6 +130,8 @@ class Emulator:
         self.api = BotApi(self.world, strict_html=strict_html)
         if self_hosted:  # a self-hosted Bot API server: downloads up to 2000 MB
             self.api.max_download = LOCAL_MAX_DOWNLOAD
+            # --local mode: getFile answers with a path on this machine's disk
+            self.api.local_dir = local_dir
         # File downloads: an outage answers 502 to every download (getFile still works, as
         # when Telegram's file servers fail alone); a rate in bytes/s streams them slowly.
         self.file_outage = False

@@ -163,6 +163,7 @@ async def test_card_shows_the_vault_and_sends_files_from_it(emulator: Emulator,
         text = "\n".join(m.plain for m in staff.messages[before:])
         assert "Missing person 1: documented" in text
         assert text.count("changed a missing person's verification level") == 2
+        assert "verification level (Missing person 1: documented)" in text
 
         # Telegram lost the photo (a new bot account, say): the button sends the vault's copy.
         photo = next(m for m in relative.all_messages if m.kind == "photo" and not m.from_bot)
@@ -520,3 +521,19 @@ async def test_a_file_sent_in_answer_to_a_question_is_kept_with_the_case(
     got = disk_files(tmp_path / "files")
     assert later in got.values()
     assert f"{hashlib.sha256(later).hexdigest()}  {number}/document-" in got["SHA256SUMS"].decode()
+
+
+async def test_self_hosted_local_mode_reads_the_servers_disk(tmp_path: Path) -> None:
+    """telegram-bot-api --local: getFile gives a path on disk, read in place (no download)."""
+    async with Emulator(self_hosted=True, local_dir=tmp_path / "bot-api") as emu:
+        runner = BotRunner(emu, tmp_path / "data")
+        await runner.start()
+        try:
+            await report_with_files(emu.user(5017), [send_pdf])
+            assert await wait_vault(runner.d.db) == [("stored", None)] * 2
+            assert emu.stats["downloads"] == 0
+            (custody,) = [c for _, _, c in await custody_of(runner)
+                          if c is not None and c.kind == "document"]
+            assert custody.sha256 == hashlib.sha256(PDF).hexdigest()
+        finally:
+            await runner.stop()
