@@ -25,29 +25,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
-import os
 import random
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
-from nacl.public import PrivateKey, PublicKey
+from nacl.public import PublicKey
 
-from bot.services.sealedfile import CHUNK, SealedReader, SealedWriter, sealed_output
+from bot.evidence.sealing import clean_partials, extract, read_vault_file, seal_stream
+from bot.evidence.telegram_files import (
+    BLOCK,
+    CLOUD_LIMIT,
+    LOCAL_LIMIT,
+    FetchError,
+    Telegram,
+    download_limit,
+)
 from bot.storage.evidence import EvidenceRepository, VaultRow
 
 log = logging.getLogger(__name__)
 
-CLOUD_LIMIT = 20 * 1024 * 1024
-LOCAL_LIMIT = 2000 * 1024 * 1024
 FIRST_BACKOFF = 2.0
 MAX_BACKOFF = 600.0
 GIVE_UP_AFTER = timedelta(days=14)  # of failing to reach Telegram: recorded as unreachable
@@ -55,19 +58,8 @@ GONE_ATTEMPTS = 6  # "temporarily unavailable" this often in a row: the file is 
 POLL_SECONDS = 15.0
 CONCURRENCY = 2
 DRAFT_GRACE = timedelta(hours=1)
-BLOCK = 1 << 20  # plaintext sealed and hashed per hand-off to a worker thread
 _DEFAULT_MIME = {"photo": "image/jpeg", "voice": "audio/ogg", "video": "video/mp4",
                  "video_note": "video/mp4", "audio": "audio/mpeg"}
-
-
-class FetchError(Exception):
-    """A file could not be fetched this time; `permanent` when trying again will not help."""
-
-    def __init__(self, reason: str, *, permanent: bool = False, gone: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.permanent = permanent
-        self.gone = gone
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,14 +85,6 @@ class Custody:
         return cls(**{k: data.get(k) for k in cls.__dataclass_fields__})
 
 
-def download_limit(api_base_url: str, limit_mb: int = 0) -> int:
-    """Bytes a bot may download: set, or 20 MB on Telegram's cloud and 2 GB self-hosted."""
-    if limit_mb > 0:
-        return limit_mb * 1024 * 1024
-    cloud = api_base_url.rstrip("/") in ("https://api.telegram.org", "http://api.telegram.org")
-    return CLOUD_LIMIT if cloud else LOCAL_LIMIT
-
-
 def backoff(attempts: int) -> float:
     base: float = min(FIRST_BACKOFF * 2.0 ** min(attempts, 20), MAX_BACKOFF)
     return base * random.uniform(0.8, 1.2)
@@ -108,143 +92,6 @@ def backoff(attempts: int) -> float:
 
 def vault_dir(data_dir: Path) -> Path:
     return data_dir / "files"
-
-
-def clean_partials(folder: Path) -> int:
-    """Remove what a crash left half-written (sealed temporary files: ciphertext only)."""
-    n = 0
-    if folder.is_dir():
-        for stale in folder.glob(".*.part"):
-            stale.unlink(missing_ok=True)
-            n += 1
-    return n
-
-
-class Telegram:
-    """getFile and the download, over one HTTP client; never logs the URL (it holds the token)."""
-
-    def __init__(self, api_base_url: str, token: str, limit: int,
-                 client: httpx.AsyncClient | None = None) -> None:
-        self.base = api_base_url.rstrip("/")
-        self.token = token
-        self.limit = limit
-        self.http = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(60.0, connect=15.0), follow_redirects=False)
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
-
-    async def locate(self, file_id: str, known_size: int | None) -> tuple[str, int | None]:
-        if known_size is not None and known_size > self.limit:
-            raise FetchError("too_big", permanent=True)
-        try:
-            answer = await self.http.post(f"{self.base}/bot{self.token}/getFile",
-                                          data={"file_id": file_id})
-            body = answer.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            raise FetchError(f"getFile: {type(exc).__name__}") from None
-        if not isinstance(body, dict):
-            raise FetchError(f"getFile answered {answer.status_code}")
-        if not body.get("ok"):
-            text = str(body.get("description") or "").lower()
-            code = body.get("error_code") or answer.status_code
-            if code == 400 and "too big" in text:
-                raise FetchError("too_big", permanent=True)
-            if code == 400 and ("file_id" in text or "unavailable" in text):
-                raise FetchError("gone", gone=True)
-            raise FetchError(f"getFile answered {code}")
-        result = body.get("result") or {}
-        path = result.get("file_path")
-        size = result.get("file_size")
-        if not isinstance(path, str) or not path:
-            raise FetchError("gone", gone=True)
-        if isinstance(size, int) and size > self.limit:
-            raise FetchError("too_big", permanent=True)
-        return path, size if isinstance(size, int) else None
-
-    @contextlib.asynccontextmanager
-    async def open(self, path: str) -> AsyncIterator[tuple[AsyncIterator[bytes], str | None]]:
-        """The file's bytes, and the MIME type the server gave (None for a local file)."""
-        if path.startswith("/"):  # a self-hosted server in --local mode: the file is on disk
-            local = Path(path)
-            if not await asyncio.to_thread(local.is_file):
-                raise FetchError("gone", gone=True)
-            yield _read_local(local), None
-            return
-        try:
-            async with self.http.stream("GET", f"{self.base}/file/bot{self.token}/{path}") as r:
-                if r.status_code == 404:
-                    raise FetchError("gone", gone=True)
-                if r.status_code != 200:
-                    raise FetchError(f"download answered {r.status_code}")
-                yield r.aiter_bytes(BLOCK), r.headers.get("content-type")
-        except httpx.HTTPError as exc:
-            raise FetchError(f"download: {type(exc).__name__}") from None
-
-
-async def _read_local(path: Path) -> AsyncIterator[bytes]:
-    with path.open("rb") as fh:
-        while block := await asyncio.to_thread(fh.read, BLOCK):
-            yield block
-
-
-def _absorb(writer: SealedWriter, digest: Any, block: bytes) -> None:
-    digest.update(block)
-    writer.write(block)
-
-
-async def seal_stream(blocks: AsyncIterator[bytes], dst: Path, public: PublicKey,
-                      meta: dict[str, Any], *, max_size: int | None = None,
-                      keep_going: Callable[[], bool] = lambda: True) -> tuple[str, int]:
-    """Seal what `blocks` yields into `dst`; returns (SHA-256 of the plaintext, size).
-
-    Plaintext exists only in memory, one block at a time. An error or a stop removes the
-    temporary file (sealed_output) and leaves `dst` as it was.
-    """
-    digest = hashlib.sha256()
-    size = 0
-    pending = bytearray()
-    with sealed_output(dst, public, meta) as writer:
-        async for block in blocks:
-            if not keep_going():
-                raise FetchError("stopped")
-            size += len(block)
-            if max_size is not None and size > max_size:
-                raise FetchError("too_big", permanent=True)
-            if not pending and len(block) >= BLOCK:  # a whole block: no copy
-                await asyncio.to_thread(_absorb, writer, digest, block)
-                continue
-            pending += block
-            if len(pending) >= BLOCK:
-                await asyncio.to_thread(_absorb, writer, digest, bytes(pending))
-                pending.clear()
-        if pending:
-            await asyncio.to_thread(_absorb, writer, digest, bytes(pending))
-    return digest.hexdigest(), size
-
-
-def read_vault_file(path: Path, private: PrivateKey) -> Iterator[bytes]:
-    """The plaintext of a sealed vault file, chunk by chunk (checked: altered files raise)."""
-    with path.open("rb") as fh:
-        yield from SealedReader(fh, private).chunks()
-
-
-def extract(path: Path, dst: Path, private: PrivateKey) -> tuple[str, int]:
-    """Decrypt a vault file into `dst` (0600, temporary name until complete): (sha256, size)."""
-    digest = hashlib.sha256()
-    size = 0
-    tmp = dst.with_name(f".{dst.name}.part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb", buffering=1 << 20) as out:
-            for chunk in read_vault_file(path, private):
-                digest.update(chunk)
-                size += len(chunk)
-                out.write(chunk)
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return digest.hexdigest(), size
 
 
 def _iso(ts: float) -> str:
@@ -314,14 +161,14 @@ class VaultWorker:
                     log.warning("vault: pass failed (%s)", type(exc).__name__)
                     nxt = None
                 wait = self.poll_seconds if nxt is None else max(0.05, nxt - self.clock())
-                await self._sleep(min(wait, self.poll_seconds), tasks)
+                await self._sleep(min(wait, self.poll_seconds))
         finally:
             for task in tasks:
                 task.cancel()
             with contextlib.suppress(Exception):
                 await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _sleep(self, seconds: float, tasks: set[asyncio.Task[None]]) -> None:
+    async def _sleep(self, seconds: float) -> None:
         """Wait for a wake-up, a finished fetch or the time, checking for a stop often."""
         deadline = time.monotonic() + seconds
         while self._running() and time.monotonic() < deadline:
@@ -431,5 +278,6 @@ def _parse(value: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-__all__ = ["CHUNK", "Custody", "FetchError", "Telegram", "VaultWorker", "download_limit",
-           "extract", "read_vault_file", "seal_stream", "vault_dir"]
+__all__ = ["BLOCK", "CLOUD_LIMIT", "LOCAL_LIMIT", "Custody", "FetchError", "Telegram",
+           "VaultWorker", "clean_partials", "download_limit", "extract", "read_vault_file",
+           "seal_stream", "vault_dir"]
