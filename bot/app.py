@@ -99,7 +99,8 @@ def _update_key(update: object) -> int | None:
 
 
 async def open_deps(settings: Settings) -> Deps:
-    keys = load_keyring(settings.data_dir, settings.public_key_file, settings.private_key_file)
+    keys = load_keyring(settings.data_dir, settings.public_key_file, settings.private_key_file,
+                        settings.draft_key_file)
     db = await Database.open(settings.db_path)
     return Deps(
         settings=settings,

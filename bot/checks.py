@@ -73,7 +73,7 @@ def _check_keys(settings: Settings, report: CheckReport) -> None:
         return
     try:
         keys = load_keyring(settings.data_dir, settings.public_key_file,
-                            settings.private_key_file)
+                            settings.private_key_file, settings.draft_key_file, mode="check")
     except FileNotFoundError as exc:
         name = "BOT_PRIVATE_KEY_FILE" if settings.private_key_file else "BOT_PUBLIC_KEY_FILE"
         report.problems.append(f"{name}: {exc.filename or exc} is missing")
@@ -83,6 +83,14 @@ def _check_keys(settings: Settings, report: CheckReport) -> None:
         return
     report.facts.append("private key: offline (staff see non-identifying fields only)"
                         if keys.offline else "private key: on this server")
+    from bot.crypto import draftkey
+    from bot.services.crypto import DRAFT_NAME
+
+    report.problems.extend(draftkey.problems(settings.data_dir, keys.offline,
+                                             settings.draft_key_file,
+                                             settings.data_dir / "keys" / DRAFT_NAME))
+    if keys.signing is None:
+        report.facts.append("backup signing key: none yet; the next start makes it")
 
 
 async def _check_token(settings: Settings, report: CheckReport) -> None:

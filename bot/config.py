@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     # offline and staff see non-identifying fields only.
     public_key_file: Path | None = None
     private_key_file: Path | None = None
+    # Where the draft key lives. With the private key offline it must not be on the data disk:
+    # a file on tmpfs (lost at a reboot, which loses drafts in progress: the safe failure).
+    # Not set: BOT_DATA_DIR/keys/draft.key with the private key on the server; in memory only
+    # (drafts lost at every restart) with the private key offline. See docs/THREAT_MODEL.md.
+    draft_key_file: Path | None = None
+    # Drafts not touched for this many days are deleted (abandoned questionnaires).
+    draft_retention_days: int = Field(default=14, ge=1, le=365)
     # Draft answered more than this long ago: the next message re-shows the question first.
     resume_after_hours: float = 6.0
     log_level: str = "INFO"
@@ -57,6 +64,9 @@ class Settings(BaseSettings):
     # relatives need the rest.
     broadcast_rate: float = Field(default=25.0, gt=0, le=30)
     backup_time: str = "02:30"
+    # More age recipients (age1..., e.g. a second key custodian's) that backups and sealed
+    # exports are encrypted to, besides the organisation's public key; commas or spaces.
+    backup_recipients: str = ""
     # The evidence vault (BOT_DATA_DIR/files): the largest file a bot may download, in MB.
     # 0: Telegram's limit, 20 MB on its cloud Bot API, 2000 MB on a self-hosted Bot API
     # server (any other BOT_API_BASE_URL).
@@ -74,7 +84,7 @@ class Settings(BaseSettings):
         return value
 
     @field_validator("staff_chat_id", "public_key_file", "private_key_file", "backup_dir",
-                     mode="before")
+                     "draft_key_file", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
@@ -113,6 +123,17 @@ class Settings(BaseSettings):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and - "
                              "(for example: openssl rand -hex 32)")
         return value
+
+    @field_validator("backup_recipients")
+    @classmethod
+    def _recipients(cls, value: str) -> str:
+        from bot.crypto.agekeys import AgeKeyError, parse_recipients
+
+        try:
+            parse_recipients(value)
+        except AgeKeyError as exc:
+            raise ValueError(str(exc)) from None
+        return value.strip()
 
     @field_validator("backup_time")
     @classmethod

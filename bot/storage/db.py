@@ -151,9 +151,15 @@ class Database:
             last = rows[-1]["_rowid"]
             yield rows
 
-    async def checkpoint(self) -> None:
+    async def checkpoint(self) -> bool:
+        """Fold the WAL into the database and truncate it to zero bytes; False if a reader
+        (a backup, an export) kept it from finishing (the next checkpoint finishes it)."""
         async with self._lock:
-            await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            rows = await self._conn.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+        busy = next(iter(rows))[0] if rows else 0
+        if busy:
+            log.warning("the write-ahead log could not be truncated (a reader was busy)")
+        return not busy
 
     async def integrity_check(self) -> str:
         row = await self.fetchone("PRAGMA integrity_check")

@@ -131,7 +131,7 @@ async def test_sigkill_during_downloads_and_sealing(emulator: Emulator, tmp_path
         await asyncio.sleep(0.5)
     rc = await bot.stop()
     rows = await vault_rows(data_dir)
-    keys = load_keyring(data_dir, None, None)
+    keys = load_keyring(data_dir, None, None, mode="check")
     assert keys.private is not None
     stored = {u: (name, Custody.from_bytes(keys.unseal(c))) for u, s, name, c in rows
               if s == "stored" and c is not None}

@@ -286,6 +286,8 @@ def test_offline_key_export_is_sealed_and_decrypts_to_the_same_rows(
     offline = in_tmp / "usb"
     offline.mkdir()
     (data / "keys" / "org_private.key").rename(offline / "org_private.key")
+    # The verify key goes with it: decrypt checks the exports' signatures with it.
+    (offline / "verify.key").write_bytes((data / "keys" / "verify.key").read_bytes())
     monkeypatch.setenv("BOT_PUBLIC_KEY_FILE", str(data / "keys" / "org_public.key"))
     sealed_dir = in_tmp / "sealed"
     sealed_dir.mkdir()
@@ -294,7 +296,10 @@ def test_offline_key_export_is_sealed_and_decrypts_to_the_same_rows(
     printed = capsys.readouterr().out
     assert "the private key is offline" in printed and "python -m bot decrypt" in printed
     names = sorted(p.name for p in sealed_dir.iterdir())
-    assert names == ["c.csv.sealed", "c.jsonl.sealed", "c.xlsx.sealed"]  # nothing else
+    assert names == ["c.csv.sealed", "c.csv.sealed.sig", "c.jsonl.sealed",  # nothing else
+                     "c.jsonl.sealed.sig", "c.xlsx.sealed", "c.xlsx.sealed.sig"]
+    for path in sealed_dir.glob("*.sealed"):
+        assert path.read_bytes().startswith(b"age-encryption.org/v1\n")
     for path in sealed_dir.iterdir():
         blob = path.read_bytes()
         for needle in (*NAMES, "Reporter 1", "4821-0001", "sister"):
@@ -320,8 +325,9 @@ def test_offline_key_export_is_sealed_and_decrypts_to_the_same_rows(
     # A wrong key, and a file that is not sealed, each get one line.
     other = in_tmp / "other"
     assert main(["keys", "generate", "--out", str(other)]) == 0
-    assert main(["decrypt", "--key", str(other / "org_private.key"), "--input",
-                 str(sealed_dir / "c.csv.sealed"), "--output", str(plain / "x")]) == 1
+    assert main(["decrypt", "--key", str(other / "org_private.key"), "--verify-key",
+                 str(offline / "verify.key"), "--input", str(sealed_dir / "c.csv.sealed"),
+                 "--output", str(plain / "x")]) == 1
     assert main(["decrypt", "--key", key, "--input", str(plain / "cases.csv"),
                  "--output", str(plain / "y")]) == 1
     err = lines(capsys.readouterr().err)

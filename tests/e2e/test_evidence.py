@@ -356,7 +356,7 @@ async def test_incremental_files_backup_and_restore(emulator: Emulator, bot: Bot
         shutil.copy(key, new_data / "keys" / key.name)
     env_new = cli_env(token="999:REVOKED", api_base_url=emulator.base_url,
                       data_dir=str(new_data))
-    rc, out, err = await run_cli("restore", "--input", str(tmp_path / "db.sealed"),
+    rc, out, err = await run_cli("restore", "--input", str(tmp_path / "db.sealed"), "--yes",
                                  env=env_new, cwd=tmp_path)
     assert rc == 0, err
     shutil.copytree(dest / "files", new_data / "files", dirs_exist_ok=True)
