@@ -39,19 +39,31 @@ _CYRILLIC = dict(zip(
      "q", "ng", "ö", "u", "ü", "h", "i"], strict=True))
 
 
+#: Uyghur Arabic script to Uyghur Latin (ULY); the hamza carrier (ئ) is not written.
+_UYGHUR = {"ا": "a", "ە": "e", "ب": "b", "پ": "p", "ت": "t", "ج": "j", "چ": "ch", "خ": "x",
+           "د": "d", "ر": "r", "ز": "z", "ژ": "zh", "س": "s", "ش": "sh", "غ": "gh", "ف": "f",
+           "ق": "q", "ك": "k", "گ": "g", "ڭ": "ng", "ل": "l", "م": "m", "ن": "n", "ھ": "h",
+           "و": "o", "ۇ": "u", "ۆ": "ö", "ۈ": "ü", "ۋ": "w", "ې": "ë", "ى": "i", "ي": "y",
+           "ئ": ""}
+
+
 def transliterate(name: str) -> str | None:
-    """A Latin spelling of a Cyrillic (Kazakh, Russian) name; None for other scripts."""
-    if not re.search(r"[\u0400-\u04FF]", name):
-        return None
-    out = []
-    for ch in name:
-        low = ch.lower()
-        if low in _CYRILLIC:
-            latin = _CYRILLIC[low]
-            out.append(latin.capitalize() if ch != low else latin)
-        else:
-            out.append(ch)
-    return "".join(out)
+    """A Latin spelling of a Cyrillic (Kazakh, Russian) or Uyghur Arabic-script name; None
+    for other scripts (Chinese names are given as written)."""
+    if re.search(r"[\u0400-\u04FF]", name):
+        out = []
+        for ch in name:
+            low = ch.lower()
+            if low in _CYRILLIC:
+                latin = _CYRILLIC[low]
+                out.append(latin.capitalize() if ch != low else latin)
+            else:
+                out.append(ch)
+        return "".join(out)
+    if any(ch in _UYGHUR for ch in name):
+        words = "".join(_UYGHUR.get(ch, ch) for ch in name).split(" ")
+        return " ".join(w[:1].upper() + w[1:] for w in words)
+    return None
 
 
 def _has_non_latin(text: str) -> bool:

@@ -154,3 +154,12 @@ async def test_worker_retries_then_records_gone_and_erases(tmp_path: Path) -> No
         assert await repo.names() == set() and list((tmp_path / "files").iterdir()) == []
         await tg.aclose()
         await db.close()
+
+
+def test_names_are_transliterated_and_kept_in_their_script() -> None:
+    from bot.evidence.dossier import transliterate
+
+    assert transliterate("Ерлан Тохтасын") == "Erlan Tokhtasyn"
+    assert transliterate("Әлия Нұрланқызы") == "Äliya Nurlanqyzy"
+    assert transliterate("ئابدۇللا") == "Abdulla"
+    assert transliterate("王小明") is None and transliterate("Aliya") is None
