@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import time
 from typing import Any
 
 from telegram import InlineKeyboardButton, InputFile, Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from bot.evidence.intake import wake_vault
 from bot.evidence.vault import Custody, read_vault_file, vault_dir
 from bot.handlers.access import button_data
 from bot.handlers.common import Deps, button, esc
@@ -103,7 +105,19 @@ async def card_rows(d: Deps, t: Translator, case: CaseInfo
         label = "🔎 " + t._("Person %(number)s: mark %(level)s") % {
             "number": person, "level": level_label(t, target)}
         rows.append([button(label, button_data(d, "ver", case.case_id, f"{person}.{target}"))])
+    if any(r.state == "failed" for r in await EvidenceRepository(d.db).for_case(case.case_id)):
+        rows.append([button("🔁 " + t._("Fetch the missing files again"),
+                            button_data(d, "vretry", case.case_id))])
     return rows
+
+
+async def retry_files(context: ContextTypes.DEFAULT_TYPE, d: Deps, t: Translator,
+                      case: CaseInfo) -> str:
+    """Staff asked to fetch the files that could not be fetched (a limit raised, say)."""
+    n = await EvidenceRepository(d.db).retry_failed(case.case_id, time.time())
+    wake_vault(context.application)
+    return t.ngettext("%(count)s file will be fetched again.",
+                      "%(count)s files will be fetched again.", n) % {"count": n}
 
 
 async def set_level(d: Deps, t: Translator, actor: int, case: CaseInfo, person: int,

@@ -656,6 +656,8 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             toast = t._("Nothing changed.")
     elif action == "file":
         toast = await resend_file(context, d, chat_id, actor, t, case, arg)
+    elif action == "vretry":
+        toast = await evidence.retry_files(context, d, t, case)
     elif action == "ver":
         toast = await evidence.on_verify_button(d, t, actor, case, arg, d.now_iso())
     await query.answer(toast)

@@ -149,6 +149,10 @@ async def test_card_shows_the_vault_and_sends_files_from_it(emulator: Emulator,
         photo_sha = hashlib.sha256(PHOTO).hexdigest()[:16]
         assert f"SHA-256 {photo_sha}…" in text
         assert "not in the vault (over the download limit)" in text  # the 300 KB PDF
+        # The limit is raised (a self-hosted server, say): staff fetch it again.
+        emulator.api.max_download = 20 * 1024 * 1024
+        await staff.press("🔁 Fetch the missing files again", card[-1])
+        assert await wait_vault(runner.d.db) == [("stored", None)] * 3
 
         # Verification by button, then by command; shown on the card and in the history.
         await staff.press("🔎 Person 1: mark corroborated", card[-1])
