@@ -7,6 +7,8 @@ import hashlib
 import json
 from pathlib import Path
 
+import pytest
+
 from bot.evidence.vault import Custody, read_vault_file
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.simusers import OGG_BYTES, SimUser
@@ -387,8 +389,6 @@ async def test_incremental_files_backup_and_restore(emulator: Emulator, bot: Bot
 async def test_dossier_per_person_from_the_offline_key(emulator: Emulator, tmp_path: Path
                                                        ) -> None:
     """The bot runs with the public key only; dossiers are written with --key offline."""
-    import shutil
-    import subprocess
 
     import docx
 
@@ -446,14 +446,6 @@ async def test_dossier_per_person_from_the_offline_key(emulator: Emulator, tmp_p
     assert rc == 0, err
     assert sorted(p.name for p in folder.iterdir()) == [f"{number}-1.docx"]
     assert declined not in stdout
-    if shutil.which("libreoffice") or shutil.which("soffice"):
-        exe = shutil.which("libreoffice") or shutil.which("soffice")
-        assert exe is not None
-        done = await asyncio.to_thread(
-            subprocess.run, [exe, "--headless", "--convert-to", "pdf", "--outdir",
-                             str(tmp_path / "pdf"), str(out)],
-            capture_output=True, timeout=120, check=False)
-        assert done.returncode == 0 and (tmp_path / "pdf" / "dossier.pdf").exists()
 
 
 async def test_verification_in_exports_and_stats(emulator: Emulator, tmp_path: Path) -> None:
@@ -541,3 +533,32 @@ async def test_self_hosted_local_mode_reads_the_servers_disk(tmp_path: Path) -> 
             assert custody.sha256 == hashlib.sha256(PDF).hexdigest()
         finally:
             await runner.stop()
+
+
+async def test_dossier_converts_with_libreoffice_headless(tmp_path: Path) -> None:
+    """Where LibreOffice is installed, the dossier converts to PDF (skipped otherwise)."""
+    import shutil
+    import subprocess
+
+    from bot.evidence.dossier import CaseFacts, EvidenceItem, build_dossier
+    from bot.form.model import load_form
+
+    exe = shutil.which("libreoffice") or shutil.which("soffice")
+    if exe is None:
+        pytest.skip("libreoffice is not installed")
+    data = {"consent": {"consent_share": "yes", "consent_publish": "no"},
+            "reporter": {"reporter_name": "R"},
+            "persons": [{"full_name": "Ерлан Тохтасын", "chinese_name": "叶尔兰",
+                         "story": "He was taken at night."}]}
+    item = EvidenceItem("Photo 1", "stored", None, Custody(
+        sha256="ab" * 32, size=10, mime="image/jpeg", received_at="2026-12-01T10:00:00+00:00",
+        fetched_at="2026-12-01T10:00:01+00:00", file_unique_id="U1", kind="photo"))
+    doc = build_dossier(load_form(), CaseFacts("4821-0001", "2026-12-01", "new"), data, 0,
+                        [item], "reported")
+    out = tmp_path / "dossier.docx"
+    doc.save(str(out))
+    done = await asyncio.to_thread(
+        subprocess.run, [exe, "--headless", "--convert-to", "pdf", "--outdir",
+                         str(tmp_path / "pdf"), str(out)],
+        capture_output=True, timeout=180, check=False)
+    assert done.returncode == 0 and (tmp_path / "pdf" / "dossier.pdf").stat().st_size > 1000
