@@ -1,7 +1,8 @@
 """`python -m bot check`: is this server ready to run the bot? One line per problem.
 
 Checks the settings (already parsed by the caller), that the data and backup folders are
-writable, that the database opens and migrates, that the keys load, and that Telegram accepts
+writable, that the database opens (read-only) with this code's schema (never migrating it: it
+says "run migrate" instead), that the keys load, and that Telegram accepts
 the token (getMe). Never prints the token: errors name the setting and the HTTP status only.
 """
 
@@ -49,13 +50,18 @@ def _writable(folder: Path) -> str | None:
 
 
 async def _check_database(settings: Settings, report: CheckReport) -> None:
-    from bot.storage.db import Database
+    """Opened read-only and never migrated: `check` runs beside the bot (Docker's health
+    check every 5 minutes) and must not change the schema under it."""
+    from bot.storage.db import Database, SchemaNotCurrent
 
     try:
-        db = await Database.open(settings.db_path)
+        db = await Database.open_current(settings.db_path, read_only=True)
+    except SchemaNotCurrent as exc:
+        report.problems.append(f"BOT_DATA_DIR: {exc}")
+        return
     except Exception as exc:
         report.problems.append(f"BOT_DATA_DIR: the database {settings.db_path} cannot be "
-                               f"opened or migrated ({type(exc).__name__})")
+                               f"opened ({type(exc).__name__})")
         return
     try:
         report.facts.append(f"database schema version {await db.schema_version()}")

@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = Field(default=8443, ge=1, le=65535)
     # Telegram sends it in X-Telegram-Bot-Api-Secret-Token; requests without it are refused.
+    # At least 32 characters (openssl rand -hex 32 gives 64).
     webhook_secret: str = ""
     # Daily sealed backups (see deploy/README.md): where, how many to keep, when (UTC, HH:MM).
     backup_dir: Path | None = None
@@ -120,8 +121,8 @@ class Settings(BaseSettings):
     def _webhook_secret(cls, value: str) -> str:
         value = value.strip()
         if value and not _SECRET.fullmatch(value):
-            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and - "
-                             "(for example: openssl rand -hex 32)")
+            raise ValueError(f"must be {MIN_SECRET}-256 characters of A-Z, a-z, 0-9, _ and - "
+                             "(make one with: openssl rand -hex 32)")
         return value
 
     @field_validator("backup_recipients")
@@ -160,7 +161,9 @@ class Settings(BaseSettings):
         return urlsplit(self.webhook_url).path.lstrip("/")
 
 
-_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+#: Webhook secrets shorter than this are refused (a guessable token lets anyone post updates).
+MIN_SECRET = 32
+_SECRET = re.compile(rf"[A-Za-z0-9_-]{{{MIN_SECRET},256}}")
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -20,12 +20,12 @@ from nacl.public import PrivateKey, SealedBox
 from bot.config import Settings
 from bot.evidence.dossier import CaseFacts, EvidenceItem, build_dossier
 from bot.evidence.reading import custody_of
+from bot.export.files import find_media
 from bot.form.model import load_form
 from bot.services.case_numbers import parse_case_number
 from bot.services.crypto import MAGIC, PRIVATE_NAME
-from bot.services.files import find_media
 from bot.services.sealedfile import SealedFileError, load_private_key
-from bot.storage.db import Database
+from bot.storage.db import Database, SchemaNotCurrent
 from bot.storage.evidence import EvidenceRepository, VerificationRepository
 
 KIND_LABELS = {"photo": "Photo", "document": "Document", "voice": "Voice message",
@@ -91,9 +91,10 @@ async def write_dossiers(settings: Settings, *, case: str | None, person: int | 
         raise DossierError(str(exc)) from None
     unseal = _unsealer(private)
     form = load_form()
-    if not settings.db_path.exists():
-        raise DossierError(f"no database at {settings.db_path} (BOT_DATA_DIR)")
-    db = await Database.open(settings.db_path)
+    try:  # read only, never migrated here (say "run migrate" instead)
+        db = await Database.open_current(settings.db_path, read_only=True)
+    except SchemaNotCurrent as exc:
+        raise DossierError(str(exc)) from None
     written: list[Path] = []
     try:
         if all_cases:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.context import AnyApp, BotData, bot_data
 from bot.evidence.vault import Telegram, VaultWorker, download_limit, vault_dir
-from bot.services.files import find_media
+from bot.export.files import find_media
 from bot.storage.evidence import EvidenceRepository
 
 if TYPE_CHECKING:

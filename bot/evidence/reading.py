@@ -24,7 +24,7 @@ import httpx
 from nacl.public import PrivateKey
 
 from bot.evidence.vault import Custody, extract, vault_dir
-from bot.services.files import DownloadReport, _download, file_name, find_media
+from bot.export.files import DownloadReport, _download, file_name, find_media
 from bot.storage.db import Database
 from bot.storage.evidence import EvidenceRepository, VaultRow
 from bot.storage.export_queries import iter_cases

@@ -37,6 +37,7 @@ from bot.sandbox.botapi import (
 )
 from bot.sandbox.delivery import UpdateDelivery
 from bot.sandbox.httpparams import read_params
+from bot.sandbox.params import check_parameters
 from bot.sandbox.simusers import SimChat, SimUser
 from bot.sandbox.world import (
     JSON,
@@ -393,6 +394,7 @@ class Emulator:
         self.world.touch(chat_id, reaction=reaction)
 
     async def _execute(self, method: str, params: Params) -> tuple[Any, str | None]:
+        check_parameters(method, params)
         if method == "getUpdates":
             return await self.delivery.get_updates(params), None
         if method == "setWebhook":

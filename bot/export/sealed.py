@@ -52,7 +52,7 @@ class CaseOpener:
     """The `decode` for export_cases: opens a case's sealed answers with the private key.
 
     Picklable (it carries the raw private key), so large exports unseal in worker processes
-    of this machine: it is :func:`bot.services.export.parallel_safe`.
+    of this machine: it is :func:`bot.export.parallel_safe`.
     """
 
     parallel_safe = True
@@ -157,9 +157,9 @@ async def open_sealed_export(
     answers only) lives next to `output` while this runs and is deleted after. The caller
     checks the signature first.
     """
+    from bot.export import FORMATS, export_cases
     from bot.form.model import load_form
     from bot.services.backup import _as_keys
-    from bot.services.export import FORMATS, export_cases
 
     keys = _as_keys(private)
     if keys.private is None:
@@ -189,7 +189,7 @@ async def open_sealed_export(
             raise SealedFileError(f"unknown export format {chosen!r} in the sealed export")
         result = await export_cases(db, load_form(), fmt=chosen,
                                     output=output, decode=case_opener(keys.private),
-                                    progress=progress)
+                                    progress=progress, deflate_level=1)
         return meta, result
     finally:
         if db is not None:
