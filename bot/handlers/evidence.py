@@ -15,7 +15,7 @@ import logging
 import time
 from typing import Any
 
-from telegram import InlineKeyboardButton, InputFile, Update
+from telegram import InlineKeyboardButton, InputFile, Message, Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
@@ -156,37 +156,38 @@ async def verify_args(update: Update) -> tuple[str, int, str] | None:
 
 async def send_from_vault(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int,
                           t: Translator, case: CaseInfo, media: dict[str, Any],
-                          caption: str) -> str | None:
-    """Send a case's file from the vault (Telegram lost it); a toast on failure, else None."""
+                          caption: str) -> tuple[str | None, Message | None]:
+    """Send a case's file from the vault (Telegram lost it): (toast on failure, the message)."""
     unique = str(media.get("file_unique_id") or media.get("file_id"))
     row = next((r for r in await EvidenceRepository(d.db).for_case(case.case_id)
                 if r.file_unique_id == unique and r.state == "stored"), None)
     if row is None:
-        return t._("Telegram could not send this file, and it is not in the vault.")
+        return t._("Telegram could not send this file, and it is not in the vault."), None
     private = d.keys.private
     if private is None:
-        return t._("The files are sealed: the private key is kept offline.")
+        return t._("The files are sealed: the private key is kept offline."), None
     custody = _custody(d, row)
     if custody is not None and custody.size > UPLOAD_LIMIT:
-        return t._("This file is too big to send in Telegram: export it with --with-files.")
+        return t._("This file is too big to send in Telegram: export it with --with-files."), \
+            None
     path = vault_dir(d.settings.data_dir) / row.vault_name
     try:
         data = await asyncio.to_thread(lambda: b"".join(read_vault_file(path, private)))
     except (OSError, ValueError) as exc:
         log.warning("a vault file could not be opened: %s", type(exc).__name__)
-        return t._("The file in the vault could not be opened.")
+        return t._("The file in the vault could not be opened."), None
     name = str(media.get("name") or f"{media.get('kind') or 'file'}-{unique}")
     kind = str(media.get("kind") or "document")
     document = InputFile(io.BytesIO(data), filename=name)
     try:
         if kind == "photo":
-            await context.bot.send_photo(chat_id, document, caption=esc(caption))
+            message = await context.bot.send_photo(chat_id, document, caption=esc(caption))
         else:  # voice, video and the rest as documents: the vault keeps no Telegram metadata
-            await context.bot.send_document(chat_id, document, caption=esc(caption))
+            message = await context.bot.send_document(chat_id, document, caption=esc(caption))
     except TelegramError as exc:
         log.warning("could not send a file from the vault: %s", type(exc).__name__)
-        return t._("Telegram could not send this file.")
-    return None
+        return t._("Telegram could not send this file."), None
+    return None, message
 
 
 async def stats_blocks(d: Deps, t: Translator) -> list[str]:
