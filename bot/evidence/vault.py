@@ -160,8 +160,12 @@ class VaultWorker:
                 except Exception as exc:  # the database is closing, or a bug: try later
                     log.warning("vault: pass failed (%s)", type(exc).__name__)
                     nxt = None
-                wait = self.poll_seconds if nxt is None else max(0.05, nxt - self.clock())
-                await self._sleep(min(wait, self.poll_seconds))
+                # A row already due is in flight, or waits for a free slot: a finished fetch
+                # wakes the loop. Polling for it meanwhile would query in a tight loop for
+                # as long as a large download lasts.
+                due_later = nxt is not None and nxt > self.clock()
+                wait = nxt - self.clock() if due_later and nxt is not None else self.poll_seconds
+                await self._sleep(min(max(wait, 0.05), self.poll_seconds))
         finally:
             for task in tasks:
                 task.cancel()

@@ -163,3 +163,38 @@ def test_names_are_transliterated_and_kept_in_their_script() -> None:
     assert transliterate("Әлия Нұрланқызы") == "Äliya Nurlanqyzy"
     assert transliterate("ئابدۇللا") == "Abdulla"
     assert transliterate("王小明") is None and transliterate("Aliya") is None
+
+
+async def test_worker_does_not_poll_while_a_long_download_runs(tmp_path: Path) -> None:
+    async with Emulator() as emu:
+        emu.download_rate = 100_000.0  # 300 KB: about 3 s
+        db = await Database.open(tmp_path / "db.sqlite3")
+        repo = EvidenceRepository(db)
+        stored = emu.world.files.add("document", b"x" * 300_000)
+        ref = json.dumps({"file_id": stored.file_id, "kind": "document"}).encode()
+        await repo.enqueue(7, stored.file_unique_id, ref,
+                           datetime.now(UTC).isoformat(timespec="seconds"), 0)
+        calls = 0
+        due = repo.due
+
+        async def counted(now: float, limit: int) -> list:  # type: ignore[type-arg]
+            nonlocal calls
+            calls += 1
+            return await due(now, limit)
+
+        repo.due = counted  # type: ignore[method-assign]
+        tg = Telegram(emu.base_url, emu.token, 10_000_000)
+        worker = VaultWorker(repo, tg, tmp_path / "files", KEY.public_key,
+                             open_ref=lambda b: b, seal_custody=lambda b: b)
+        task = asyncio.create_task(worker.run())
+        await asyncio.sleep(1.5)
+        assert calls <= 3, calls  # not a query every 50 ms while the download runs
+        for _ in range(150):  # the download ends, the row is stored
+            if (await repo.by_state()).get("stored") == 1:
+                break
+            await asyncio.sleep(0.1)
+        worker.stop()
+        await task
+        await tg.aclose()
+        assert (await repo.by_state()).get("stored") == 1
+        await db.close()
