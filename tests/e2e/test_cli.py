@@ -86,6 +86,7 @@ async def test_check(emulator: Emulator, tmp_path: Path) -> None:
     rc, out, err = await run_cli("check", env=good, cwd=tmp_path)
     assert (rc, err) == (0, ""), err
     assert out.startswith("ok: ") and "@sandbox_bot" in out and "schema version" in out
+    assert "evidence vault: 0 files (0.0 MB), 0 being fetched, 0 could not be fetched" in out
     assert emulator.token not in out + err
 
     wrong = "999999:WRONG-token-value"
