@@ -562,3 +562,33 @@ async def test_dossier_converts_with_libreoffice_headless(tmp_path: Path) -> Non
                          str(tmp_path / "pdf"), str(out)],
         capture_output=True, timeout=180, check=False)
     assert done.returncode == 0 and (tmp_path / "pdf" / "dossier.pdf").stat().st_size > 1000
+
+
+async def test_files_of_a_cancelled_draft_are_erased(emulator: Emulator, bot: BotRunner) -> None:
+    from datetime import timedelta
+
+    from bot.evidence.intake import wake_vault
+
+    user = emulator.user(5018)
+    await user.send_text("/start")
+    await user.press("English")
+    await report_until_files(user)
+    await user.send_photo(PHOTO)
+    assert await wait_vault(bot.d.db) == [("stored", None)] * 2  # the voice story, the photo
+    assert len(disk_files(bot.data_dir / "files")) == 2
+    await user.send_text("/cancel")
+    await user.press("Yes, discard it")
+    assert await bot.d.drafts.get(user.id) is None
+    # Kept for an hour (a file may arrive while its draft is being saved), then erased.
+    wake_vault(bot.app)
+    await wait_vault(bot.d.db)
+    assert len(disk_files(bot.data_dir / "files")) == 2
+    real_now = bot.d.now
+    later = real_now() + timedelta(hours=2)
+    bot.d.now = lambda: later
+    try:
+        wake_vault(bot.app)
+        await wait_count(bot.d.db, 0)
+        assert disk_files(bot.data_dir / "files") == {}
+    finally:
+        bot.d.now = real_now
