@@ -1,5 +1,5 @@
 """The command line: `python -m bot run | sandbox | migrate | check | keys | decrypt | backup |
-restore | export | broadcast`.
+restore | export | dossier | broadcast`.
 
 Every failure is one line on stderr saying what to fix. Exit codes: 0 all well, 1 the
 operation was refused or failed, 2 a wrong argument, setting or environment (a database that
@@ -340,7 +340,30 @@ def _write_private(path: Path, data: bytes) -> None:
 # ----------------------------------------------------------------------------- backups
 
 
-async def backup(settings: Settings, output: Path) -> int:
+async def backup(settings: Settings, output: Path | None, files: Path | None = None) -> int:
+    """Take a consistent sealed backup of the database into `output` (the bot may run), and
+    with `--files DIR` an incremental copy of the evidence vault (bot/evidence/backup_files)."""
+    if output is None and files is None:
+        _err("backup needs --output FILE (the database), --files DIR (the evidence vault), "
+             "or both")
+        return 2
+    code = await _backup_db(settings, output) if output is not None else 0
+    if code == 0 and files is not None:
+        from bot.evidence.backup_files import MANIFEST, backup_files
+
+        try:
+            done = await asyncio.to_thread(backup_files, settings.data_dir, files)
+        except OSError as exc:
+            _err(f"files backup failed: {exc.strerror} ({exc.filename})")
+            return 1
+        print(f"evidence files backed up into {files}: {done.copied} new "
+              f"({done.copied_bytes} bytes), {done.kept} already there, {done.removed} "
+              f"erased from the vault removed; check with: cd {files} && sha256sum -c "
+              f"{MANIFEST}")
+    return code
+
+
+async def _backup_db(settings: Settings, output: Path) -> int:
     """Take a consistent, signed age backup of the database into `output` (the bot may run)."""
     from bot.crypto.sealing import sealer_of
     from bot.services.backup import BackupError, take_backup
@@ -565,18 +588,25 @@ async def export(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _download_files(settings: Settings, db: Any, folder: Path,
                           decode: Callable[[bytes], bytes], filters: dict[str, Any]) -> int:
-    from bot.export.files import download_case_files
+    """The attachments from the evidence vault (bot/evidence/reading.py), with SHA256SUMS."""
+    from bot.evidence.reading import MANIFEST, export_case_files
+    from bot.services.crypto import load_keyring
 
-    report = await download_case_files(db, api_base_url=settings.api_base_url,
-                                       token=settings.token, out_dir=folder, decode=decode,
-                                       **filters)
-    print(f"attachments: {report.saved} downloaded, {report.skipped} already there, "
-          f"{len(report.failed)} not available, into {folder}")
+    keys = load_keyring(settings.data_dir, settings.public_key_file, settings.private_key_file,
+                        settings.draft_key_file, mode="cli")
+    assert keys.private is not None
+    report = await export_case_files(
+        db, data_dir=settings.data_dir, private=keys.private, out_dir=folder, decode=decode,
+        unseal=keys.unseal, api_base_url=settings.api_base_url, token=settings.token,
+        **filters)
+    print(f"attachments: {report.from_vault} from the vault, {report.from_telegram} from "
+          f"Telegram, {len(report.failed)} not available, into {folder} (check them with: "
+          f"cd {folder} && sha256sum -c {MANIFEST})")
     for line in report.failed[:50]:
-        _err(f"  not downloaded: {line}")
+        _err(f"  not available: {line}")
     if len(report.failed) > 50:
         _err(f"  ... and {len(report.failed) - 50} more")
-    return report.saved
+    return report.from_vault + report.from_telegram
 
 
 async def _audit_export(db: Any, detail: dict[str, Any]) -> None:
@@ -587,6 +617,25 @@ async def _audit_export(db: Any, detail: dict[str, Any]) -> None:
         return
     now = datetime.now(UTC).isoformat(timespec="seconds")
     await AuditLog(db).record(None, "export", detail, now)
+
+
+async def dossier(settings: Settings, args: argparse.Namespace) -> int:
+    """One .docx per missing person for the UN Working Group (bot/evidence/dossier.py)."""
+    from bot.evidence.dossier_cli import DossierError, write_dossiers
+
+    if bool(args.case) == bool(args.all):
+        _err("dossier needs --case NUMBER or --all --consent share")
+        return 2
+    try:
+        written = await write_dossiers(settings, case=args.case, person=args.person,
+                                       all_cases=args.all, consent=args.consent,
+                                       output=args.output, key=args.key)
+    except DossierError as exc:
+        _err(f"dossier: {exc}")
+        return 1
+    print(f"wrote {len(written)} dossier(s): " + ", ".join(str(p) for p in written[:10])
+          + (" ..." if len(written) > 10 else ""))
+    return 0
 
 
 async def _broadcast(settings: Settings, args: argparse.Namespace) -> int:
@@ -707,8 +756,11 @@ def _parser(argv: list[str]) -> tuple[argparse.ArgumentParser, argparse.Argument
                          description="Write a consistent backup while the bot runs: age, "
                                      "encrypted to the organisation's public key and "
                                      "BOT_BACKUP_RECIPIENTS, signed into FILE.sig.")
-    bak.add_argument("--output", required=True, type=Path, metavar="FILE",
+    bak.add_argument("--output", type=Path, metavar="FILE",
                      help="the backup file to write (FILE.sig is written beside it)")
+    bak.add_argument("--files", type=Path, metavar="DIR",
+                     help="also bring an incremental copy of the evidence vault up to date "
+                          "(bot/evidence/backup_files.py)")
     res = sub.add_parser("restore", help="replace the database by a backup (bot stopped)",
                          description="Check a backup (signature, key, integrity, schema), "
                                      "show what it holds, ask, then put it in place of the "
@@ -748,7 +800,28 @@ def _parser(argv: list[str]) -> tuple[argparse.ArgumentParser, argparse.Argument
                           "organisations (share) or to publication, by name or anonymously "
                           "(publish)")
     exp.add_argument("--with-files", type=Path, metavar="DIR",
-                     help="also download the attachments into DIR")
+                     help="also write the attachments (from the evidence vault) into DIR, "
+                          "with a SHA256SUMS manifest")
+    dos = sub.add_parser(
+        "dossier", help="a .docx per missing person for the UN WGEID",
+        description="Write one Word document per missing person for the UN Working Group on "
+                    "Enforced or Involuntary Disappearances: its required elements, the "
+                    "testimony, the evidence list with SHA-256 and what is still missing. "
+                    "Needs the private key (here, or --key on the offline computer).")
+    dos.add_argument("--case", metavar="NUMBER", help="the case, e.g. 4821-0736")
+    dos.add_argument("--person", type=int, metavar="K",
+                     help="only the K-th missing person of the case (default: each of them)")
+    dos.add_argument("--all", action="store_true",
+                     help="every case (with --consent share), one file per person into DIR")
+    dos.add_argument("--consent", choices=("share",),
+                     help="only persons whose relative agreed to share with international "
+                          "organisations")
+    dos.add_argument("--output", required=True, type=Path, metavar="FILE.docx|DIR",
+                     help="the .docx to write (FILE-K.docx for several persons), or with --all "
+                          "the folder")
+    dos.add_argument("--key", type=Path, metavar="FILE",
+                     help="the organisation's private key (default: BOT_PRIVATE_KEY_FILE or "
+                          "BOT_DATA_DIR/keys)")
     if argv[:1] == ["broadcast"]:  # its parser imports the sender: only when it is used
         from bot.services.broadcast_cli import add_broadcast_parser
 
@@ -802,10 +875,11 @@ def main(argv: list[str] | None = None) -> int:
             "sandbox": lambda: sandbox(settings, args.role),
             "migrate": lambda: migrate(settings),
             "check": lambda: check(settings),
-            "backup": lambda: backup(settings, args.output),
+            "backup": lambda: backup(settings, args.output, args.files),
             "restore": lambda: restore(settings, args.input, args.key, args.verify_key,
                                        args.allow_unsigned, args.yes),
             "export": lambda: export(settings, args),
+            "dossier": lambda: dossier(settings, args),
             "broadcast": lambda: _broadcast(settings, args),
         }
         return int(asyncio.run(commands[args.command]()))

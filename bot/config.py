@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     # More age recipients (age1..., e.g. a second key custodian's) that backups and sealed
     # exports are encrypted to, besides the organisation's public key; commas or spaces.
     backup_recipients: str = ""
+    # The evidence vault (BOT_DATA_DIR/files): the largest file a bot may download, in MB.
+    # 0: Telegram's limit, 20 MB on its cloud Bot API, 2000 MB on a self-hosted Bot API
+    # server (any other BOT_API_BASE_URL).
+    file_download_limit_mb: int = Field(default=0, ge=0, le=2000)
 
     @field_validator("admin_ids", "staff_ids", mode="before")
     @classmethod

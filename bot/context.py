@@ -21,6 +21,7 @@ from bot.errors import ErrorReport
 
 if TYPE_CHECKING:
     from bot.casework.live import LiveIndex
+    from bot.evidence.vault import VaultWorker
     from bot.handlers.common import Deps
     from bot.handlers.privacy import FloodGuard
     from bot.services.broadcast import ActivityMeter, BroadcastSender
@@ -45,6 +46,7 @@ class BotData:
     # Set by the life cycle while they run (bot/lifecycle.py).
     outbox: OutboxSender | None = None
     broadcasts: BroadcastSender | None = None
+    vault: VaultWorker | None = None  # the evidence vault's fetcher (bot/evidence/intake.py)
     # What an outbox row's kind runs once its outcome is known (register_outbox_hook).
     outbox_hooks: dict[str, AppHook] = field(default_factory=dict)
     # Calls from the relative's journey into staff code, which it cannot import (staff.py

@@ -28,6 +28,7 @@ from telegram.ext import Updater
 from bot.app import set_command_menus
 from bot.config import Settings
 from bot.context import AnyApp
+from bot.evidence.intake import start_vault, stop_vault
 from bot.handlers import privacy, relative, staff
 from bot.services import takeback
 from bot.services.backup import schedule_backups
@@ -60,6 +61,7 @@ async def running(app: AnyApp, settings: Settings, updates: StartUpdates
         await app.start()
         started = True
         await start_outbox(app)
+        await start_vault(app)  # fetches every file relatives send into the evidence vault
         await start_background(app)
         assert app.updater is not None
         stop_updates = await updates(app.updater)
@@ -97,6 +99,9 @@ async def _stop(app: AnyApp, started: bool,
             await stop_background(app)
         except Exception as exc:
             log.warning("stopping the broadcast sender failed: %s", type(exc).__name__)
+    if started:
+        with contextlib.suppress(Exception):
+            await stop_vault(app)  # a download in flight is cut short, retried at the start
     if started and app.running:
         await app.stop()  # waits for the updates being processed
     if started:

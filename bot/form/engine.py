@@ -345,8 +345,13 @@ def _done(state: DraftState, event: str | None = None) -> Outcome:
     return Outcome(state=state, event=event)
 
 
-def apply(form: Form, state: DraftState, inp: Input, now: datetime) -> Outcome:
-    """Apply one input to a copy of `state`; the caller's state is never modified."""
+def apply(form: Form, state: DraftState, inp: Input, now: datetime, *,
+          max_file_mb: int = MAX_FILE_MB) -> Outcome:
+    """Apply one input to a copy of `state`; the caller's state is never modified.
+
+    `max_file_mb`: the largest file the bot can fetch (20 MB on Telegram's cloud Bot API,
+    up to 2000 MB with a self-hosted Bot API server).
+    """
     state = DraftState.from_json(state.to_json())
     if isinstance(inp, Press):
         if inp.seq != state.seq:
@@ -354,12 +359,12 @@ def apply(form: Form, state: DraftState, inp: Input, now: datetime) -> Outcome:
         return _press(form, state, inp, now)
     step = state.pos.step
     if step == "question":
-        return _answer(form, state, inp, now)
+        return _answer(form, state, inp, now, max_file_mb)
     if step == "confirm_id":
         if isinstance(inp, Text):
             # A fresh number typed while we wait for the confirmation replaces the pending one.
             state.pos = replace(state.pos, step="question")
-            return _answer(form, state, inp, now)
+            return _answer(form, state, inp, now, max_file_mb)
         return _fail(state, "use_buttons")
     if step == "add_person":
         return _fail(state, "use_buttons")
@@ -523,11 +528,12 @@ def _bump(state: DraftState) -> DraftState:
     return state
 
 
-def _answer(form: Form, state: DraftState, inp: Input, now: datetime) -> Outcome:
+def _answer(form: Form, state: DraftState, inp: Input, now: datetime,
+            max_file_mb: int = MAX_FILE_MB) -> Outcome:
     q = _current_question(form, state)
     block_answers = state.answers.setdefault(state.pos.block, {})
-    if isinstance(inp, Media) and (inp.size or 0) > MAX_FILE_MB * 1024 * 1024:
-        return _fail(state, "file_too_big", limit=MAX_FILE_MB)
+    if isinstance(inp, Media) and (inp.size or 0) > max_file_mb * 1024 * 1024:
+        return _fail(state, "file_too_big", limit=max_file_mb)
     if isinstance(inp, Media) and q.type == "attachments":
         files = list(block_answers.get(q.id) or [])
         if len(files) >= MAX_FILES_PER_PERSON:

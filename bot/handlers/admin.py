@@ -23,7 +23,7 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.errors import telegram_noise
-from bot.handlers import access, relative
+from bot.handlers import access, evidence, relative
 from bot.handlers.common import BROADCAST_PREFIX, Deps, button, deps, esc, keyboard
 from bot.handlers.staff_view import status_label
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator, guess_language, translator
@@ -474,6 +474,7 @@ async def stats_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     blocks += [f"• {prefecture(code)}: {n(count)}" for code, count in stats.by_prefecture]
     blocks.append(t._("<b>New cases per week</b> (weeks start on Monday)"))
     blocks += [f"• {esc(t.format_date(week))}: {n(count)}" for week, count in stats.per_week]
+    blocks += await evidence.stats_blocks(d, t)  # verification levels, the evidence vault
     await chat.send_message("\n".join(blocks))
     png = bar_chart_png([c for _, c in stats.per_week],
                         [f"{w.day:02d}.{w.month:02d}" for w, _ in stats.per_week])

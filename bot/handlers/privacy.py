@@ -17,6 +17,8 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.context import data_of
+from bot.evidence.intake import wake_vault
+from bot.evidence.reading import files_for_copy
 from bot.form.engine import DraftState
 from bot.handlers.common import DELETE_PREFIX, button, deps, edit_or_send, keyboard
 from bot.handlers.relative import with_language
@@ -84,6 +86,7 @@ async def on_delete_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     numbers = [case.number for case in own]
     erasures.remember(d.settings.data_dir, numbers)
     erased = await repo(context).erase_user(user.id, d.now_iso())
+    wake_vault(context.application)  # their files were marked for erasure: removed now
     log.info("erased a relative's data: cases=%d", len(erased.withdrawn_cases))
     from bot.handlers.casework import forget_cases  # the search index forgets them too
 
@@ -124,6 +127,8 @@ async def mydata_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
             sealed_only = True
             entry["answers"] = "encrypted: only the organisation can open it, offline"
         copy["cases"].append(entry)
+    # The evidence vault's record of every file they sent (bot/evidence/reading.py).
+    copy["files"] = await files_for_copy(d.db, user.id, d.keys.unseal)
     body = json.dumps(copy, ensure_ascii=False, indent=2).encode()
     note = t._("This is everything we keep about you. Keep the file safe, or delete it after "
                "reading: it contains your answers.")
@@ -231,4 +236,5 @@ async def purge_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     retention = timedelta(days=d.settings.draft_retention_days)
     cutoff = (d.now() - retention).isoformat(timespec="seconds")
     n = await repo(context).purge_drafts(cutoff, d.now_iso())
+    wake_vault(context.application)  # the purged drafts' files are swept from the vault
     log.info("purged abandoned drafts: %d", n)

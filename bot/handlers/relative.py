@@ -25,6 +25,8 @@ from telegram.ext import ContextTypes
 from bot.casework.status import RELATIVE_LABELS
 from bot.context import data_of
 from bot.errors import telegram_noise
+from bot.evidence.intake import attach_case_files, note_file
+from bot.evidence.vault import download_limit
 from bot.form import engine
 from bot.form.engine import DraftState, Outcome
 from bot.form.model import Question
@@ -524,7 +526,11 @@ async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         if code is not None:  # a button's label typed out counts as pressing it
             action = "tog" if before.question.type == "multi" else "opt"
             inp = engine.Press(state.seq, action, code)
-    outcome = engine.apply(d.form, state, inp, d.now())
+    limit = download_limit(d.settings.api_base_url, d.settings.file_download_limit_mb)
+    outcome = engine.apply(d.form, state, inp, d.now(), max_file_mb=limit // (1024 * 1024))
+    if isinstance(inp, engine.Media) and outcome.changed and outcome.error is None:
+        # Fetched into the evidence vault at once, before Telegram can lose it (issue 15).
+        await note_file(context.application, d, user.id, inp, message.date)
     echo = None
     if outcome.error is None and outcome.changed and before.question is not None \
             and outcome.event in ("typed", "typed_year", None) and before.step == "question":
@@ -760,6 +766,7 @@ async def submit(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps, la
             kind="case_confirmation", dedup_key=f"case:{case_id}:confirmation")
         if outbox_id is not None:
             queued.append(outbox_id)
+        await attach_case_files(conn, d, user.id, case_id, data)
 
     number = await d.cases.submit(case, d.now_iso(), new_case_number, in_transaction=confirm)
     log.info("case submitted: persons=%d", case.persons_count)

@@ -17,6 +17,7 @@ from nacl.exceptions import CryptoError
 from bot.casework.status import STAFF_LABELS
 from bot.form.model import Form, Group, Question
 from bot.handlers.common import esc
+from bot.handlers.evidence import level_label
 from bot.handlers.render import block_title, format_answer
 from bot.i18n import LANGUAGE_NAMES, N_, Translator
 from bot.services.crypto import NoPrivateKey
@@ -308,6 +309,7 @@ EVENT_TEXTS = {
     "status_undone": N_("undo, missing person %(person)s: back to %(to)s"),
     "undelivered": N_("the question could not be delivered"),
     "withdrawn": N_("erased their data: the case is withdrawn"),
+    "verification": N_("changed a missing person's verification level"),
     "sealed": N_("(sealed: the private key is offline)"),
     "erased": N_("(erased)"),
 }
@@ -348,6 +350,11 @@ def _event_head(t: Translator, event: CaseEvent) -> str:
             return head + esc(event_text(t, "unassigned"))
         target = staff_ref(int(detail)) if detail.lstrip("-").isdigit() else esc(detail)
         return head + esc(event_text(t, "assigned")) % {"staff": target}
+    if kind == "verification" and detail and ":" in detail:
+        person, _, level = detail.partition(":")
+        return head + esc(event_text(t, "verification")) + esc(
+            f" ({t._('Missing person %(number)s') % {'number': person}}: "
+            f"{level_label(t, level)})")
     if kind in EVENT_TEXTS:
         return head + esc(t._(EVENT_TEXTS[kind]))
     return head + esc(kind)

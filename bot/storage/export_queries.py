@@ -22,7 +22,10 @@ _COLUMNS = (
     " prefecture, attachments_count, consent_share, consent_publish, notice_version, data,"
     # Each person's key, in person order ("" when linked to nobody): see person_keys().
     " (SELECT group_concat(coalesce(person_key, ''), ',') FROM (SELECT person_key"
-    "  FROM case_persons p WHERE p.case_id = cases.case_id ORDER BY p.person)) AS person_keys"
+    "  FROM case_persons p WHERE p.case_id = cases.case_id ORDER BY p.person)) AS person_keys,"
+    # Each person's verification level (evidence/, migration 0051): "1:documented,2:...".
+    " (SELECT group_concat(v.person_index || ':' || v.level) FROM person_verification v"
+    "  WHERE v.case_id = cases.case_id) AS verification"
 )
 
 
@@ -44,6 +47,7 @@ class CaseRow(NamedTuple):
     notice_version: int
     data: bytes
     person_keys: str | None = None  # comma-separated, in person order; "" for an unlinked one
+    verification: str | None = None  # "person:level,..." for persons not merely reported
 
     def person_key(self, person: int) -> str:
         """The key an export gives person `person` (from 1): shared by persons linked as the

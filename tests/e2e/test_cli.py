@@ -48,6 +48,7 @@ async def test_check(emulator: Emulator, tmp_path: Path) -> None:
     rc, out, err = await run_cli("check", env=good, cwd=tmp_path)
     assert (rc, err) == (0, ""), err
     assert out.startswith("ok: ") and "@sandbox_bot" in out and "schema version" in out
+    assert "evidence vault: 0 files (0.0 MB), 0 being fetched, 0 could not be fetched" in out
     assert emulator.token not in out + err
 
     wrong = "999999:WRONG-token-value"
@@ -210,9 +211,11 @@ async def test_export_with_files(emulator: Emulator, tmp_path: Path) -> None:
                                     env=env, cwd=tmp_path)
     assert rc == 0, err
     assert "exported 6 rows (3 cases)" in stdout
-    assert "attachments: 4 downloaded, 0 already there, 1 not available" in stdout
-    assert lines(err) == ["  not downloaded: 4821-0001 photo:Ugone: Telegram: Bad Request: "
-                          "invalid file_id"]
+    # Cases from before the evidence vault: fetched from Telegram while the token works.
+    assert "attachments: 0 from the vault, 4 from Telegram, 1 not available" in stdout
+    assert lines(err) == ["  not available: 4821-0001 photo:Ugone: not in the vault; "
+                          "Telegram: Telegram: Bad Request: wrong file_id or the file is "
+                          "temporarily unavailable"]
     assert emulator.token not in stdout + err
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
     assert [r["person_full_name"] for r in rows] == [n for name in NAMES
@@ -220,10 +223,12 @@ async def test_export_with_files(emulator: Emulator, tmp_path: Path) -> None:
     assert rows[0]["person_story"] == STORY.strip() or rows[0]["person_story"] == STORY
     got = {p.relative_to(files).as_posix(): p.read_bytes() for p in files.rglob("*")
            if p.is_file()}
+    sums = got.pop("SHA256SUMS").decode()
     assert got == {f"4821-0001/photo-{photo.file_unique_id}.jpg": photo.data,
                    f"4821-0001/document-{doc.file_unique_id}.pdf": doc.data,
                    f"4821-0001/document-{exe.file_unique_id}.bin": exe.data,
                    f"4821-0001/document-{hta.file_unique_id}.bin": hta.data}
+    assert sums.count("\n") == 4 and f"  4821-0001/photo-{photo.file_unique_id}.jpg" in sums
     conn = sqlite3.connect(data / "bot.sqlite3")
     audit = conn.execute("SELECT action, detail FROM audit_log").fetchall()
     conn.close()

@@ -253,10 +253,11 @@ def test_columns_follow_the_form() -> None:
                            "consent_publish", "consent_publish_label", "notice_version",
                            "consent_at"]
     assert "reporter_country_label" in names and "reporter_phone" in names
-    assert names[-3:] == ["person_attachments", "person_attachments_count", "person_key"]
+    assert names[-4:] == ["person_attachments", "person_attachments_count", "person_key",
+                          "person_verification"]
     assert len(names) == len(set(names))
     person = [n for n in names if n.startswith("person_") and n not in
-              ("person_index", "person_attachments_count", "person_key")]
+              ("person_index", "person_attachments_count", "person_key", "person_verification")]
     assert [n for n in person if not n.endswith("_label")] == [
         f"person_{q.id}" for q in FORM.repeat_group.questions]
 

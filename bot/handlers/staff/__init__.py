@@ -45,6 +45,7 @@ from bot.handlers.staff.workflow import (
     setstatus_cmd,
     status_notice,
     take,
+    verify_cmd,
 )
 from bot.i18n import N_
 
@@ -93,6 +94,10 @@ COMMANDS: dict[str, StaffCommand] = {
         "/setstatus NUMBER [PERSON] STATUS [QUESTION]: every missing person or one; new, "
         "in_review, needs_info (with the question to send), verified, referred, located or "
         "closed")),
+    "verify": StaffCommand("staff", verify_cmd, N_(
+        "/verify NUMBER PERSON LEVEL: a missing person's verification level: reported, "
+        "corroborated (a second independent source) or documented (an official document or "
+        "other evidence)")),
     "note": StaffCommand("staff", note_cmd, N_(
         "/note NUMBER TEXT: an internal note (relatives never see notes)")),
     "ask": StaffCommand("staff", ask_cmd, N_(

@@ -12,6 +12,7 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.context import AnyApp
+from bot.evidence.intake import note_answer_file
 from bot.form.validators import strip_bidi
 from bot.handlers.access import button_data
 from bot.handlers.common import (
@@ -161,6 +162,8 @@ async def on_relative_message(update: Update, context: ContextTypes.DEFAULT_TYPE
     if lang is None:  # the questionnaire asks for the language first
         return
     await _wf(d).record_answer(question, content, d.now_iso())
+    await note_answer_file(context.application, d, user.id, question.case_id, content,
+                           message.date)  # a file: fetched into the evidence vault
     log.info("a relative answered a staff question (%s)", content["kind"])
     t = translator(lang)
     await _reply(context, user.id, t._("Thank you. Your answer was passed on to the volunteers "

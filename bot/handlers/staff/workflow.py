@@ -7,7 +7,7 @@ import logging
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.handlers import relative
+from bot.handlers import evidence, relative
 from bot.handlers.access import has_role, role_of
 from bot.handlers.common import Deps, esc
 from bot.handlers.people import staff_name
@@ -59,6 +59,19 @@ async def change_status(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: in
     from bot.handlers.casework import apply_status
 
     return bool(await apply_status(context, d, chat_id, actor, t, case, None, status))
+
+
+async def verify_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/verify NUMBER PERSON LEVEL: a missing person's verification level (handlers/evidence)."""
+    d, actor, chat_id, t = await _who(update, context)
+    args = await evidence.verify_args(update)
+    if args is None:
+        await _usage(context, chat_id, t, "verify")
+        return
+    case = await _case_arg(context, d, chat_id, t, "verify", args[0])
+    if case is not None:
+        await _reply(context, chat_id, esc(await evidence.set_level(
+            d, t, actor, case, args[1], args[2], d.now_iso())))
 
 
 async def setstatus_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
