@@ -48,7 +48,7 @@ STATUS_LABELS = {
     "needs_info": N_("we need more information from you"),
     "verified": N_("checked and confirmed"),
     "referred": N_("sent to an international organisation"),
-    "located": N_("the person has been found"),
+    "located": N_("we know where the person is"),
     "closed": N_("closed"),
     "withdrawn": N_("withdrawn"),
 }
