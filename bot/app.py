@@ -163,6 +163,7 @@ def register_handlers(app: AnyApp) -> None:
     app.add_handler(CallbackQueryHandler(relative.on_menu, pattern=r"^m:"))
     app.add_handler(CallbackQueryHandler(privacy.on_delete_choice, pattern=r"^del:"))
     app.add_handler(CallbackQueryHandler(privacy.on_clean_chat, pattern=r"^cc:"))
+    app.add_handler(CallbackQueryHandler(privacy.on_mydata_file, pattern=r"^md:"))
     app.add_handler(CallbackQueryHandler(_answer_unknown_press))
     app.add_handler(MessageHandler(private & filters.COMMAND, relative.unknown_cmd))
     app.add_handler(MessageHandler(private & filters.UpdateType.EDITED_MESSAGE, _edited))

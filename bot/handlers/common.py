@@ -61,15 +61,16 @@ def shorten(text: str, limit: int) -> str:
 # step counter, so a press on an old message can never be applied to the current question.
 
 
-async def edit_or_send(query: CallbackQuery, text: str) -> None:
+async def edit_or_send(query: CallbackQuery, text: str,
+                       markup: InlineKeyboardMarkup | None = None) -> None:
     """Put `text` in place of the pressed message, or send it when that message cannot be
     edited any more (deleted, too old, or pressed twice: then nothing is sent again)."""
     try:
-        await query.edit_message_text(text, reply_markup=None)
+        await query.edit_message_text(text, reply_markup=markup)
     except BadRequest as exc:
         if "not modified" in exc.message.lower():
             return
-        await query.get_bot().send_message(query.from_user.id, text)
+        await query.get_bot().send_message(query.from_user.id, text, reply_markup=markup)
 
 
 def form_data(seq: int, action: str, arg: str = "") -> str:

@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from telegram import (
     BotCommand,
+    InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
     Update,
@@ -25,6 +26,7 @@ from telegram.ext import ContextTypes
 from bot.form import engine
 from bot.form.engine import DraftState, Outcome
 from bot.handlers import render
+from bot.handlers.about import who_we_are
 from bot.handlers.common import (
     Deps,
     button,
@@ -57,8 +59,12 @@ THANKS = N_(
     "<b>Thank you. Your report has been received.</b>\n\n"
     "Case number: <code>%(number)s</code>\n"
     "Please write this number down. Volunteers will read your report and may ask you "
-    "questions here. Send /status at any time to see what is happening with your case, "
-    "and /new to report another family member."
+    "questions here. With the buttons below you can see what is happening with your case at "
+    "any time, or report another family member."
+)
+DECLINED = N_(
+    "We cannot take a report without your agreement to store it, and nothing has been kept. "
+    "If you change your mind, press Start again."
 )
 
 COMMANDS = (
@@ -115,20 +121,19 @@ async def _strip_keyboard(context: ContextTypes.DEFAULT_TYPE, chat_id: int,
         log.info("could not take the buttons off an old question: %s", type(exc).__name__)
 
 
-def language_keyboard(guess: str) -> InlineKeyboardMarkup | None:
-    order = [guess] + [lang for lang in LANGUAGES if lang != guess]
-    return keyboard([[button(LANGUAGE_NAMES[lang], f"L:{lang}")] for lang in order])
+def language_keyboard() -> InlineKeyboardMarkup | None:
+    """Kazakh first, whatever the phone's language: many Kazakh-speakers run Telegram in
+    Russian, and they are most of the people this bot serves."""
+    return keyboard([[button(LANGUAGE_NAMES[lang], f"L:{lang}")] for lang in LANGUAGES])
 
 
 LANGUAGE_PROMPT = "Тілді таңдаңыз · Выберите язык · Choose your language"
 
 
 async def ask_language(update: Update) -> None:
-    user = update.effective_user
-    guess = guess_language(user.language_code if user else None)
     for attempt in range(3):
         try:
-            await _send(update, LANGUAGE_PROMPT, language_keyboard(guess))
+            await _send(update, LANGUAGE_PROMPT, language_keyboard())
             return
         except NetworkError:
             # Unlike a question, a second copy of this prompt can do no harm (either copy's
@@ -223,6 +228,8 @@ async def begin_draft(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Dep
     message = update.effective_message
     if message is not None:
         await PrivacyRepository(d.db).set_first_message(user.id, message.message_id)
+    # Who runs the bot, before the consent it asks for (the consent question comes next).
+    await _send(update, who_we_are(translator(lang), d.settings, context.bot.username))
     await show_step(update, context, d, state, lang)
 
 
@@ -242,19 +249,34 @@ async def main_menu(update: Update, lang: str, d: Deps) -> None:
         "This bot takes reports about family members who disappeared in Xinjiang: detained, "
         "sent to a camp or prison, or out of contact. Volunteers read every report."
     )
-    kb = keyboard([
+    await _send(update, text, menu_keyboard(t, has_cases=has_cases))
+
+
+def menu_keyboard(t: Translator, *, has_cases: bool) -> InlineKeyboardMarkup | None:
+    return keyboard([
         [button("📝 " + t._("Report a missing person"), "m:new")],
         [button("📋 " + t._("My cases"), "m:status")] if has_cases else [],
-        [button("🌐 " + t._("Language"), "m:lang")],
+        [button("🌐 " + t._("Language"), "m:lang"), button("❓ " + t._("Help"), "m:help")],
     ])
-    await _send(update, text, kb)
+
+
+def action_button(t: Translator, action: str) -> InlineKeyboardButton:
+    """A button under one of our texts, in place of a typed command (kept on the message)."""
+    label = {"new": "📝 " + t._("Report a missing person"), "status": "📋 " + t._("My cases"),
+             "help": "❓ " + t._("Help"), "again": "📝 " + t._("Start again")}[action]
+    return button(label, f"m:{'new' if action == 'again' else action}:k")
 
 
 # ----------------------------------------------------------------------------- commands
 
 
 async def start_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await ask_language(update)
+    """The language is asked once; later /start goes on where the relative is (/language
+    changes it)."""
+    d = deps(context)
+    lang = await with_language(update, d)
+    if lang is not None:
+        await continue_journey(update, context, d, lang)
 
 
 async def language_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -278,6 +300,14 @@ async def on_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     personal_menu = context.bot_data.get("personal_menu")  # staff see theirs too (menus.py)
     if personal_menu is not None:
         await personal_menu(context.bot, d, user.id, lang)
+    await continue_journey(update, context, d, lang)
+
+
+async def continue_journey(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps,
+                           lang: str) -> None:
+    """The current question of the report in progress, else the menu, else a new report."""
+    user = update.effective_user
+    assert user is not None
     loaded = await load_state(d, user.id)
     if loaded is not None:
         state, row = loaded
@@ -328,8 +358,8 @@ async def send_status(update: Update, d: Deps, lang: str) -> None:
     assert user is not None
     cases = await d.cases.for_user(user.id)
     if not cases:
-        await _send(update, t._("You have no submitted cases yet. Send /new to report a missing "
-                                "person."))
+        await _send(update, t._("You have no submitted cases yet."),
+                    keyboard([[action_button(t, "new")]]))
         return
     lines = [t.ngettext("<b>Your case</b>", "<b>Your cases</b>", len(cases))]
     for c in cases:
@@ -339,7 +369,7 @@ async def send_status(update: Update, d: Deps, lang: str) -> None:
             % {"number": f"<code>{esc(c.number)}</code>", "date": esc(submitted),
                "status": esc(t._(STATUS_LABELS.get(c.status, c.status)))}
         )
-    await _send(update, "\n".join(lines))
+    await _send(update, "\n".join(lines), keyboard([[action_button(t, "new")]]))
 
 
 async def help_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -347,14 +377,22 @@ async def help_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     lang = await with_language(update, d)
     if lang is None:
         return
+    await send_help(update, context, d, lang)
+
+
+async def send_help(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps,
+                    lang: str) -> None:
+    """Who we are, the office, how to check the bot, and every command a relative has."""
     t = translator(lang)
-    await _send(update, t._(
-        "This bot takes reports about family members who disappeared in Xinjiang. "
-        "Volunteers read every report and answer you here.\n\n"
-        "/start: start or continue a report\n/new: report another missing person\n"
-        "/status: your cases and their status\n/language: change the language\n"
-        "/cancel: discard the report in progress"
-    ))
+    user = update.effective_user
+    assert user is not None
+    commands = "\n".join(f"/{name}: {esc(t._(desc))}" for name, desc in COMMANDS)
+    text = (who_we_are(t, d.settings, context.bot.username) + "\n\n"
+            + "<b>" + esc(t._("Commands")) + "</b>\n" + commands)
+    has_cases = bool(await d.cases.for_user(user.id))
+    for part in split_html([text]):
+        await _send(update, part)
+    await _send(update, t._("Or use the buttons:"), menu_keyboard(t, has_cases=has_cases))
 
 
 async def cancel_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -386,7 +424,8 @@ async def on_cancel_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         if loaded is not None:
             await d.drafts.delete(user.id)
             await _strip_keyboard(context, user.id, loaded[1].question_message_id)
-        await edit_or_send(query, t._("The report was discarded. Send /new to start again."))
+        await edit_or_send(query, t._("The report was discarded."),
+                           keyboard([[action_button(t, "again")]]))
         return
     await edit_or_send(query, t._("We continue."))
     if loaded is not None:
@@ -400,13 +439,18 @@ async def on_menu(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await query.answer()
     d = deps(context)
     lang = await _user_lang(update, d)
-    if lang is None or query.data == "m:lang":
+    _, _, rest = (query.data or "").partition(":")
+    action, _, keep = rest.partition(":")
+    if lang is None or action == "lang":
         await ask_language(update)
         return
-    await _strip_keyboard(context, query.message.chat.id if query.message else 0,
-                          query.message.message_id if query.message else None)
-    if query.data == "m:status":
+    if keep != "k":  # the main menu goes once used; buttons under a text stay with it
+        await _strip_keyboard(context, query.message.chat.id if query.message else 0,
+                              query.message.message_id if query.message else None)
+    if action == "status":
         await send_status(update, d, lang)
+    elif action == "help":
+        await send_help(update, context, d, lang)
     else:
         await new_cmd(update, context)
 
@@ -417,7 +461,8 @@ async def unknown_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if lang is None:
         return
     t = translator(lang)
-    await _send(update, t._("I do not know this command. Send /help to see what I can do."))
+    await _send(update, t._("I do not know this command. Press Help to see what I can do."),
+                keyboard([[action_button(t, "help")]]))
 
 
 async def group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -598,10 +643,10 @@ async def after_outcome(update: Update, context: ContextTypes.DEFAULT_TYPE, d: D
     if outcome.event == "declined":
         await d.drafts.delete(user.id)
         await _strip_keyboard(context, user.id, old_message_id)
-        await _send(update, t._(
-            "We cannot take a report without your agreement to store it, and nothing has been "
-            "kept. If you change your mind, send /new."
-        ))
+        # Who we are and where the office is: a relative who would rather not write here can
+        # come or call, and knows how to tell this bot from an impostor.
+        text = t._(DECLINED) + "\n\n" + who_we_are(t, d.settings, context.bot.username)
+        await _send(update, text, keyboard([[action_button(t, "again")]]))
         return
     if outcome.event == "submit":
         await submit(update, context, d, lang, state, old_message_id)
@@ -661,10 +706,11 @@ async def submit(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps, la
     from bot.services.outbox import outbox_repository, send_outbox_now
 
     first = await PrivacyRepository(d.db).first_message(user.id)
-    clean = None
+    rows = [[action_button(t, "status"), action_button(t, "new")]]
     if first is not None and old_message_id is not None:
-        clean = keyboard([[button("🧹 " + t._("Remove these questions and answers from the chat"),
-                                  f"cc:{first}:{old_message_id}")]])
+        rows.append([button("🧹 " + t._("Remove these questions and answers from the chat"),
+                            f"cc:{first}:{old_message_id}")])
+    clean = keyboard(rows)
     outbox = outbox_repository(d)
     queued: list[int] = []
 

@@ -7,22 +7,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from telegram import Update
-from telegram.ext import Application, CommandHandler, ContextTypes, filters
+from telegram import InlineKeyboardMarkup, Update
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, filters
 
-from bot.handlers.common import deps
+from bot.handlers.common import button, deps, keyboard
 from bot.handlers.relative import with_language
-from bot.i18n import N_, translator
+from bot.i18n import N_, Translator, translator
 
 STOPPED = N_(
     "You will no longer receive news from us. Volunteers can still write to you about your "
-    "cases. To receive news again, send /start_updates."
+    "cases. To receive news again, press the button below."
 )
 STARTED = N_(
     "You will receive our news again, such as meetings and answers from international "
-    "organisations. To stop them, send /stop_updates."
+    "organisations. To stop them, press the button below."
 )
-# Listed in the relatives' command menu by relative.COMMANDS.
+# Listed in the relatives' command menu by relative.COMMANDS; broadcasts carry the "u:off"
+# button (bot/services/broadcast.py), so nobody has to type a command.
+
+
+def toggle_keyboard(t: Translator, enabled: bool) -> InlineKeyboardMarkup | None:
+    """The button that undoes what was just chosen."""
+    if enabled:
+        return keyboard([[button("🔕 " + t._("Stop receiving news"), "u:off")]])
+    return keyboard([[button("🔔 " + t._("Receive news again"), "u:on")]])
 
 
 async def _set_updates(update: Update, context: ContextTypes.DEFAULT_TYPE, enabled: bool) -> None:
@@ -32,7 +40,19 @@ async def _set_updates(update: Update, context: ContextTypes.DEFAULT_TYPE, enabl
     if lang is None or user is None or chat is None:
         return
     await d.users.set_updates(user.id, enabled)
-    await chat.send_message(translator(lang)._(STARTED if enabled else STOPPED))
+    t = translator(lang)
+    await chat.send_message(t._(STARTED if enabled else STOPPED),
+                            reply_markup=toggle_keyboard(t, enabled))
+
+
+async def on_updates_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """🔕 under a broadcast or 🔔 under the answer: the same as the commands."""
+    query = update.callback_query
+    if query is None:
+        return
+    await query.answer()
+    if query.data in ("u:on", "u:off"):
+        await _set_updates(update, context, query.data == "u:on")
 
 
 async def stop_updates_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -48,3 +68,4 @@ def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     private = filters.ChatType.PRIVATE
     app.add_handler(CommandHandler("stop_updates", stop_updates_cmd, filters=private))
     app.add_handler(CommandHandler("start_updates", start_updates_cmd, filters=private))
+    app.add_handler(CallbackQueryHandler(on_updates_button, pattern=r"^u:"))

@@ -67,7 +67,8 @@ STOP_TIMEOUT = 5.0
 SENDER_KEY = "broadcast_sender"
 METER_GROUP = -3  # before the flood gate (-2) and the access gate (-1); never stops updates
 
-FOOTER = N_("To stop receiving news from us, send /stop_updates.")
+FOOTER = N_("To stop receiving news from us, press the button below.")
+STOP_NEWS_BUTTON = N_("Stop receiving news")
 CANCEL_BUTTON = N_("Stop sending")
 
 
@@ -446,11 +447,15 @@ class BroadcastSender:
                        ) -> tuple[Outcome | None, Message | None]:
         text = message_html(b.texts, b.fallback, r.language)
         attempts = r.attempts + 1
+        # The same button as after /start_updates (bot/handlers/updates.py handles "u:off").
+        stop = InlineKeyboardMarkup([[InlineKeyboardButton(
+            "🔕 " + translator(r.language)._(STOP_NEWS_BUTTON), callback_data="u:off")]])
         try:
             if photo is None:
-                message = await self.bot.send_message(r.user_id, text)
+                message = await self.bot.send_message(r.user_id, text, reply_markup=stop)
             else:
-                message = await self.bot.send_photo(r.user_id, photo, caption=text)
+                message = await self.bot.send_photo(r.user_id, photo, caption=text,
+                                                    reply_markup=stop)
         except RetryAfter as exc:
             self._pause(retry_seconds(exc))
             return None, None

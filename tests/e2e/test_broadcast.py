@@ -41,7 +41,7 @@ TEXTS = {
     "ru": "ООН получила наше обращение. <Встреча> в субботу & в 11 часов.",
     "en": "The UN has received our submission. <Meeting> on Saturday & at 11.",
 }
-UNKNOWN = "I do not know this command. Send /help to see what I can do."
+UNKNOWN = "I do not know this command. Press Help to see what I can do."
 
 
 @pytest.fixture
@@ -397,10 +397,13 @@ async def test_stop_and_start_updates(bot: BotRunner, emulator: Emulator) -> Non
     await relative.press("Русский")
     await relative.send_command("stop_updates")
     assert (await bot.d.users.get(60_001)).updates_enabled is False  # type: ignore[union-attr]
-    assert "/start_updates" in relative.last.plain
+    assert "/start_updates" not in relative.last.plain  # a button instead of a command
+    await relative.press("🔔 " + tr("ru", "Receive news again"))
+    assert (await bot.d.users.get(60_001)).updates_enabled is True  # type: ignore[union-attr]
+    await relative.press("🔕 " + tr("ru", "Stop receiving news"))
+    assert (await bot.d.users.get(60_001)).updates_enabled is False  # type: ignore[union-attr]
     await relative.send_command("start_updates")
     assert (await bot.d.users.get(60_001)).updates_enabled is True  # type: ignore[union-attr]
-    assert "/stop_updates" in relative.last.plain
 
 
 async def test_stats_with_a_chart(bot: BotRunner, emulator: Emulator) -> None:
