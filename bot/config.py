@@ -94,7 +94,7 @@ class Settings(BaseSettings):
         value = value.strip()
         if not value:
             return {}
-        if not value.startswith("{"):
+        if not value.startswith(("{", "[")):
             return {"*": value.replace("\\n", "\n")}
         try:
             parsed = json.loads(value)

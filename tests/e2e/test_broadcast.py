@@ -198,6 +198,8 @@ async def test_300_relatives_in_three_languages_at_full_speed(
             assert not [m for m in got if TEXTS[lang][:20] in m.plain], uid
             continue
         assert [m.plain for m in got] == [expected(lang)], (uid, lang)
+        # News can be turned off with a button under the message, not a typed command.
+        assert got[0].buttons == [[("🔕 " + tr(lang, "Stop receiving news"), "u:off")]]
     for uid in blocked:
         user = await bot.d.users.get(uid)
         assert user is not None and not user.active
