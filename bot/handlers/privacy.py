@@ -208,7 +208,7 @@ async def on_clean_chat(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     t = translator(row.language if row and row.language else "en")
     with contextlib.suppress(TelegramError):  # the case number's message keeps its buttons
         await query.edit_message_reply_markup(reply_markup=keyboard(
-            [[action_button(t, "status"), action_button(t, "new")]]))
+            [[action_button(t, "status")], [action_button(t, "new")]]))
     await context.bot.send_message(user.id, t._(
         "The questions and answers were removed from this chat. Your case number stays in the "
         "message above."))

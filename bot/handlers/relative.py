@@ -706,7 +706,7 @@ async def submit(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps, la
     from bot.services.outbox import outbox_repository, send_outbox_now
 
     first = await PrivacyRepository(d.db).first_message(user.id)
-    rows = [[action_button(t, "status"), action_button(t, "new")]]
+    rows = [[action_button(t, "status")], [action_button(t, "new")]]  # long labels: a row each
     if first is not None and old_message_id is not None:
         rows.append([button("🧹 " + t._("Remove these questions and answers from the chat"),
                             f"cc:{first}:{old_message_id}")])
