@@ -75,6 +75,9 @@ async def test_who_we_are_comes_before_consent(emulator: Emulator, org_bot: BotR
     assert "<" in ORG and ORG in intro.plain  # escaped, shown exactly
     assert prompt(lang, "consent", "consent_store").split("\n")[0] in consent.plain
     assert consent.buttons and not intro.buttons
+    # The notice says whose authorities are written to (relatives fear contact with China's).
+    assert {"kk": "Қазақстанның билік органдарына", "ru": "властям Казахстана"}[lang] \
+        in consent.plain
 
 
 @pytest.mark.parametrize("lang", LANGS)
