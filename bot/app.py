@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import traceback
-from collections import Counter
 from collections.abc import Awaitable
-from datetime import time as dtime
-from pathlib import Path
 from typing import Any
 
 from telegram import BotCommandScopeAllPrivateChats, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.error import NetworkError, TelegramError
 from telegram.ext import (
-    Application,
     ApplicationBuilder,
+    ApplicationHandlerStop,
+    BaseHandler,
     BaseUpdateProcessor,
     CallbackQueryHandler,
     CommandHandler,
@@ -28,12 +24,28 @@ from telegram.ext import (
 )
 
 from bot.config import Settings
+from bot.context import AnyApp, BotData, Context, bot_data, data_of
 from bot.form.model import load_form
-from bot.handlers import admin, menus, privacy, relative, staff, updates
-from bot.handlers.common import Deps, deps
+from bot.handlers import access, admin, menus, privacy, relative, staff, updates
+from bot.handlers.common import (
+    BROADCAST_PREFIX,
+    CANCEL_PREFIX,
+    CLEAN_CHAT_PREFIX,
+    DELETE_PREFIX,
+    FORM_PREFIX,
+    LANGUAGE_PREFIX,
+    MENU_PREFIX,
+    MYDATA_PREFIX,
+    STAFF_PREFIX,
+    UPDATES_PREFIX,
+    Deps,
+    deps,
+    deps_of,
+)
 from bot.i18n import LANGUAGES, translator
+from bot.services.broadcast import ActivityMeter
 from bot.services.crypto import load_keyring
-from bot.services.outbox import ResilientRateLimiter, install_outbox
+from bot.services.outbox import ResilientRateLimiter, register_outbox_hook
 from bot.services.polling import ReadingBot
 from bot.services.telegram_http import AiohttpRequest
 from bot.storage.cases import CaseRepository
@@ -102,9 +114,6 @@ async def open_deps(settings: Settings) -> Deps:
     )
 
 
-AnyApp = Application[Any, Any, Any, Any, Any, Any]
-
-
 def build_application(d: Deps, *, rate_limit: bool = True) -> AnyApp:
     s = d.settings
     limiter: Any = None
@@ -129,23 +138,71 @@ def build_application(d: Deps, *, rate_limit: bool = True) -> AnyApp:
         get_updates_request=AiohttpRequest(1),
         rate_limiter=limiter,
     )
-    app = ApplicationBuilder().bot(bot).concurrent_updates(PerUserOrder(256)).build()
-    app.bot_data["deps"] = d
-    register_handlers(app)
-    install_outbox(app)  # the sender also starts with the job queue; see start_outbox
+    app = (ApplicationBuilder().bot(bot).concurrent_updates(PerUserOrder(256))
+           .context_types(ContextTypes(context=Context, bot_data=BotData)).build())
+    data = bot_data(app)
+    data.deps = d
+    data.flood_guard = privacy.FloodGuard()
+    register_handlers(app, d)
     return app
 
 
-def register_handlers(app: AnyApp) -> None:
+# ----------------------------------------------------------------------------- handlers
+# Order matters. For each update python-telegram-bot runs, group by group in increasing
+# order, the first handler of the group whose filter matches; a handler that raises
+# ApplicationHandlerStop ends the update there. Within MAIN_GROUP the first match wins, so the
+# specific handlers come before the catch-alls at its end.
+
+METER_GROUP = -5  # counts every update so broadcasts slow down for relatives; never stops one
+FLOOD_GROUP = -4  # stops a user's updates while they send too fast (privacy.flood_gate)
+GATE_GROUP = -3  # stops staff and admin commands and buttons from people without the role
+COMPOSE_GROUP = -2  # an admin's message that is part of the broadcast being composed (stops)
+ANSWER_GROUP = -1  # a relative's answer to a staff question (stops), not a questionnaire answer
+MAIN_GROUP = 0  # commands, buttons, then the questionnaire's catch-all
+
+
+def build_gate() -> access.Gate:
+    """The one access gate: every staff and admin command and button prefix, with its role."""
+    commands = {name: c.role for name, c in staff.COMMANDS.items()} | admin.COMMAND_ROLES
+    return access.Gate(commands, {STAFF_PREFIX: "staff", BROADCAST_PREFIX: "admin"})
+
+
+def handler_table(d: Deps, gate: access.Gate, meter: ActivityMeter
+                  ) -> list[tuple[int, BaseHandler[Any, Any, Any]]]:
+    """Every handler of the bot with its group, in the order they are tried."""
     private = filters.ChatType.PRIVATE
     groups = filters.ChatType.GROUPS
-    staff.register(app)  # the access gate, then staff handlers ahead of the relative's
-    admin.register(app)  # broadcasts and /stats (registers with the gate above)
-    updates.register(app)  # /stop_updates, /start_updates
-    menus.install(app)  # staff and admins get their commands in their own chat's menu
-    app.add_handler(TypeHandler(Update, privacy.flood_gate), group=-2)
-    app.add_handler(MessageHandler(groups & filters.COMMAND, relative.group_message))
+    staff_places = private
+    if d.settings.staff_chat_id is not None:
+        staff_places = private | filters.Chat(d.settings.staff_chat_id)  # type: ignore[assignment]
+    message = private & filters.UpdateType.MESSAGE
+    table: list[tuple[int, BaseHandler[Any, Any, Any]]] = [
+        (METER_GROUP, TypeHandler(Update, meter, block=False)),
+        (FLOOD_GROUP, TypeHandler(Update, privacy.flood_gate)),
+        (GATE_GROUP, TypeHandler(Update, gate)),
+    ]
+    if d.settings.admin_ids:
+        admins = filters.User(user_id=d.settings.admin_ids)
+        table.append((COMPOSE_GROUP, MessageHandler(
+            message & admins & ~filters.COMMAND & (filters.TEXT | filters.PHOTO),
+            admin.on_admin_message)))
+    table.append((ANSWER_GROUP, MessageHandler(message & ~filters.COMMAND,
+                                               staff.on_relative_message)))
+    # Staff and admin commands and buttons: behind the gate, so none of them checks roles.
+    table += [(MAIN_GROUP, CommandHandler(name, c.callback, filters=staff_places))
+              for name, c in staff.COMMANDS.items()]
+    table += [
+        (MAIN_GROUP, CallbackQueryHandler(staff.on_button, pattern=f"^{STAFF_PREFIX}")),
+        (MAIN_GROUP, CommandHandler("broadcast", admin.broadcast_cmd, filters=private)),
+        (MAIN_GROUP, CommandHandler("broadcast_cancel", admin.broadcast_cancel_cmd,
+                                    filters=private)),
+        (MAIN_GROUP, CommandHandler("stats", admin.stats_cmd, filters=staff_places)),
+        (MAIN_GROUP, CallbackQueryHandler(admin.on_button, pattern=f"^{BROADCAST_PREFIX}")),
+    ]
+    # The relative's commands and buttons.
     commands = {
+        "stop_updates": updates.stop_updates_cmd,
+        "start_updates": updates.start_updates_cmd,
         "start": relative.start_cmd,
         "language": relative.language_cmd,
         "new": relative.new_cmd,
@@ -155,22 +212,41 @@ def register_handlers(app: AnyApp) -> None:
         "delete": privacy.delete_cmd,
         "mydata": privacy.mydata_cmd,
     }
-    for name, callback in commands.items():
-        app.add_handler(CommandHandler(name, callback, filters=private))
-    app.add_handler(CallbackQueryHandler(relative.on_language, pattern=r"^L:"))
-    app.add_handler(CallbackQueryHandler(relative.on_form_press, pattern=r"^f:"))
-    app.add_handler(CallbackQueryHandler(relative.on_cancel_choice, pattern=r"^x:"))
-    app.add_handler(CallbackQueryHandler(relative.on_menu, pattern=r"^m:"))
-    app.add_handler(CallbackQueryHandler(privacy.on_delete_choice, pattern=r"^del:"))
-    app.add_handler(CallbackQueryHandler(privacy.on_clean_chat, pattern=r"^cc:"))
-    app.add_handler(CallbackQueryHandler(privacy.on_mydata_file, pattern=r"^md:"))
-    app.add_handler(CallbackQueryHandler(_answer_unknown_press))
-    app.add_handler(MessageHandler(private & filters.COMMAND, relative.unknown_cmd))
-    app.add_handler(MessageHandler(private & filters.UpdateType.EDITED_MESSAGE, _edited))
-    app.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE, relative.on_message))
+    table.append((MAIN_GROUP, MessageHandler(groups & filters.COMMAND, relative.group_message)))
+    table += [(MAIN_GROUP, CommandHandler(name, callback, filters=private))
+              for name, callback in commands.items()]
+    buttons = {
+        LANGUAGE_PREFIX: relative.on_language,
+        FORM_PREFIX: relative.on_form_press,
+        CANCEL_PREFIX: relative.on_cancel_choice,
+        MENU_PREFIX: relative.on_menu,
+        DELETE_PREFIX: privacy.on_delete_choice,
+        CLEAN_CHAT_PREFIX: privacy.on_clean_chat,
+        MYDATA_PREFIX: privacy.on_mydata_file,
+        UPDATES_PREFIX: updates.on_updates_button,
+    }
+    table += [(MAIN_GROUP, CallbackQueryHandler(callback, pattern=f"^{prefix}"))
+              for prefix, callback in buttons.items()]
+    # The catch-alls, last.
+    table += [
+        (MAIN_GROUP, CallbackQueryHandler(_answer_unknown_press)),
+        (MAIN_GROUP, MessageHandler(private & filters.COMMAND, relative.unknown_cmd)),
+        (MAIN_GROUP, MessageHandler(private & filters.UpdateType.EDITED_MESSAGE, _edited)),
+        (MAIN_GROUP, MessageHandler(message, relative.on_message)),
+    ]
+    return table
+
+
+def register_handlers(app: AnyApp, d: Deps) -> None:
+    data = bot_data(app)
+    data.meter = ActivityMeter()
+    for group, handler in handler_table(d, build_gate(), data.meter):
+        app.add_handler(handler, group=group)
+    # What the relative's journey calls in staff code, which it cannot import.
+    data.announce_case = staff.announce_case
+    data.personal_menu = menus.set_personal_menu
+    register_outbox_hook(app, staff.QUESTION_KIND, staff.question_outcome)
     app.add_error_handler(_on_error)
-    if app.job_queue is not None:
-        app.job_queue.run_daily(privacy.purge_job, time=dtime(3, 30), name="purge-drafts")
 
 
 async def _answer_unknown_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -192,84 +268,15 @@ async def _edited(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Report an unhandled error once, without personal data; count identical repeats."""
-    report = context.application.bot_data.setdefault("error_report", ErrorReport())
-    report.record(update, context.error)
+    """Report an unhandled error once, without personal data; count identical repeats.
 
-
-_BOT_DIR = str(Path(__file__).resolve().parent)
-_MESSAGE_KINDS = ("text", "photo", "document", "voice", "audio", "video", "video_note",
-                  "animation", "sticker", "location", "venue", "contact", "poll", "dice", "game",
-                  "story", "invoice")
-
-
-class ErrorReport:
-    """Unhandled errors, each kind logged once with enough context to fix it.
-
-    A kind is (update type, handler, exception class, where it was raised). The first of a
-    kind is logged at ERROR with the bot's own frames of the traceback; identical failures
-    after it are counted, and only the 10th, 100th, 1000th... is logged again, with the count.
-    Nothing personal is logged: no message text, no exception text (a Telegram error keeps
-    Telegram's description, which names no one), no user or chat ids.
+    The update goes no further: no later handler group acts on an update that an earlier group
+    failed on (the staff answers failing must not make the message a questionnaire answer; the
+    gate failing must not let a staff command through).
     """
-
-    def __init__(self) -> None:
-        self.counts: Counter[tuple[str, str, str, str]] = Counter()
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    def record(self, update: object, exc: BaseException | None) -> None:
-        kind = update_kind(update)
-        frames = traceback.extract_tb(exc.__traceback__) if exc is not None else []
-        own = [f for f in frames if f.filename.startswith(_BOT_DIR)]
-        handler = own[0].name if own else "?"
-        last = own[-1] if own else (frames[-1] if frames else None)
-        where = f"{_short(last.filename)}:{last.lineno}" if last is not None else "?"
-        error = f"{type(exc).__module__}.{type(exc).__qualname__}" if exc is not None else "?"
-        key = (kind, handler, error, where)
-        self.counts[key] += 1
-        n = self.counts[key]
-        # Telegram out of reach after the retries (or a send that may have arrived and is not
-        # repeated, see ResilientRateLimiter) is the network's doing, not a bug: a warning.
-        level = logging.WARNING if isinstance(exc, NetworkError) else logging.ERROR
-        if n == 1:
-            detail = f" ({exc.message[:120]})" if isinstance(exc, TelegramError) else ""
-            stack = " > ".join(f"{_short(f.filename)}:{f.lineno} {f.name}" for f in own)
-            log.log(level, "unhandled %s%s in handler %s for a %s update, at %s; stack: %s",
-                    error, detail, handler, kind, where, stack or "(no frames of ours)")
-        elif _is_power_of_ten(n):
-            log.log(level, "unhandled %s in handler %s for a %s update, at %s: %d times so far",
-                    error, handler, kind, where, n)
-
-
-def update_kind(update: object) -> str:
-    """'message:text private', 'callback_query:f private', 'channel_post:photo channel'..."""
-    if not isinstance(update, Update):
-        return "none" if update is None else type(update).__name__
-    field = next((k for k in Update.ALL_TYPES if getattr(update, k, None) is not None), "other")
-    detail = ""
-    message = update.effective_message
-    if update.callback_query is not None:
-        prefix = (update.callback_query.data or "").split(":", 1)[0]
-        detail = prefix if prefix.isascii() and prefix.isalpha() and len(prefix) <= 8 else "?"
-    elif message is not None:
-        detail = next((k for k in _MESSAGE_KINDS if getattr(message, k, None)), "other")
-    chat = update.effective_chat.type if update.effective_chat is not None else "nochat"
-    return f"{field}:{detail} {chat}" if detail else f"{field} {chat}"
-
-
-def _short(filename: str) -> str:
-    if filename.startswith(_BOT_DIR):
-        return "bot" + filename[len(_BOT_DIR):]
-    return filename.rsplit("/site-packages/", 1)[-1]
-
-
-def _is_power_of_ten(n: int) -> bool:
-    while n % 10 == 0 and n > 1:
-        n //= 10
-    return n == 1
+    data_of(context).errors.record(update, context.error)
+    if update is not None:
+        raise ApplicationHandlerStop
 
 
 async def set_command_menus(app: AnyApp) -> None:
@@ -280,4 +287,4 @@ async def set_command_menus(app: AnyApp) -> None:
                                       language_code=lang)
     await app.bot.set_my_commands(relative.bot_commands(translator("en")),
                                   scope=BotCommandScopeAllPrivateChats())
-    await menus.set_staff_menus(app.bot, app.bot_data["deps"])
+    await menus.set_staff_menus(app.bot, deps_of(app))

@@ -3,13 +3,13 @@
 Either way, a stop (SIGTERM, SIGINT, or the `stop` event) first stops taking new updates,
 then `Application.stop()` lets every update already taken finish: an answer being processed is
 saved whole (one transaction) or, if not yet taken, stays with Telegram and is delivered again
-after the restart. One data folder serves one bot process at a time (a lock file says so).
+after the restart (the whole sequence is bot/lifecycle.py). One data folder serves one bot
+process at a time (a lock file says so).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fcntl
 import logging
 import os
@@ -17,7 +17,7 @@ import signal
 import sys
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO
 
 from bot.config import Settings
 
@@ -25,6 +25,15 @@ log = logging.getLogger(__name__)
 
 UPDATE_TYPES: list[str] = ["message", "edited_message", "callback_query", "my_chat_member"]
 LOCK_NAME = "bot.lock"
+
+
+class _StartFailed(Exception):
+    """The updates could not start; `message` says which setting to fix."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
 
 
 class DataDirBusy(Exception):
@@ -108,8 +117,10 @@ async def run_bot(settings: Settings, *, webhook: bool | None = None,
     `webhook` None means: webhook mode when BOT_WEBHOOK_URL is set, long polling otherwise.
     """
     from telegram.error import InvalidToken, NetworkError, TelegramError
+    from telegram.ext import Updater
 
-    from bot.app import build_application, open_deps, set_command_menus
+    from bot.app import build_application, open_deps
+    from bot.lifecycle import running
 
     use_webhook = bool(settings.webhook_url) if webhook is None else webhook
     if not settings.token:
@@ -133,106 +144,49 @@ async def run_bot(settings: Settings, *, webhook: bool | None = None,
         lock.release()
         raise
     app = build_application(d)
-    started = False
+
+    async def take_updates(updater: Updater) -> None:
+        if not use_webhook:
+            await updater.start_polling(allowed_updates=UPDATE_TYPES, drop_pending_updates=False)
+            log.info("bot running (long polling)")
+            return
+        try:
+            await updater.start_webhook(
+                listen=settings.webhook_listen,
+                port=settings.webhook_port,
+                url_path=settings.webhook_path,
+                webhook_url=settings.webhook_url,
+                secret_token=settings.webhook_secret,
+                allowed_updates=UPDATE_TYPES,
+                drop_pending_updates=False,
+                max_connections=40,
+            )
+        except OSError as exc:
+            raise _StartFailed(
+                f"BOT_WEBHOOK_PORT: cannot listen on {settings.webhook_listen}:"
+                f"{settings.webhook_port} ({exc.strerror or type(exc).__name__}).", 1) from exc
+        except TelegramError as exc:
+            raise _StartFailed(
+                f"BOT_WEBHOOK_URL: Telegram refused the webhook ({exc.message}).", 2) from exc
+        log.info("bot running (webhook on %s:%d)", settings.webhook_listen, settings.webhook_port)
+
     if own_signals:  # a SIGTERM during start-up also ends in an orderly stop
         _catch_signals(stop)
     try:
-        try:
-            await app.initialize()
-        except InvalidToken:
-            return _fail("BOT_TOKEN was rejected by Telegram: check the token from @BotFather.")
-        except NetworkError as exc:
-            return _fail(f"Cannot reach the Bot API at {settings.api_base_url}: "
-                         f"{type(exc).__name__}. Check BOT_API_BASE_URL and the network.",
-                         code=1)
-        await set_command_menus(app)
-        _schedule_backups(app, settings)
-        await app.start()
-        started = True
-        await _start_senders(app)
-        assert app.updater is not None
-        if use_webhook:
-            try:
-                await app.updater.start_webhook(
-                    listen=settings.webhook_listen,
-                    port=settings.webhook_port,
-                    url_path=settings.webhook_path,
-                    webhook_url=settings.webhook_url,
-                    secret_token=settings.webhook_secret,
-                    allowed_updates=UPDATE_TYPES,
-                    drop_pending_updates=False,
-                    max_connections=40,
-                )
-            except OSError as exc:
-                return _fail(f"BOT_WEBHOOK_PORT: cannot listen on {settings.webhook_listen}:"
-                             f"{settings.webhook_port} ({exc.strerror or type(exc).__name__}).",
-                             code=1)
-            except TelegramError as exc:
-                return _fail(f"BOT_WEBHOOK_URL: Telegram refused the webhook ({exc.message}).")
-            log.info("bot running (webhook on %s:%d)", settings.webhook_listen,
-                     settings.webhook_port)
-        else:
-            await app.updater.start_polling(allowed_updates=UPDATE_TYPES,
-                                            drop_pending_updates=False)
-            log.info("bot running (long polling)")
-        await stop.wait()
-        log.info("stopping: finishing the updates in hand")
+        async with running(app, settings, take_updates):
+            await stop.wait()
+            log.info("stopping: finishing the updates in hand")
+    except InvalidToken:
+        return _fail("BOT_TOKEN was rejected by Telegram: check the token from @BotFather.")
+    except NetworkError as exc:
+        return _fail(f"Cannot reach the Bot API at {settings.api_base_url}: "
+                     f"{type(exc).__name__}. Check BOT_API_BASE_URL and the network.", code=1)
+    except _StartFailed as exc:
+        return _fail(exc.message, exc.code)
     finally:
-        await _stop_app(app, started)
         await d.db.close()
         lock.release()
         if own_signals:
             _release_signals()
     log.info("stopped")
     return 0
-
-
-def _schedule_backups(app: Any, settings: Settings) -> None:
-    """Schedule the daily backup unless app.py already did (the lead wires it there)."""
-    from bot.services.backup import backup_job, schedule_backups
-
-    if app.job_queue is None:
-        return
-    if any(job.callback is backup_job for job in app.job_queue.jobs()):
-        return
-    schedule_backups(app, settings)
-
-
-async def _start_senders(app: Any) -> None:
-    """Start the background senders: the outbox (confirmations) and queued broadcasts."""
-    from bot.services.broadcast import start_background
-    from bot.services.outbox import start_outbox
-
-    await start_outbox(app)
-    await start_background(app)
-
-
-async def _stop_app(app: Any, started: bool) -> None:
-    """Stop fetching, let the updates in hand finish, then shut down (each step best-effort).
-
-    Order: no new updates; the broadcast sender finishes the messages in flight (while the
-    bot can still call Telegram); the application finishes the updates in hand; the outbox
-    sends what those updates queued; then the database may close.
-    """
-    from bot.services.broadcast import stop_background
-    from bot.services.outbox import stop_outbox
-
-    if app.updater is not None and app.updater.running:
-        try:
-            await app.updater.stop()
-        except Exception as exc:
-            log.warning("stopping the updater failed: %s", type(exc).__name__)
-    if started:
-        try:
-            await stop_background(app)
-        except Exception as exc:
-            log.warning("stopping the broadcast sender failed: %s", type(exc).__name__)
-    if started and app.running:
-        await app.stop()  # waits for the updates being processed
-    if started:
-        try:
-            await stop_outbox(app)
-        except Exception as exc:
-            log.warning("stopping the outbox failed: %s", type(exc).__name__)
-    with contextlib.suppress(Exception):
-        await app.shutdown()

@@ -1,11 +1,12 @@
 """The one gate in front of every staff and admin command and button.
 
-It runs before any feature handler (a TypeHandler in group -1) and knows every staff and admin
-command by name and every staff button by its prefix. For anyone without the role, or anywhere
-other than a private chat or the staff chat, it answers exactly what an unknown command gets
-(the relative's "I do not know this command", or in a group the "write to me privately"
-reply), answers a button press with nothing, and stops the update there: staff handlers never
-run for them, so they need no checks of their own.
+It runs before any feature handler (a TypeHandler in bot/app.py's GATE_GROUP, built there once)
+and knows every staff and admin command by name and every staff and admin button by its
+prefix. For anyone without the role, or anywhere other than a private chat or the staff chat,
+it answers exactly what an unknown command gets (the relative's "I do not know this command",
+or in a group the "write to me privately" reply), answers a button press with nothing, and
+stops the update there: staff and admin handlers never run for them, so they need no checks
+of their own.
 
 Staff buttons carry a short signature over their action, case and argument, so a button's data
 cannot be edited to act on another case, and made-up data is refused even from staff.
@@ -24,28 +25,23 @@ from typing import Any, Literal
 from telegram import Chat, Message, Update
 from telegram.constants import MessageEntityType
 from telegram.ext import (
-    Application,
     ApplicationHandlerStop,
-    CallbackQueryHandler,
-    CommandHandler,
     ContextTypes,
     TypeHandler,
-    filters,
 )
 
+from bot.context import AnyApp
 from bot.handlers import relative
-from bot.handlers.common import CALLBACK_LIMIT, Deps, deps
+from bot.handlers.common import CALLBACK_LIMIT, STAFF_PREFIX, Deps, deps
 from bot.storage.staff import StaffRepository
 
 log = logging.getLogger(__name__)
 
 Role = Literal["staff", "admin"]
 Callback = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
-AnyApp = Application[Any, Any, Any, Any, Any, Any]
 
 #: Every staff button's callback data starts with this; the gate holds all of them.
-BUTTON_PREFIX = "s:"
-GATE_GROUP = -1
+BUTTON_PREFIX = STAFF_PREFIX
 _TAG_BYTES = 6  # 8 characters of base64: forging one takes 2**48 tries against a live bot
 
 
@@ -145,11 +141,6 @@ class Gate:
         self.commands = dict(commands)
         self.buttons = dict(buttons)
 
-    def extend(self, commands: Mapping[str, Role], buttons: Mapping[str, Role]) -> None:
-        """Put another audience's commands and button prefixes behind the gate too."""
-        self.commands.update(commands)
-        self.buttons.update(buttons)
-
     def needed(self, update: Update, bot_username: str | None) -> tuple[str, Role] | None:
         """("command"|"button", role) when the update is a staff or admin one."""
         query = update.callback_query
@@ -195,22 +186,9 @@ async def refuse(update: Update, context: ContextTypes.DEFAULT_TYPE, kind: str) 
 
 
 def gate_of(app: AnyApp) -> Gate | None:
-    """The gate installed in `app`, for modules that add commands to it (and for tests)."""
-    for handler in app.handlers.get(GATE_GROUP, []):
-        if isinstance(handler, TypeHandler) and isinstance(handler.callback, Gate):
-            return handler.callback
+    """The gate installed in `app` (bot/app.py builds it), for tests."""
+    for handlers in app.handlers.values():
+        for handler in handlers:
+            if isinstance(handler, TypeHandler) and isinstance(handler.callback, Gate):
+                return handler.callback
     return None
-
-
-def register(app: AnyApp, commands: Mapping[str, StaffCommand], on_button: Callback) -> Gate:
-    """Install the gate, then the staff handlers behind it (before the relative's handlers)."""
-    gate = Gate({name: c.role for name, c in commands.items()}, {BUTTON_PREFIX: "staff"})
-    app.add_handler(TypeHandler(Update, gate), group=GATE_GROUP)
-    d: Deps = app.bot_data["deps"]
-    places = filters.ChatType.PRIVATE
-    if d.settings.staff_chat_id is not None:
-        places = places | filters.Chat(d.settings.staff_chat_id)  # type: ignore[assignment]
-    for name, command in commands.items():
-        app.add_handler(CommandHandler(name, command.callback, filters=places))
-    app.add_handler(CallbackQueryHandler(on_button, pattern=f"^{BUTTON_PREFIX}"))
-    return gate

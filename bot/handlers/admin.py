@@ -20,17 +20,10 @@ from typing import Any
 
 from telegram import Update
 from telegram.error import BadRequest, TelegramError
-from telegram.ext import (
-    CallbackQueryHandler,
-    CommandHandler,
-    ContextTypes,
-    MessageHandler,
-    TypeHandler,
-    filters,
-)
+from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.handlers import access, relative
-from bot.handlers.common import Deps, button, deps, esc, keyboard
+from bot.handlers.common import BROADCAST_PREFIX, Deps, button, deps, esc, keyboard
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator, guess_language, translator
 from bot.services.broadcast import (
     Tally,
@@ -46,7 +39,7 @@ from bot.storage.stats import StatsRepository
 
 log = logging.getLogger(__name__)
 
-BUTTON_PREFIX = "bc:"
+BUTTON_PREFIX = BROADCAST_PREFIX
 COMMAND_ROLES: dict[str, access.Role] = {
     "broadcast": "admin", "broadcast_cancel": "admin", "stats": "staff",
 }
@@ -74,45 +67,21 @@ USE_BUTTONS = N_("Please use the buttons under the last message, or send /broadc
 # ----------------------------------------------------------------------------- access
 
 
-async def allowed(update: Update, context: ContextTypes.DEFAULT_TYPE, role: access.Role) -> bool:
-    """True for someone with `role` in a staff place; anyone else gets the unknown-command reply.
-
-    The gate already refused strangers before this runs when it knows our commands; this is
-    the same check, for wiring where the gate is not in front.
-    """
-    d = deps(context)
-    user = update.effective_user
-    if user is not None and access.staff_place(d, update.effective_chat, user.id) \
-            and access.has_role(await access.role_of(d, user.id), role):
-        return True
-    await access.refuse(update, context, "button" if update.callback_query else "command")
-    return False
-
-
 async def admin_language(update: Update, d: Deps) -> str:
     """The admin's chosen language, else a guess from Telegram's (admins need not /start)."""
     user = update.effective_user
     assert user is not None
-    row = await d.users.get(user.id)
-    if row is not None and row.language:
-        return row.language
-    return guess_language(user.language_code)
+    return await d.users.language_of(user.id, guess_language(user.language_code))
 
 
 def _repo(d: Deps) -> BroadcastRepository:
     return BroadcastRepository(d.db)
 
 
-def _now(d: Deps) -> str:
-    return d.now().isoformat(timespec="seconds")
-
-
 # ----------------------------------------------------------------------------- the dialog
 
 
 async def broadcast_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    if not await allowed(update, context, "admin"):
-        return
     d = deps(context)
     user = update.effective_user
     assert user is not None
@@ -169,7 +138,7 @@ async def show_step(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps,
     sent = await chat.send_message(text, reply_markup=keyboard(rows))
     await _strip(context, chat.id, draft.get("prompt"))
     draft["prompt"] = sent.message_id
-    await _repo(d).save_draft(user.id, draft, _now(d))
+    await _repo(d).save_draft(user.id, draft, d.now_iso())
 
 
 async def _audience_prompt(d: Deps, t: Translator, data: Any) -> tuple[str, list[list[Any]]]:
@@ -295,20 +264,20 @@ def _too_long_for_caption(draft: dict[str, Any]) -> list[tuple[str, int]]:
 
 
 async def on_admin_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """An admin's message: part of the broadcast being composed, else the relative's journey."""
+    """An admin's message: part of the broadcast being composed (then no later handler group
+    sees it), else left to the staff answers and the relative's journey (app.py)."""
     d = deps(context)
     user = update.effective_user
     message = update.effective_message
     assert user is not None and message is not None
     repo = _repo(d)
     draft = await repo.get_draft(user.id) if user.id in d.settings.admin_ids else None
-    if draft is None or draft["step"] not in ("text", "photo"):
-        if draft is not None:
-            t = translator(await admin_language(update, d))
-            await show_step(update, context, d, t, draft, t._(USE_BUTTONS))
-            return
-        await relative.on_message(update, context)
+    if draft is None:
         return
+    if draft["step"] not in ("text", "photo"):
+        t = translator(await admin_language(update, d))
+        await show_step(update, context, d, t, draft, t._(USE_BUTTONS))
+        raise ApplicationHandlerStop
     t = translator(await admin_language(update, d))
     notice: str | None = None
     if draft["step"] == "text":
@@ -336,14 +305,13 @@ async def on_admin_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     else:
         notice = t._("Send a photo, or press No photo.")
     await show_step(update, context, d, t, draft, notice)
+    raise ApplicationHandlerStop
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     user = update.effective_user
     assert query is not None and user is not None
-    if not await allowed(update, context, "admin"):
-        return
     d = deps(context)
     t = translator(await admin_language(update, d))
     parts = (query.data or "").split(":", 3)
@@ -399,7 +367,7 @@ async def _send_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE, d: D
         notify_chat_id=query.message.chat.id, progress_message_id=query.message.message_id,
         notify_language=t.lang,
     )
-    queued = await _repo(d).queue(new, _now(d), draft=(user.id, draft["nonce"]))
+    queued = await _repo(d).queue(new, d.now_iso(), draft=(user.id, draft["nonce"]))
     if queued is None:  # pressed twice: the first press queued it
         return
     broadcast_id, total = queued
@@ -436,7 +404,7 @@ async def _cancel(context: ContextTypes.DEFAULT_TYPE, d: Deps, broadcast_id: int
     if sender is not None:
         done = await sender.cancel(broadcast_id)
     else:
-        done = await _repo(d).cancel(broadcast_id, _now(d))
+        done = await _repo(d).cancel(broadcast_id, d.now_iso())
     if not done:
         return "over"
     return "stopping" if sending else "cancelled"
@@ -444,8 +412,6 @@ async def _cancel(context: ContextTypes.DEFAULT_TYPE, d: Deps, broadcast_id: int
 
 async def broadcast_cancel_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Stop the broadcast being sent (or #N with an argument); else drop the one being composed."""
-    if not await allowed(update, context, "admin"):
-        return
     d = deps(context)
     user, chat = update.effective_user, update.effective_chat
     assert user is not None and chat is not None
@@ -479,8 +445,6 @@ async def broadcast_cancel_cmd(update: Update, context: ContextTypes.DEFAULT_TYP
 
 async def stats_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Cases by status, language and prefecture, new cases per week, and a chart of those."""
-    if not await allowed(update, context, "staff"):
-        return
     d = deps(context)
     chat = update.effective_chat
     assert chat is not None
@@ -510,35 +474,3 @@ async def stats_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                         [f"{w.day:02d}.{w.month:02d}" for w, _ in stats.per_week])
     await chat.send_photo(png, caption=t._("New cases per week, last %(n)s weeks")
                           % {"n": len(stats.per_week)})
-
-
-# ----------------------------------------------------------------------------- wiring
-
-
-def _gate(app: access.AnyApp) -> access.Gate | None:
-    for handler in app.handlers.get(access.GATE_GROUP, []):
-        if isinstance(handler, TypeHandler) and isinstance(handler.callback, access.Gate):
-            return handler.callback
-    return None
-
-
-def register(app: access.AnyApp) -> None:
-    """Add the admin handlers; call after staff.register (the gate) and before the relative's."""
-    gate = _gate(app)
-    if gate is not None:
-        gate.commands.update(COMMAND_ROLES)
-        gate.buttons[BUTTON_PREFIX] = "admin"
-    d: Deps = app.bot_data["deps"]
-    private = filters.ChatType.PRIVATE
-    places = private
-    if d.settings.staff_chat_id is not None:
-        places = private | filters.Chat(d.settings.staff_chat_id)  # type: ignore[assignment]
-    app.add_handler(CommandHandler("broadcast", broadcast_cmd, filters=private))
-    app.add_handler(CommandHandler("broadcast_cancel", broadcast_cancel_cmd, filters=private))
-    app.add_handler(CommandHandler("stats", stats_cmd, filters=places))
-    app.add_handler(CallbackQueryHandler(on_button, pattern=f"^{BUTTON_PREFIX}"))
-    if d.settings.admin_ids:
-        admins = filters.User(user_id=d.settings.admin_ids)
-        app.add_handler(MessageHandler(
-            private & admins & ~filters.COMMAND & (filters.TEXT | filters.PHOTO)
-            & filters.UpdateType.MESSAGE, on_admin_message))

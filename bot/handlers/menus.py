@@ -11,7 +11,6 @@ who is staff from it.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from telegram import Bot, BotCommand, BotCommandScopeChat
 from telegram.error import TelegramError
@@ -53,8 +52,7 @@ async def set_personal_menu(bot: Bot, d: Deps, user_id: int, lang: str | None = 
     """
     role = await role_of(d, user_id)
     if lang is None:
-        row = await d.users.get(user_id)
-        lang = row.language if row is not None else None
+        lang = await d.users.language_of(user_id)
     scope = BotCommandScopeChat(user_id)
     try:
         if role is None and lang is None:
@@ -72,8 +70,3 @@ async def set_staff_menus(bot: Bot, d: Deps) -> int:
     for user_id in ids:
         await set_personal_menu(bot, d, user_id)
     return len(ids)
-
-
-def install(app: Any) -> None:
-    """Let the relative's language choice set the personal menu (relative.py calls this)."""
-    app.bot_data["personal_menu"] = set_personal_menu

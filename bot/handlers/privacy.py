@@ -16,11 +16,22 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from bot.context import data_of
 from bot.form import engine
 from bot.form.engine import DraftState
 from bot.handlers import render
-from bot.handlers.common import Deps, button, deps, edit_or_send, esc, keyboard, split_html
-from bot.handlers.relative import STATUS_LABELS, _now_str, action_button, with_language
+from bot.handlers.common import (
+    DELETE_PREFIX,
+    MYDATA_PREFIX,
+    Deps,
+    button,
+    deps,
+    edit_or_send,
+    esc,
+    keyboard,
+    split_html,
+)
+from bot.handlers.relative import STATUS_LABELS, action_button, with_language
 from bot.i18n import LANGUAGE_NAMES, N_, Translator, translator
 from bot.services.crypto import NoPrivateKey
 from bot.storage.privacy import PrivacyRepository
@@ -62,8 +73,8 @@ async def delete_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     await update.effective_chat.send_message(
         t._("Delete everything you have sent us: the report in progress, your submitted cases "
             "and your answers to volunteers? This cannot be undone."),
-        reply_markup=keyboard([[button(t._("Yes, delete everything"), "del:yes"),
-                                button(t._("No, keep it"), "del:no")]]),
+        reply_markup=keyboard([[button(t._("Yes, delete everything"), f"{DELETE_PREFIX}yes"),
+                                button(t._("No, keep it"), f"{DELETE_PREFIX}no")]]),
     )
 
 
@@ -73,13 +84,12 @@ async def on_delete_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if query is None or user is None:
         return
     d = deps(context)
-    row = await d.users.get(user.id)
-    t = translator(row.language if row and row.language else "en")
+    t = translator(await d.users.language_of(user.id, "en"))
     await query.answer()
-    if query.data != "del:yes":
+    if query.data != f"{DELETE_PREFIX}yes":
         await edit_or_send(query, t._("Nothing was deleted."))
         return
-    erased = await repo(context).erase_user(user.id, _now_str(d))
+    erased = await repo(context).erase_user(user.id, d.now_iso())
     log.info("erased a relative's data: cases=%d", len(erased.withdrawn_cases))
     await edit_or_send(query, t._(DELETE_DONE))
 
@@ -100,7 +110,7 @@ async def mydata_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     for text in messages[:-1]:
         await update.effective_chat.send_message(text)
     await update.effective_chat.send_message(messages[-1], reply_markup=keyboard(
-        [[button("📄 " + t._("Send it to me as a file"), "md:file")]]))
+        [[button("📄 " + t._("Send it to me as a file"), f"{MYDATA_PREFIX}file")]]))
 
 
 async def _readable_copy(d: Deps, t: Translator, user_id: int, lang: str) -> list[str]:
@@ -204,8 +214,7 @@ async def on_clean_chat(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         with contextlib.suppress(TelegramError):  # older than 48 h or already gone
             await context.bot.delete_messages(user.id, ids[start:start + 100])
     d = deps(context)
-    row = await d.users.get(user.id)
-    t = translator(row.language if row and row.language else "en")
+    t = translator(await d.users.language_of(user.id, "en"))
     with contextlib.suppress(TelegramError):  # the case number's message keeps its buttons
         await query.edit_message_reply_markup(reply_markup=keyboard(
             [[action_button(t, "status")], [action_button(t, "new")]]))
@@ -250,14 +259,16 @@ async def flood_gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     user = update.effective_user
     if user is None:
         return
-    guard: FloodGuard = context.application.bot_data.setdefault("flood_guard", FloodGuard())
+    data = data_of(context)
+    if data.flood_guard is None:
+        data.flood_guard = FloodGuard()
+    guard = data.flood_guard
     verdict = guard.check(user.id, time.monotonic())
     if verdict == "ok":
         return
     if verdict == "notice" and update.effective_chat is not None \
             and update.effective_chat.type == "private":
-        row = await deps(context).users.get(user.id)
-        t = translator(row.language if row and row.language else "en")
+        t = translator(await deps(context).users.language_of(user.id, "en"))
         with contextlib.suppress(TelegramError):
             await update.effective_chat.send_message(t._(
                 "You are sending messages very fast, so I will pause for a minute. Nothing you "
@@ -274,5 +285,5 @@ async def flood_gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 async def purge_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     d = deps(context)
     cutoff = (d.now() - timedelta(days=DRAFT_RETENTION_DAYS)).isoformat(timespec="seconds")
-    n = await repo(context).purge_drafts(cutoff, _now_str(d))
+    n = await repo(context).purge_drafts(cutoff, d.now_iso())
     log.info("purged abandoned drafts: %d", n)

@@ -23,17 +23,23 @@ from telegram import (
 from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import ContextTypes
 
+from bot.context import data_of
 from bot.form import engine
 from bot.form.engine import DraftState, Outcome
 from bot.handlers import render
 from bot.handlers.about import who_we_are
 from bot.handlers.common import (
+    CANCEL_PREFIX,
+    CLEAN_CHAT_PREFIX,
+    LANGUAGE_PREFIX,
+    MENU_PREFIX,
     Deps,
     button,
     deps,
     edit_or_send,
     esc,
     keyboard,
+    media_of,
     parse_form_data,
     split_html,
 )
@@ -88,14 +94,10 @@ def bot_commands(t: Translator) -> list[BotCommand]:
 # ----------------------------------------------------------------------------- helpers
 
 
-def _now_str(d: Deps) -> str:
-    return d.now().isoformat(timespec="seconds")
-
-
 async def _user_lang(update: Update, d: Deps) -> str | None:
     user = update.effective_user
     assert user is not None
-    row = await d.users.seen(user.id, _now_str(d))
+    row = await d.users.seen(user.id, d.now_iso())
     return row.language
 
 
@@ -124,7 +126,8 @@ async def _strip_keyboard(context: ContextTypes.DEFAULT_TYPE, chat_id: int,
 def language_keyboard() -> InlineKeyboardMarkup | None:
     """Kazakh first, whatever the phone's language: many Kazakh-speakers run Telegram in
     Russian, and they are most of the people this bot serves."""
-    return keyboard([[button(LANGUAGE_NAMES[lang], f"L:{lang}")] for lang in LANGUAGES])
+    return keyboard([[button(LANGUAGE_NAMES[lang], f"{LANGUAGE_PREFIX}{lang}")]
+                     for lang in LANGUAGES])
 
 
 LANGUAGE_PROMPT = "Тілді таңдаңыз · Выберите язык · Choose your language"
@@ -198,7 +201,7 @@ async def _show(context: ContextTypes.DEFAULT_TYPE, d: Deps, user_id: int, state
         return
     # Recorded before the old buttons are taken off: the relative has seen the new question
     # even if that edit fails, and their next press must be taken as an answer to it.
-    await d.drafts.mark_shown(user_id, state.seq, sent.message_id, _now_str(d))
+    await d.drafts.mark_shown(user_id, state.seq, sent.message_id, d.now_iso())
     if old_message_id is not None and old_message_id != sent.message_id:
         await _strip_keyboard(context, user_id, old_message_id)
 
@@ -223,7 +226,7 @@ async def begin_draft(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Dep
     assert user is not None
     state = engine.start(d.form)
     await d.drafts.save(user.id, state.to_json().encode(), state.seq, d.form.version,
-                        _now_str(d))
+                        d.now_iso())
     # Remember where the questionnaire starts in the chat, to offer removing it after submission.
     message = update.effective_message
     if message is not None:
@@ -254,9 +257,10 @@ async def main_menu(update: Update, lang: str, d: Deps) -> None:
 
 def menu_keyboard(t: Translator, *, has_cases: bool) -> InlineKeyboardMarkup | None:
     return keyboard([
-        [button("📝 " + t._("Report a missing person"), "m:new")],
-        [button("📋 " + t._("My cases"), "m:status")] if has_cases else [],
-        [button("🌐 " + t._("Language"), "m:lang"), button("❓ " + t._("Help"), "m:help")],
+        [button("📝 " + t._("Report a missing person"), f"{MENU_PREFIX}new")],
+        [button("📋 " + t._("My cases"), f"{MENU_PREFIX}status")] if has_cases else [],
+        [button("🌐 " + t._("Language"), f"{MENU_PREFIX}lang"),
+         button("❓ " + t._("Help"), f"{MENU_PREFIX}help")],
     ])
 
 
@@ -264,7 +268,7 @@ def action_button(t: Translator, action: str) -> InlineKeyboardButton:
     """A button under one of our texts, in place of a typed command (kept on the message)."""
     label = {"new": "📝 " + t._("Report a missing person"), "status": "📋 " + t._("My cases"),
              "help": "❓ " + t._("Help"), "again": "📝 " + t._("Start again")}[action]
-    return button(label, f"m:{'new' if action == 'again' else action}:k")
+    return button(label, f"{MENU_PREFIX}{'new' if action == 'again' else action}:k")
 
 
 # ----------------------------------------------------------------------------- commands
@@ -287,17 +291,17 @@ async def on_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     query = update.callback_query
     user = update.effective_user
     assert query is not None and user is not None
-    lang = (query.data or "").removeprefix("L:")
+    lang = (query.data or "").removeprefix(LANGUAGE_PREFIX)
     if lang not in LANGUAGES:
         await query.answer()
         return
     d = deps(context)
-    await d.users.seen(user.id, _now_str(d))
+    await d.users.seen(user.id, d.now_iso())
     await d.users.set_language(user.id, lang)
     await query.answer()
     with contextlib.suppress(BadRequest):
         await query.edit_message_text(f"🌐 {LANGUAGE_NAMES[lang]}", reply_markup=None)
-    personal_menu = context.bot_data.get("personal_menu")  # staff see theirs too (menus.py)
+    personal_menu = data_of(context).personal_menu  # staff see theirs too (menus.py)
     if personal_menu is not None:
         await personal_menu(context.bot, d, user.id, lang)
     await continue_journey(update, context, d, lang)
@@ -407,8 +411,8 @@ async def cancel_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         await _send(update, t._("There is no report in progress."))
         return
     await _send(update, t._("Discard the report in progress? Your answers will be deleted."),
-                keyboard([[button(t._("Yes, discard it"), "x:yes"),
-                           button(t._("No, continue"), "x:no")]]))
+                keyboard([[button(t._("Yes, discard it"), f"{CANCEL_PREFIX}yes"),
+                           button(t._("No, continue"), f"{CANCEL_PREFIX}no")]]))
 
 
 async def on_cancel_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -420,7 +424,7 @@ async def on_cancel_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     t = translator(lang)
     await query.answer()
     loaded = await load_state(d, user.id)
-    if query.data == "x:yes":
+    if query.data == f"{CANCEL_PREFIX}yes":
         if loaded is not None:
             await d.drafts.delete(user.id)
             await _strip_keyboard(context, user.id, loaded[1].question_message_id)
@@ -439,8 +443,7 @@ async def on_menu(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await query.answer()
     d = deps(context)
     lang = await _user_lang(update, d)
-    _, _, rest = (query.data or "").partition(":")
-    action, _, keep = rest.partition(":")
+    action, _, keep = (query.data or "").removeprefix(MENU_PREFIX).partition(":")
     if lang is None or action == "lang":
         await ask_language(update)
         return
@@ -489,21 +492,9 @@ def to_input(message: Message) -> engine.Input:
         return engine.Contact(message.contact.phone_number)
     if message.animation is not None:  # a GIF also carries a document: it is not a file
         return engine.Unsupported("animation")
-    for kind in ("voice", "audio", "video", "video_note", "document"):
-        obj = getattr(message, kind)
-        if obj is not None:
-            duration = getattr(obj, "duration", None)
-            if isinstance(duration, timedelta):
-                duration = int(duration.total_seconds())
-            return engine.Media(
-                kind=kind, file_id=obj.file_id, file_unique_id=obj.file_unique_id,
-                size=obj.file_size, duration=duration,
-                name=getattr(obj, "file_name", None), mime=getattr(obj, "mime_type", None),
-            )
-    if message.photo:
-        best = message.photo[-1]
-        return engine.Media(kind="photo", file_id=best.file_id,
-                            file_unique_id=best.file_unique_id, size=best.file_size)
+    media = media_of(message)
+    if media is not None:
+        return media
     for kind in ("sticker", "location", "venue", "poll", "dice", "game", "story", "invoice"):
         if getattr(message, kind, None) is not None:
             return engine.Unsupported(kind)
@@ -528,11 +519,6 @@ async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     if lang is None:
         return
     t = translator(lang)
-    # Staff follow-up (handlers/staff.py) may claim the message first: a reply to a question
-    # that volunteers asked about a case is not an answer to the questionnaire.
-    hook = context.application.bot_data.get("relative_message_hook")
-    if hook is not None and await hook(update, context, lang):
-        return
     loaded = await load_state(d, user.id)
     if loaded is None:
         await main_menu(update, lang, d)
@@ -639,7 +625,7 @@ async def after_outcome(update: Update, context: ContextTypes.DEFAULT_TYPE, d: D
         return
     if outcome.changed and outcome.event not in ("submit", "declined"):
         await d.drafts.save(user.id, state.to_json().encode(), state.seq, d.form.version,
-                            _now_str(d))
+                            d.now_iso())
     if outcome.event == "declined":
         await d.drafts.delete(user.id)
         await _strip_keyboard(context, user.id, old_message_id)
@@ -663,7 +649,7 @@ async def after_outcome(update: Update, context: ContextTypes.DEFAULT_TYPE, d: D
             # counter: the question comes again with them (at once, or later; see _show).
             await show_step(update, context, d, state, lang, old_message_id=pressed_id)
             return
-        await d.drafts.mark_shown(user.id, state.seq, pressed_id, _now_str(d))
+        await d.drafts.mark_shown(user.id, state.seq, pressed_id, d.now_iso())
         return
     notice = None
     if outcome.error is not None:
@@ -709,7 +695,7 @@ async def submit(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps, la
     rows = [[action_button(t, "status")], [action_button(t, "new")]]  # long labels: a row each
     if first is not None and old_message_id is not None:
         rows.append([button("🧹 " + t._("Remove these questions and answers from the chat"),
-                            f"cc:{first}:{old_message_id}")])
+                            f"{CLEAN_CHAT_PREFIX}{first}:{old_message_id}")])
     clean = keyboard(rows)
     outbox = outbox_repository(d)
     queued: list[int] = []
@@ -724,7 +710,7 @@ async def submit(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps, la
         if outbox_id is not None:
             queued.append(outbox_id)
 
-    number = await d.cases.submit(case, _now_str(d), new_case_number, in_transaction=confirm)
+    number = await d.cases.submit(case, d.now_iso(), new_case_number, in_transaction=confirm)
     log.info("case submitted: persons=%d", case.persons_count)
     await _strip_keyboard(context, user.id, old_message_id)
     for outbox_id in queued:  # sent now; the outbox retries it if Telegram does not take it
@@ -733,7 +719,7 @@ async def submit(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps, la
 
 
 async def _announce(context: ContextTypes.DEFAULT_TYPE, number: str) -> None:
-    """Hook for staff notifications (bot/handlers/staff.py replaces this when present)."""
-    hook = context.application.bot_data.get("on_case_submitted")
-    if hook is not None:
-        await hook(context, number)
+    """Tell staff (staff.announce_case, wired in bot/app.py)."""
+    announce = data_of(context).announce_case
+    if announce is not None:
+        await announce(context, number)

@@ -1,9 +1,10 @@
 """Staff follow-up in Telegram: new cases, case cards, workflow, questions, export, staff list.
 
-Every command and button here sits behind the gate in access.py (registered together through
-`register`), so no handler checks roles itself. Staff work in their private chat with the bot
-and in the staff chat (BOT_STAFF_CHAT_ID); what they see is in their own language (the one they
-chose in the bot, English by default), with everything relatives wrote shown exactly as written.
+Every command and button here sits behind the gate in access.py (bot/app.py's handler table
+puts it in front of them), so no handler checks roles itself. Staff work in their private chat
+with the bot and in the staff chat (BOT_STAFF_CHAT_ID); what they see is in their own language
+(the one they chose in the bot, English by default), with everything relatives wrote shown
+exactly as written.
 """
 
 from __future__ import annotations
@@ -20,11 +21,22 @@ from typing import Any, cast
 
 from telegram import ForceReply, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden, TelegramError
-from telegram.ext import ContextTypes
+from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from bot.context import AnyApp, data_of
 from bot.handlers import access, admin, relative
 from bot.handlers.access import StaffCommand, button_data, has_role, parse_button, role_of
-from bot.handlers.common import Deps, button, deps, esc, keyboard, rows_of, split_html
+from bot.handlers.common import (
+    Deps,
+    button,
+    deps,
+    deps_of,
+    esc,
+    keyboard,
+    media_of,
+    rows_of,
+    split_html,
+)
 from bot.handlers.staff_view import (
     announcement,
     answer_blocks,
@@ -42,10 +54,8 @@ from bot.services.case_numbers import parse_case_number
 from bot.services.crypto import NoPrivateKey
 from bot.services.export import FORMATS, ExportError, ExportFormat, export_cases
 from bot.services.outbox import (
-    AnyApp,
     outbox_repository,
     outbox_sender,
-    register_outbox_hook,
     send_outbox_now,
     wake_outbox,
 )
@@ -77,7 +87,6 @@ QUESTION_WAITS = timedelta(days=30)
 FOLLOW_UP = timedelta(minutes=30)
 MAX_QUESTION = 3000
 MAX_UPLOAD = 50 * 1024 * 1024
-ANSWER_KINDS = ("voice", "audio", "video", "video_note", "document")
 QUESTION_KIND = "staff_question"  # the outbox kind of questions to relatives
 
 
@@ -88,13 +97,9 @@ def _wf(d: Deps) -> Workflow:
     return Workflow(d.db, d.keys.seal, d.keys.unseal)
 
 
-def _now(d: Deps) -> str:
-    return d.now().isoformat(timespec="seconds")
-
-
 async def staff_language(d: Deps, user_id: int) -> str:
-    row = await d.users.get(user_id)
-    return row.language if row is not None and row.language in LANGUAGES else "en"
+    lang = await d.users.language_of(user_id, "en")
+    return lang if lang in LANGUAGES else "en"
 
 
 async def _who(update: Update, context: ContextTypes.DEFAULT_TYPE
@@ -217,7 +222,7 @@ async def send_card(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int, v
     for text in messages[:-1]:
         await context.bot.send_message(chat_id, text)
     await context.bot.send_message(chat_id, messages[-1], reply_markup=markup)
-    await AuditLog(d.db).record(viewer, "case_view", {"case": case.number}, _now(d))
+    await AuditLog(d.db).record(viewer, "case_view", {"case": case.number}, d.now_iso())
 
 
 async def case_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -235,9 +240,7 @@ async def status_notice(d: Deps, case: CaseInfo, status: str) -> str | None:
     (None: nothing to tell, or nobody to tell it to)."""
     if case.user_id is None or status not in NOTIFY_STATUSES:
         return None
-    user = await d.users.get(case.user_id)
-    lang = user.language if user is not None and user.language else case.language
-    t = translator(lang)
+    t = translator(await d.users.language_of(case.user_id, case.language))
     return t._("The status of your case %(number)s has changed: %(status)s.") % {
         "number": f"<code>{esc(case.number)}</code>",
         "status": f"<b>{esc(t._(relative.STATUS_LABELS[status]))}</b>",
@@ -260,7 +263,7 @@ async def change_status(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: in
         if outbox_id is not None:
             queued.append(outbox_id)
 
-    old = await _wf(d).set_status(case.case_id, status, actor, _now(d),
+    old = await _wf(d).set_status(case.case_id, status, actor, d.now_iso(),
                                   in_transaction=queue_notice if notice else None)
     if old is None:
         return False
@@ -296,7 +299,7 @@ async def take(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int, actor:
             "staff": case.assignee_id}
     if case.status in FINISHED:
         return t._("This case is closed.")
-    await _wf(d).assign(case.case_id, actor, actor, _now(d))
+    await _wf(d).assign(case.case_id, actor, actor, d.now_iso())
     await _reply(context, chat_id, "✋ " + t._("%(staff)s took case %(number)s.") % {
         "staff": f"<code>{actor}</code>", "number": f"<code>{esc(case.number)}</code>"})
     if case.status == "new":
@@ -327,7 +330,7 @@ async def assign_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         await _reply(context, chat_id, t._("%(staff)s is not a staff member.")
                      % {"staff": f"<code>{target}</code>"})
         return
-    if not await _wf(d).assign(case.case_id, target, actor, _now(d)):
+    if not await _wf(d).assign(case.case_id, target, actor, d.now_iso()):
         await _reply(context, chat_id, t._("Nothing changed."))
         return
     who = f"<code>{target}</code>" if target is not None else esc(t._("nobody"))
@@ -349,7 +352,7 @@ async def note_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     case = await _case_arg(context, d, chat_id, t, "note", args[0])
     if case is None:
         return
-    await _wf(d).add_note(case.case_id, text, actor, _now(d))
+    await _wf(d).add_note(case.case_id, text, actor, d.now_iso())
     await _reply(context, chat_id, t._("Note added to case %(number)s. Relatives never see "
                                        "notes.") % {"number": f"<code>{esc(case.number)}</code>"})
 
@@ -423,17 +426,15 @@ async def ask_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                                            "reached.") % {"number": number})
         return
     wf = _wf(d)
-    question_id = await wf.ask(case, text, actor, _now(d))
-    relative_user = await d.users.get(case.user_id)
-    rt = translator(relative_user.language if relative_user and relative_user.language
-                    else case.language)
+    question_id = await wf.ask(case, text, actor, d.now_iso())
+    rt = translator(await d.users.language_of(case.user_id, case.language))
     message = (rt._("<b>A question from the volunteers about your case %(number)s</b>")
                % {"number": number} + "\n\n" + esc(text) + "\n\n"
                + rt._("Please answer by replying to this message: with text, a voice message, "
                       "a photo or a document."))
     # Through the outbox, right after the question is recorded (Workflow.ask has its own
     # transaction), one message per question: sent at once and retried until Telegram takes
-    # it. _question_outcome records the message id and tells the staff member how it went.
+    # it. question_outcome records the message id and tells the staff member how it went.
     meta = {"question": question_id, "case": case.number, "chat": chat_id, "lang": t.lang}
     outbox_id = await outbox_repository(d).enqueue(
         d.db, case.user_id, message, "HTML", ForceReply(selective=True).to_json(),
@@ -442,7 +443,7 @@ async def ask_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await send_outbox_now(context.application, outbox_id)
 
 
-async def _question_outcome(app: AnyApp, row: OutboxRow, outcome: str,
+async def question_outcome(app: AnyApp, row: OutboxRow, outcome: str,
                             message_id: int | None) -> None:
     """Outbox hook of a staff question: record where it went, then tell the staff member.
 
@@ -450,7 +451,7 @@ async def _question_outcome(app: AnyApp, row: OutboxRow, outcome: str,
     writes the same message id (or closes the question again) and tells staff once more.
     """
     meta = json.loads(row.meta or "{}")
-    d: Deps = app.bot_data["deps"]
+    d = deps_of(app)
     wf = _wf(d)
     t = translator(str(meta.get("lang") or "en"))
     if outcome == SENT and message_id is not None:
@@ -459,7 +460,7 @@ async def _question_outcome(app: AnyApp, row: OutboxRow, outcome: str,
             "number": f"<code>{esc(str(meta.get('case', '')))}</code>"}
     else:
         log.info("a question could not be delivered: %s", outcome)
-        await wf.question_failed(int(meta["question"]), _now(d))
+        await wf.question_failed(int(meta["question"]), d.now_iso())
         text = t._("The question could not be delivered: the relative has blocked the bot or "
                    "left.")
     sender = outbox_sender(app)
@@ -479,21 +480,13 @@ def answer_content(message: Message) -> dict[str, Any] | None:
     """What a relative's reply holds, to store sealed: text, or a file by reference."""
     if message.text is not None:
         return {"kind": "text", "text": message.text}
-    media: Any = None
-    kind = ""
-    if message.photo:
-        media, kind = message.photo[-1], "photo"
-    else:
-        for name in ANSWER_KINDS:
-            if getattr(message, name) is not None and message.animation is None:
-                media, kind = getattr(message, name), name
-                break
+    media = media_of(message)
     if media is None:
         return None
-    content: dict[str, Any] = {"kind": kind, "file_id": media.file_id,
+    content: dict[str, Any] = {"kind": media.kind, "file_id": media.file_id,
                                "file_unique_id": media.file_unique_id}
-    if getattr(media, "file_name", None):
-        content["file_name"] = media.file_name
+    if media.name:
+        content["file_name"] = media.name
     if message.caption:
         content["caption"] = message.caption
     return content
@@ -516,20 +509,23 @@ async def _question_for(d: Deps, message: Message, user_id: int) -> OpenQuestion
         (now - FOLLOW_UP).isoformat(timespec="seconds"))
 
 
-async def on_relative_message(update: Update, context: ContextTypes.DEFAULT_TYPE,
-                              lang: str) -> bool:
-    """relative_message_hook: take a relative's answer to a staff question; True if taken."""
+async def on_relative_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A relative's answer to a staff question: taken here (ApplicationHandlerStop), before
+    the questionnaire (app.py, ANSWER_GROUP) would read it as an answer to its question."""
     message, user = update.effective_message, update.effective_user
     if message is None or user is None:
-        return False
+        return
     content = answer_content(message)
     if content is None:
-        return False
+        return
     d = deps(context)
     question = await _question_for(d, message, user.id)
     if question is None:
-        return False
-    await _wf(d).record_answer(question, content, _now(d))
+        return
+    lang = (await d.users.seen(user.id, d.now_iso())).language
+    if lang is None:  # the questionnaire asks for the language first
+        return
+    await _wf(d).record_answer(question, content, d.now_iso())
     log.info("a relative answered a staff question (%s)", content["kind"])
     t = translator(lang)
     await _reply(context, user.id, t._("Thank you. Your answer was passed on to the volunteers "
@@ -537,7 +533,7 @@ async def on_relative_message(update: Update, context: ContextTypes.DEFAULT_TYPE
                  % {"number": f"<code>{esc(question.number)}</code>"})
     case = await _wf(d).case_by_id(question.case_id)
     await post_answer(context, d, question, case, message, content)
-    return True
+    raise ApplicationHandlerStop
 
 
 async def post_answer(context: ContextTypes.DEFAULT_TYPE, d: Deps, question: OpenQuestion,
@@ -595,7 +591,7 @@ async def resend_file(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int,
     except TelegramError as exc:
         log.warning("could not send a case file again: %s", type(exc).__name__)
         return t._("Telegram could not send this file.")
-    await AuditLog(d.db).record(actor, "file", {"case": case.number, "file": ref}, _now(d))
+    await AuditLog(d.db).record(actor, "file", {"case": case.number, "file": ref}, d.now_iso())
     return None
 
 
@@ -694,7 +690,7 @@ async def export_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         detail.update(rows=result.rows, cases=result.cases)
         if output.stat().st_size > MAX_UPLOAD:
             detail["delivered"] = False
-            await AuditLog(d.db).record(actor, "export", detail, _now(d))
+            await AuditLog(d.db).record(actor, "export", detail, d.now_iso())
             await _reply(context, chat_id, t._("The file is too big for Telegram: export on the "
                                                "server with python -m bot export."))
             return
@@ -706,7 +702,7 @@ async def export_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
             detail["delivered"] = True
         except (Forbidden, BadRequest):
             detail["delivered"] = False
-    await AuditLog(d.db).record(actor, "export", detail, _now(d))
+    await AuditLog(d.db).record(actor, "export", detail, d.now_iso())
     if not detail["delivered"]:
         await _reply(context, chat_id, t._("I cannot write to you privately. Open a private "
                                            "chat with me, press Start, then try again."))
@@ -746,15 +742,15 @@ async def staff_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         text = t._("%(staff)s is staff by a setting (BOT_STAFF_IDS or BOT_ADMIN_IDS); change "
                    "the setting instead.") % who
     elif args[0] == "add":
-        added = await repo.add(target, actor, _now(d))
+        added = await repo.add(target, actor, d.now_iso())
         text = (t._("%(staff)s is now staff.") if added
                 else t._("%(staff)s is already staff.")) % who
     else:
-        removed = await repo.remove(target, actor, _now(d))
+        removed = await repo.remove(target, actor, d.now_iso())
         text = (t._("%(staff)s is no longer staff.") if removed
                 else t._("%(staff)s was not staff.")) % who
     await _reply(context, chat_id, text)
-    personal_menu = context.bot_data.get("personal_menu")  # their "/" menu (menus.py)
+    personal_menu = data_of(context).personal_menu  # their "/" menu (menus.py)
     if personal_menu is not None:
         await personal_menu(context.bot, d, target)
 
@@ -799,11 +795,3 @@ COMMANDS: dict[str, StaffCommand] = {
     "staff": StaffCommand("admin", staff_cmd, N_(
         "/staff list | add USER_ID | remove USER_ID: who is staff (admins only)")),
 }
-
-
-def register(app: access.AnyApp) -> None:
-    """The gate, the staff handlers behind it, and the hooks the relative's journey calls."""
-    access.register(app, COMMANDS, on_button)
-    app.bot_data["on_case_submitted"] = announce_case
-    app.bot_data["relative_message_hook"] = on_relative_message
-    register_outbox_hook(app, QUESTION_KIND, _question_outcome)

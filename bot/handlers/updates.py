@@ -5,12 +5,10 @@ Turning news off changes nothing else: volunteers can still write about the rela
 
 from __future__ import annotations
 
-from typing import Any
-
 from telegram import InlineKeyboardMarkup, Update
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, filters
+from telegram.ext import ContextTypes
 
-from bot.handlers.common import button, deps, keyboard
+from bot.handlers.common import UPDATES_PREFIX, button, deps, keyboard
 from bot.handlers.relative import with_language
 from bot.i18n import N_, Translator, translator
 
@@ -29,8 +27,8 @@ STARTED = N_(
 def toggle_keyboard(t: Translator, enabled: bool) -> InlineKeyboardMarkup | None:
     """The button that undoes what was just chosen."""
     if enabled:
-        return keyboard([[button("🔕 " + t._("Stop receiving news"), "u:off")]])
-    return keyboard([[button("🔔 " + t._("Receive news again"), "u:on")]])
+        return keyboard([[button("🔕 " + t._("Stop receiving news"), f"{UPDATES_PREFIX}off")]])
+    return keyboard([[button("🔔 " + t._("Receive news again"), f"{UPDATES_PREFIX}on")]])
 
 
 async def _set_updates(update: Update, context: ContextTypes.DEFAULT_TYPE, enabled: bool) -> None:
@@ -51,8 +49,9 @@ async def on_updates_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     if query is None:
         return
     await query.answer()
-    if query.data in ("u:on", "u:off"):
-        await _set_updates(update, context, query.data == "u:on")
+    choice = (query.data or "").removeprefix(UPDATES_PREFIX)
+    if choice in ("on", "off"):
+        await _set_updates(update, context, choice == "on")
 
 
 async def stop_updates_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -61,11 +60,3 @@ async def stop_updates_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
 async def start_updates_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await _set_updates(update, context, True)
-
-
-def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    """Add the commands; call before the relative's catch-all handlers."""
-    private = filters.ChatType.PRIVATE
-    app.add_handler(CommandHandler("stop_updates", stop_updates_cmd, filters=private))
-    app.add_handler(CommandHandler("start_updates", start_updates_cmd, filters=private))
-    app.add_handler(CallbackQueryHandler(on_updates_button, pattern=r"^u:"))

@@ -33,10 +33,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from babel.dates import format_timedelta
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
-from telegram.ext import Application, TypeHandler
 
+from bot.context import AnyApp, bot_data
 from bot.i18n import N_, Translator, translator
 from bot.storage.broadcasts import (
     Broadcast,
@@ -48,8 +48,6 @@ from bot.storage.broadcasts import (
 from bot.storage.db import Database
 
 log = logging.getLogger(__name__)
-
-AnyApp = Application[Any, Any, Any, Any, Any, Any]
 
 TELEGRAM_CAP = 30.0  # messages per second Telegram allows a bot overall
 DEFAULT_RATE = 25.0  # leaves 5/s for replies to relatives
@@ -64,8 +62,6 @@ MAX_ATTEMPTS = 5
 BACKOFF = (2.0, 8.0, 30.0, 120.0)  # seconds before the 2nd, 3rd, 4th and 5th attempt
 STOP_TIMEOUT = 5.0
 
-SENDER_KEY = "broadcast_sender"
-METER_GROUP = -3  # before the flood gate (-2) and the access gate (-1); never stops updates
 
 FOOTER = N_("To stop receiving news from us, press the button below.")
 STOP_NEWS_BUTTON = N_("Stop receiving news")
@@ -518,8 +514,7 @@ def _now() -> str:
 
 
 def sender_of(app: AnyApp) -> BroadcastSender | None:
-    sender = app.bot_data.get(SENDER_KEY)
-    return sender if isinstance(sender, BroadcastSender) else None
+    return bot_data(app).broadcasts
 
 
 async def start_background(app: AnyApp, *, rate: float | None = None) -> BroadcastSender:
@@ -528,14 +523,13 @@ async def start_background(app: AnyApp, *, rate: float | None = None) -> Broadca
     It resumes any broadcast a previous run left unfinished. The rate is `rate`, else the
     settings' `broadcast_rate` if there is one, else 25 per second; never above 30.
     """
-    d = app.bot_data["deps"]
-    meter = ActivityMeter()
-    handler = TypeHandler(Update, meter, block=False)
-    app.add_handler(handler, group=METER_GROUP)
-    app.bot_data["broadcast_meter_handler"] = handler
+    data = bot_data(app)
+    d = data.deps
+    assert d is not None, "build_application sets deps"
+    # data.meter counts incoming updates (bot/app.py's METER_GROUP).
     sender = BroadcastSender(app.bot, d.db, rate=rate or configured_rate(d.settings),
-                             meter=meter)
-    app.bot_data[SENDER_KEY] = sender
+                             meter=data.meter)
+    data.broadcasts = sender
     sender.start()
     return sender
 
@@ -545,10 +539,7 @@ async def stop_background(app: AnyApp, *, graceful: bool = True) -> None:
 
     `graceful=False` stops it as a crash would (tests of crash safety).
     """
-    sender = app.bot_data.pop(SENDER_KEY, None)
-    if isinstance(sender, BroadcastSender):
+    data = bot_data(app)
+    sender, data.broadcasts = data.broadcasts, None
+    if sender is not None:
         await sender.stop(graceful=graceful)
-    handler = app.bot_data.pop("broadcast_meter_handler", None)
-    if handler is not None:
-        with contextlib.suppress(KeyError, ValueError):
-            app.remove_handler(handler, group=METER_GROUP)

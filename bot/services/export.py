@@ -80,7 +80,7 @@ from bot.services.xlsx_stream import (
     column_letter,
     xml_text,
 )
-from bot.storage.db import Database
+from bot.storage.db import Database, identity
 from bot.storage.export_queries import (
     CaseKey,
     CaseRow,
@@ -119,11 +119,6 @@ CASE_COLUMNS = (
 )
 _NUMBER_COLUMNS = frozenset(("assignee_id", "person_index", "persons_in_case"))
 _INT_OR_STR = (int, str)
-
-
-def identity(data: bytes) -> bytes:
-    """The default ``decode``: ``cases.data`` stored as plain JSON."""
-    return data
 
 
 class ExportError(RuntimeError):

@@ -23,10 +23,8 @@ notices and staff questions. They are written in the same transaction as what th
   restart. A send that times out may also have arrived (Telegram may still deliver it): sends
   wait `SEND_READ_TIMEOUT` seconds, far longer than ordinary calls, to keep that rare.
 
-Life cycle: `start_outbox(app)` after `app.start()`, `stop_outbox(app)` after `app.stop()` (the
-handlers have then enqueued all they will) and before the database closes. `install_outbox`
-(called by build_application) also starts the sender when the job queue starts, so a life
-cycle that forgets `start_outbox` still delivers.
+Life cycle (bot/lifecycle.py): `start_outbox(app)` after `app.start()`, `stop_outbox(app)` after
+`app.stop()` (the handlers have then enqueued all they will) and before the database closes.
 
 `ResilientRateLimiter` gives every other call (the next question, button answers, edits) a
 few quick retries on transient network failures, on top of AIORateLimiter's handling of 429.
@@ -61,8 +59,9 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
-from telegram.ext import AIORateLimiter, Application, ContextTypes
+from telegram.ext import AIORateLimiter
 
+from bot.context import AnyApp, bot_data
 from bot.storage.outbox import BLOCKED, FAILED, SENT, OutboxRepository, OutboxRow
 
 if TYPE_CHECKING:
@@ -70,11 +69,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-AnyApp = Application[Any, Any, Any, Any, Any, Any]
 JSONDict = dict[str, Any]
 
-SENDER_KEY = "outbox_sender"
-HOOKS_KEY = "outbox_hooks"
 #: What a kind's hook is told: the row, its outcome (sent, blocked, failed), the message id.
 OutcomeHook = Callable[[OutboxRow, str, int | None], Awaitable[None]]
 #: A hook as registered with the application: it is also given the application.
@@ -381,8 +377,7 @@ def outbox_repository(d: Deps) -> OutboxRepository:
 
 
 def outbox_sender(app: AnyApp) -> OutboxSender | None:
-    sender = app.bot_data.get(SENDER_KEY)
-    return sender if isinstance(sender, OutboxSender) else None
+    return bot_data(app).outbox
 
 
 async def start_outbox(app: AnyApp) -> OutboxSender:
@@ -392,16 +387,18 @@ async def start_outbox(app: AnyApp) -> OutboxSender:
     """
     sender = outbox_sender(app)
     if sender is None:
-        d: Deps = app.bot_data["deps"]
+        data = bot_data(app)
+        d = data.deps
+        assert d is not None, "build_application sets deps"
 
         async def on_outcome(row: OutboxRow, outcome: str, message_id: int | None) -> None:
-            hook = app.bot_data.get(HOOKS_KEY, {}).get(row.kind)
+            hook = data.outbox_hooks.get(row.kind)
             if hook is not None:
                 await hook(app, row, outcome, message_id)
 
         sender = OutboxSender(app.bot, outbox_repository(d), on_blocked=d.users.mark_inactive,
                               on_outcome=on_outcome, is_running=lambda: app.running)
-        app.bot_data[SENDER_KEY] = sender
+        data.outbox = sender
     sender.start()
     return sender
 
@@ -415,7 +412,7 @@ async def stop_outbox(app: AnyApp, grace: float = STOP_GRACE) -> None:
 
 def register_outbox_hook(app: AnyApp, kind: str, hook: AppHook) -> None:
     """Run `hook(app, row, outcome, message_id)` when a row of `kind` is sent or given up."""
-    app.bot_data.setdefault(HOOKS_KEY, {})[kind] = hook
+    bot_data(app).outbox_hooks[kind] = hook
 
 
 def wake_outbox(app: AnyApp) -> None:
@@ -428,23 +425,11 @@ def wake_outbox(app: AnyApp) -> None:
 async def send_outbox_now(app: AnyApp, outbox_id: int, timeout: float = 10.0) -> None:
     """Attempt `outbox_id` at once, waiting at most `timeout` s for that attempt (send_now).
 
-    Starts the sender if nothing has yet: what is enqueued is always delivered.
+    Without a running sender (outside bot/lifecycle.py) the row stays queued for the next start.
     """
     sender = outbox_sender(app)
-    if sender is None or not sender.running:
-        sender = await start_outbox(app)
-    await sender.send_now(outbox_id, timeout)
-
-
-async def _start_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    await start_outbox(context.application)
-
-
-def install_outbox(app: AnyApp) -> None:
-    """Also start the sender when the job queue starts (inside `app.start()`)."""
-    if app.job_queue is not None:
-        app.job_queue.run_once(_start_job, when=0, name="outbox-start",
-                               job_kwargs={"misfire_grace_time": None})
+    if sender is not None and sender.running:
+        await sender.send_now(outbox_id, timeout)
 
 
 # ----------------------------------------------------------------------------- other calls

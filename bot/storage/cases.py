@@ -10,15 +10,10 @@ from typing import Any
 
 import aiosqlite
 
-from bot.storage.db import Database
+from bot.storage.db import Codec, Database, identity
 
-Codec = Callable[[bytes], bytes]
 # Called inside the submit transaction with (connection, case number, case id).
 InTransaction = Callable[[aiosqlite.Connection, str, int], Awaitable[None]]
-
-
-def _identity(data: bytes) -> bytes:
-    return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +41,7 @@ class CaseSummary:
 
 
 class CaseRepository:
-    def __init__(self, db: Database, seal: Codec = _identity, unseal: Codec = _identity) -> None:
+    def __init__(self, db: Database, seal: Codec = identity, unseal: Codec = identity) -> None:
         self._db = db
         self._seal = seal
         self._unseal = unseal

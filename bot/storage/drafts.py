@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.storage.db import Database
-
-Codec = Callable[[bytes], bytes]
-
-
-def _identity(data: bytes) -> bytes:
-    return data
+from bot.storage.db import Codec, Database, identity
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +17,7 @@ class DraftRow:
 
 
 class DraftRepository:
-    def __init__(self, db: Database, seal: Codec = _identity, unseal: Codec = _identity) -> None:
+    def __init__(self, db: Database, seal: Codec = identity, unseal: Codec = identity) -> None:
         self._db = db
         self._seal = seal
         self._unseal = unseal

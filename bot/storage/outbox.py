@@ -19,18 +19,12 @@ from datetime import UTC, datetime
 
 import aiosqlite
 
-from bot.storage.db import Database
-
-Codec = Callable[[bytes], bytes]
+from bot.storage.db import Codec, Database, identity
 
 _COLUMNS = ("o.outbox_id, o.kind, o.dedup_key, o.chat_id, o.text, o.parse_mode, o.reply_markup,"
             " o.attempts, o.next_attempt_at, o.meta")
 PENDING, SENT, BLOCKED, FAILED = "pending", "sent", "blocked", "failed"
 STATES = (PENDING, SENT, BLOCKED, FAILED)
-
-
-def _identity(data: bytes) -> bytes:
-    return data
 
 
 def _now_iso() -> str:
@@ -59,7 +53,7 @@ async def _insert(conn: aiosqlite.Connection, sql: str, params: tuple[object, ..
 
 
 class OutboxRepository:
-    def __init__(self, db: Database, seal: Codec = _identity, unseal: Codec = _identity,
+    def __init__(self, db: Database, seal: Codec = identity, unseal: Codec = identity,
                  clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._seal = seal

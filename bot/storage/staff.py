@@ -16,9 +16,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.storage.db import Database
-
-Codec = Callable[[bytes], bytes]
+from bot.storage.db import Codec, Database, identity
 
 #: Workflow statuses as stable codes, in the order staff move a case along.
 STATUSES: tuple[str, ...] = (
@@ -28,10 +26,6 @@ STATUSES: tuple[str, ...] = (
 FINISHED: tuple[str, ...] = ("closed", "withdrawn")
 #: Event kinds whose detail is personal text, sealed.
 SEALED_KINDS = frozenset({"note", "question", "answer"})
-
-
-def _identity(data: bytes) -> bytes:
-    return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +169,7 @@ class Workflow:
     the private key is kept offline.
     """
 
-    def __init__(self, db: Database, seal: Codec = _identity, unseal: Codec = _identity) -> None:
+    def __init__(self, db: Database, seal: Codec = identity, unseal: Codec = identity) -> None:
         self._db = db
         self._seal = seal
         self._unseal = unseal

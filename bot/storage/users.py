@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import overload
 
 from bot.storage.db import Database
 
@@ -45,6 +46,16 @@ class UserRepository:
             (user_id,),
         )
         return User(row[0], row[1], bool(row[2]), bool(row[3])) if row else None
+
+    @overload
+    async def language_of(self, user_id: int, fallback: str) -> str: ...
+    @overload
+    async def language_of(self, user_id: int, fallback: None = None) -> str | None: ...
+
+    async def language_of(self, user_id: int, fallback: str | None = None) -> str | None:
+        """The language the user chose in the bot, else `fallback`."""
+        row = await self.get(user_id)
+        return row.language if row is not None and row.language else fallback
 
     async def set_language(self, user_id: int, language: str) -> None:
         await self._db.execute(

@@ -51,9 +51,12 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from bot.form import engine
+from bot.form.model import load_form
 from bot.sandbox.botapi import Params, as_int
 from bot.sandbox.simusers import SimUser
 from tests.bench import seed as seeding
@@ -104,31 +107,69 @@ def text(value: str) -> Step:
 
 
 def journey(rng: random.Random, lang: str) -> list[Step]:
-    """One relative's whole report: 38 actions, typed answers varied per relative."""
-    return [
-        text("/start"),
-        press("L", lang),
-        press("opt", "agree"), press("opt", "yes"), press("opt", "anonymous"),
-        text(rng.choice(seeding.NAMES)), press("opt", "kz"), text(rng.choice(seeding.CITIES)),
-        press("opt", rng.choice(["kz", "cn", "kz_resident"])),
-        text(f"+7 701 {rng.randint(100, 999)} {rng.randint(10, 99)} {rng.randint(10, 99)}"),
-        press("opt", rng.choice(["father", "mother", "brother", "sister", "son"])),
-        text(rng.choice(seeding.NAMES)), text(rng.choice(seeding.CHINESE)), press("skip"),
-        press("opt", rng.choice(["male", "female"])),
-        text(f"{rng.randint(1, 12):02d}.{rng.randint(1945, 1999)}"),
-        press("opt", rng.choice(["kazakh", "uyghur", "kyrgyz"])), press("opt", "cn"),
-        text(seeding.free_text(rng, rng.randint(15, 60))),
-        press("opt", rng.choice(["ili", "tacheng", "altay", "urumqi"])),
-        text(rng.choice(seeding.PLACES)),
-        text(seeding.chinese_id(rng)), press("id_yes"),
-        press("tog", "detained", "toggle"), press("tog", "camp", "toggle"), press("done"),
-        text(str(rng.randint(2016, 2020))), text(rng.choice(seeding.PLACES)),
-        press("tog", "police", "toggle"), press("done"), press("skip"),
-        text(f"{rng.randint(1, 28):02d}.{rng.randint(1, 12):02d}.{rng.randint(2016, 2020)}"),
-        press("tog", "un", "toggle"), press("done"),
-        text(seeding.free_text(rng, rng.randint(200, 900))),
-        press("done"), press("finish"), press("submit", None, "final"),
-    ]
+    """One relative's whole report, typed answers varied per relative.
+
+    The answers are keyed by question id; the order comes from the form itself (the pure
+    engine walks it), so a new optional question is skipped without touching this plan.
+    """
+    plan: dict[str, list[Step]] = {
+        "consent_store": [press("opt", "agree")], "consent_share": [press("opt", "yes")],
+        "consent_publish": [press("opt", "anonymous")],
+        "reporter_name": [text(rng.choice(seeding.NAMES))],
+        "reporter_country": [press("opt", "kz")],
+        "reporter_city": [text(rng.choice(seeding.CITIES))],
+        "reporter_citizenship": [press("opt", rng.choice(["kz", "cn", "kz_resident"]))],
+        "reporter_phone": [text(f"+7 701 {rng.randint(100, 999)} {rng.randint(10, 99)} "
+                                f"{rng.randint(10, 99)}")],
+        "relation": [press("opt", rng.choice(["father", "mother", "brother", "sister", "son"]))],
+        "full_name": [text(rng.choice(seeding.NAMES))],
+        "chinese_name": [text(rng.choice(seeding.CHINESE))],
+        "gender": [press("opt", rng.choice(["male", "female"]))],
+        "birth_date": [text(f"{rng.randint(1, 12):02d}.{rng.randint(1945, 1999)}")],
+        "ethnicity": [press("opt", rng.choice(["kazakh", "uyghur", "kyrgyz"]))],
+        "citizenship": [press("opt", "cn")],
+        "occupation": [text(seeding.free_text(rng, rng.randint(15, 60)))],
+        "prefecture": [press("opt", rng.choice(["ili", "tacheng", "altay", "urumqi"]))],
+        "place": [text(rng.choice(seeding.PLACES))],
+        "chinese_id": [text(seeding.chinese_id(rng))],
+        "what_happened": [press("tog", "detained", "toggle"), press("tog", "camp", "toggle"),
+                          press("done")],
+        "happened_date": [text(str(rng.randint(2016, 2020)))],
+        "place_held": [text(rng.choice(seeding.PLACES))],
+        "responsible": [press("tog", "police", "toggle"), press("done")],
+        "last_contact": [text(f"{rng.randint(1, 28):02d}.{rng.randint(1, 12):02d}."
+                              f"{rng.randint(2016, 2020)}")],
+        "steps_taken": [press("tog", "un", "toggle"), press("done")],
+        "story": [text(seeding.free_text(rng, rng.randint(200, 900)))],
+        "attachments": [press("done")],
+    }
+    return [text("/start"), press("L", lang), *walk(plan), press("finish"),
+            press("submit", None, "final")]
+
+
+def walk(plan: dict[str, list[Step]]) -> list[Step]:
+    """The planned steps in the order the form asks for them, up to the add-person prompt."""
+    form = load_form()
+    now = datetime.now(UTC)
+    state = engine.start(form)
+    steps: list[Step] = []
+    while True:
+        v = engine.view(form, state)
+        if v.step == "confirm_id":
+            planned = [press("id_yes")]
+        elif v.step == "question" and v.question is not None:
+            q = v.question
+            default = [press("done" if q.type == "attachments" else "skip")]
+            planned = plan.get(q.id, default)
+        else:
+            return steps
+        for step in planned:
+            inp: engine.Input = (engine.Text(step.value) if step.kind == "text" else
+                                 engine.Press(state.seq, step.value, step.arg or ""))
+            outcome = engine.apply(form, state, inp, now)
+            assert outcome.error is None, (v.question, step, outcome.error)
+            state = outcome.state
+            steps.append(step)
 
 
 def resume_journey(rng: random.Random) -> list[Step]:

@@ -33,6 +33,7 @@ from bot.i18n import LANGUAGES
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.world import SentMessage, wait_event
 from bot.services.case_numbers import parse_case_number
+from tests import journeys
 from tests.e2e.conftest import BotRunner, tr
 
 FULL = os.environ.get("CHAOS_FULL") == "1"
@@ -295,9 +296,6 @@ class Relative:
         self.problems: list[str] = []
         self.started_at = 0.0
         self.finished_at = 0.0
-        self._prompts = sorted(
-            ((tr(self.lang, q.prompt), g.id, q.id) for g in FORM.groups for q in g.questions),
-            key=lambda p: -len(p[0]))
         self._thanks_head = tr(self.lang, THANKS, number="0000-0000").split("\n")[0]
 
     # -- reading the screen ----------------------------------------------------------------
@@ -333,8 +331,8 @@ class Relative:
         if "id_yes" in actions:  # "This ID number says: ... Is this right?"
             q = next(q for g in FORM.groups for q in g.questions if q.type == "chinese_id")
             return Screen("confirm_id", seq, q.id, f"{FORM.repeat_group.id}.0", current)
-        for prompt, group, qid in self._prompts:
-            if prompt in current.plain:
+        for prompt, group, qid in journeys.prompts():  # the question id, from what it shows
+            if prompt and prompt in current.plain:
                 block = f"{group}.0" if group == FORM.repeat_group.id else group
                 kind = "confirm_id" if "id_yes" in actions else "question"
                 return Screen(kind, seq, qid, block, current)

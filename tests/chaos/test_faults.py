@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from bot.app import ErrorReport
+from bot.errors import ErrorReport
 from bot.form.engine import DraftState
 from bot.sandbox.emulator import Emulator
 from bot.services.outbox import outbox_repository, wake_outbox
@@ -318,21 +318,20 @@ async def test_the_error_handler_reports_a_failing_handler_once(
             for i in range(12):  # the bot cannot answer: nothing to wait for but the report
                 await relative.user.send_text(f"{secret} {i}", wait=False)
                 deadline = time.monotonic() + 20
-                while (found := bot.app.bot_data.get("error_report")) is None \
-                        or found.total <= i:
+                while bot.app.bot_data.errors.total <= i:
                     assert time.monotonic() < deadline, "the failure was not reported"
                     await asyncio.sleep(0.02)
             await emulator.wait_idle(quiet=0.3)
-        report_ = bot.app.bot_data["error_report"]
-        assert isinstance(report_, ErrorReport)
+        report_ = bot.app.bot_data.errors
         assert report_.total == 12 and len(report_.counts) == 1
         (kind, handler, error, where), = report_.counts
-        assert (kind, handler, error) == ("message:text private", "on_message",
+        # The first handler to read the draft: the staff answers' (app.py's ANSWER_GROUP).
+        assert (kind, handler, error) == ("message:text private", "on_relative_message",
                                           "builtins.ValueError")
         assert where.startswith("bot/")
         errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
         assert len(errors) == 2, errors  # the first, and the 10th with the count
-        assert "message:text private" in errors[0] and "handler on_message" in errors[0]
+        assert "message:text private" in errors[0] and "handler on_relative_message" in errors[0]
         assert "builtins.ValueError" in errors[0] and "10 times so far" in errors[1]
         everything = "\n".join(r.getMessage() for r in caplog.records)
         for personal in ("Гүлжан", "+7701", str(relative.user.id)):
@@ -354,7 +353,7 @@ def test_error_report_counts_repeats_and_keeps_personal_data_out(
         except ValueError as exc:
             return exc
 
-    with caplog.at_level(logging.ERROR, logger="bot.app"):
+    with caplog.at_level(logging.ERROR, logger="bot.errors"):
         for i in range(25):
             report_.record(None, fail(f"Гүлжан +7701{i:07d}"))
         report_.record(None, KeyError("other"))

@@ -30,7 +30,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from bot.app import ErrorReport
+from bot.errors import ErrorReport
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.simusers import SimChat, SimUser
 from bot.sandbox.world import JSON, wait_event
@@ -313,7 +313,7 @@ class Fuzz:
         if rejected:
             problems.append(f"calls Telegram refuses: {rejected[:5]}")
             self.rejected += len(rejected)
-        errors = [ln for ln in spy.lines()[errors_before:] if not ln.startswith("bot.app:")]
+        errors = [ln for ln in spy.lines()[errors_before:] if not ln.startswith("bot.errors:")]
         if errors:
             problems.append(f"errors logged: {errors[:5]}")
             self.exceptions += len(errors)
@@ -334,8 +334,7 @@ class Fuzz:
         self.failures += problems
 
     def error_report(self) -> ErrorReport:
-        found = self.bot.app.bot_data.setdefault("error_report", ErrorReport())
-        assert isinstance(found, ErrorReport)
+        found: ErrorReport = self.bot.app.bot_data.errors
         return found
 
 

@@ -5,21 +5,22 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
+from telegram.ext import Updater
 
-from bot.app import build_application, open_deps, set_command_menus
+from bot.app import build_application, open_deps
 from bot.config import Settings
 from bot.handlers.common import Deps
 from bot.handlers.privacy import FloodGuard
 from bot.i18n import translator
+from bot.lifecycle import running
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.simusers import SimUser
 from bot.sandbox.world import SentMessage
-from bot.services.broadcast import start_background, stop_background
-from bot.services.outbox import start_outbox, stop_outbox
 
 
 class BotRunner:
@@ -36,22 +37,30 @@ class BotRunner:
         self.overrides = settings
         self.app: Any = None
         self.deps: Deps | None = None
+        self._running = AsyncExitStack()
 
     def settings(self) -> Settings:
         return Settings(token=self.emulator.token, api_base_url=self.emulator.base_url,
                         data_dir=self.data_dir, **self.overrides)
 
     async def start(self) -> None:
-        self.deps = await open_deps(self.settings())
+        settings = self.settings()
+        self.deps = await open_deps(settings)
         self.app = build_application(self.deps, rate_limit=self.rate_limit)
         if self.flood is not None:
-            self.app.bot_data["flood_guard"] = self.flood
-        await self.app.initialize()
-        await set_command_menus(self.app)
-        await self.app.start()
-        await start_outbox(self.app)
-        await start_background(self.app)
-        await self.app.updater.start_polling(poll_interval=0.0, timeout=1)
+            self.app.bot_data.flood_guard = self.flood
+
+        async def poll(updater: Updater) -> None:
+            await updater.start_polling(poll_interval=0.0, timeout=1)
+
+        # The bot's own start/stop sequence (bot/lifecycle.py), held open until stop().
+        self._running = AsyncExitStack()
+        try:
+            await self._running.enter_async_context(running(self.app, settings, poll))
+        except BaseException:
+            self.app = None
+            await self.deps.db.close()
+            raise
         app = self.app
         # Simulated users wait until the bot has finished with their update, not just for a
         # quiet moment, so the tests hold on a busy machine.
@@ -62,13 +71,9 @@ class BotRunner:
         if self.app is None:
             return
         self.emulator.world.busy_probe = None
-        app, self.app = self.app, None
+        self.app = None
         try:
-            await app.updater.stop()
-            await stop_background(app)
-            await app.stop()
-            await stop_outbox(app)
-            await app.shutdown()
+            await self._running.aclose()
         finally:
             # Always close the database: its worker thread would keep the test process alive.
             assert self.deps is not None

@@ -34,7 +34,7 @@ from bot.storage.db import Database, _statements, migrations
 from bot.storage.drafts import DraftRepository
 from bot.storage.privacy import PrivacyRepository
 from tests.e2e.conftest import click, tr
-from tests.e2e.test_relative_journey import choose_language, give_consent, prompt
+from tests.journeys import UNKNOWN, do, fill, multi, opt, press, prompt, start
 
 ROOT = Path(__file__).resolve().parents[2]
 STORY = ('Ағам "Ерлан", 2018 жылы жоғалды;\nқайда екенін білмейміз, «лагерь»? =1+1\n' * 80)
@@ -357,25 +357,11 @@ async def sigterm(proc: asyncio.subprocess.Process) -> str:
 
 async def answer_person(user: Any) -> None:
     """One missing person, the short way: required answers, a story and a photo."""
-    await click(user, "opt", "sister")
-    await user.send_text("Әлия Нұрланқызы")
-    await click(user, "skip")  # chinese name
-    await click(user, "skip")  # other names
-    await click(user, "opt", "female")
-    await click(user, "unknown")  # birth date
-    for _ in range(3):  # ethnicity, citizenship, occupation
-        await click(user, "skip")
-    await click(user, "opt", "ili")
-    await click(user, "skip")  # place
-    await click(user, "skip")  # chinese id
-    await click(user, "tog", "no_contact")
-    await click(user, "done")
-    await click(user, "unknown")  # when
-    for _ in range(4):  # responsible, reasons, last contact, steps
-        await click(user, "skip")
-    await user.send_text(STORY[:900])
-    await user.send_photo()
-    await click(user, "done")
+    await fill(user, {"relation": opt("sister"), "full_name": "Әлия Нұрланқызы",
+                      "gender": opt("female"), "prefecture": opt("ili"),
+                      "what_happened": multi("no_contact"), "happened_date": UNKNOWN,
+                      "story": STORY[:900], "attachments": [do(lambda u: u.send_photo()),
+                                                            press("done")]})
 
 
 async def draft_state(data_dir: Path, user_id: int) -> str:
@@ -399,13 +385,11 @@ async def test_sigterm_mid_journey_loses_nothing(emulator: Emulator, tmp_path: P
     proc = await start_bot(env, tmp_path)
     try:
         user.timeout = 20  # the first answer waits for the process to start
-        await choose_language(user, lang)
+        await start(user, lang)
         user.timeout = 10
-        await give_consent(user, lang)
-        assert prompt(lang, "reporter", "reporter_name") in user.last.plain
-        await user.send_text("Гүлжан Тохтасын")
-        await click(user, "opt", "kz")
-        assert prompt(lang, "reporter", "reporter_city") in user.last.plain
+        await fill(user, {"reporter_name": "Гүлжан Тохтасын", "reporter_country": opt("kz")},
+                   until="reporter_city")
+        assert prompt(lang, "reporter_city") in user.last.plain
         # SIGTERM right behind an answer that is still on its way.
         await user.send_text("Алматы", wait=False)
         await asyncio.sleep(0.05)
@@ -419,10 +403,9 @@ async def test_sigterm_mid_journey_loses_nothing(emulator: Emulator, tmp_path: P
     proc = await start_bot(env, tmp_path)
     try:
         # Saved whole and the next question shown, or not taken at all and delivered again.
-        await user.wait_for(prompt(lang, "reporter", "reporter_citizenship"), timeout=20)
+        await user.wait_for(prompt(lang, "reporter_citizenship"), timeout=20)
         assert "Алматы" in await draft_state(data, user.id)  # read beside the running bot
-        await click(user, "skip")
-        await user.send_text("8 701 123 45 67")
+        await fill(user, {"reporter_phone": "8 701 123 45 67"}, until="relation")
         await answer_person(user)
         await click(user, "finish")
         await click(user, "submit")

@@ -12,7 +12,7 @@ from bot.i18n import translator
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.simusers import SimUser
 from tests.e2e.conftest import BotRunner
-from tests.e2e.test_relative_journey import choose_language
+from tests.journeys import start
 
 ADMIN, STAFF, NEWCOMER, RELATIVE = 8001, 8002, 8003, 8004
 RELATIVE_COMMANDS = {"start", "new", "status", "language", "cancel", "help", "mydata", "delete",
@@ -39,11 +39,11 @@ def names(user: SimUser) -> set[str]:
 async def test_each_role_sees_its_commands_in_its_language(emulator: Emulator,
                                                            menu_bot: BotRunner) -> None:
     relative = emulator.user(RELATIVE, language_code="kk")
-    await choose_language(relative, "kk")
+    await start(relative, "kk")
     assert names(relative) == RELATIVE_COMMANDS
 
     worker = emulator.user(STAFF, language_code="ru")
-    await choose_language(worker, "ru")
+    await start(worker, "ru")
     assert names(worker) == RELATIVE_COMMANDS | STAFF_ONLY
     described = dict(worker.commands)
     usage = translator("ru")._(staff.COMMANDS["case"].usage)
@@ -51,7 +51,7 @@ async def test_each_role_sees_its_commands_in_its_language(emulator: Emulator,
     assert described["stats"] == translator("ru")._(admin.USAGES["stats"]).partition(": ")[2]
 
     boss = emulator.user(ADMIN, language_code="en")
-    await choose_language(boss, "en")
+    await start(boss, "en")
     assert names(boss) == RELATIVE_COMMANDS | STAFF_ONLY | ADMIN_ONLY
     assert all(0 < len(text) <= 256 for _, text in boss.commands)
 
@@ -72,7 +72,7 @@ async def test_adding_and_removing_staff_changes_their_menu(emulator: Emulator,
                                                             menu_bot: BotRunner) -> None:
     boss = emulator.user(ADMIN, language_code="en")
     newcomer = emulator.user(NEWCOMER, language_code="ru")
-    await choose_language(newcomer, "ru")
+    await start(newcomer, "ru")
     assert names(newcomer) == RELATIVE_COMMANDS
     await boss.send_text(f"/staff add {NEWCOMER}")
     assert names(newcomer) == RELATIVE_COMMANDS | STAFF_ONLY

@@ -13,14 +13,7 @@ from bot.privacy_log import install
 from bot.sandbox.emulator import Emulator
 from bot.services.crypto import generate_keypair
 from tests.e2e.conftest import BotRunner, click
-from tests.e2e.test_relative_journey import (
-    answer_first_person,
-    answer_reporter,
-    answer_second_person,
-    choose_language,
-    give_consent,
-    review_edit_submit,
-)
+from tests.journeys import CONSENT, REPORTER, SISTER, fill, report, start
 
 MARKERS = ["Гүлжан", "Тохтасын", "Әлия Нұрланқызы", "王小明", "ئابدۇللا", "Лагерь №3",
            "Алматы", "Құлжа", "77011234567", "исчез"]
@@ -38,12 +31,7 @@ def assert_no_markers(blobs: dict[str, bytes]) -> None:
 
 async def full_journey(emulator: Emulator, bot: BotRunner, user_id: int, lang: str = "ru") -> str:
     user = emulator.user(user_id, language_code=lang)
-    await choose_language(user, lang)
-    await give_consent(user, lang)
-    await answer_reporter(user, lang)
-    await answer_first_person(user, lang)
-    await answer_second_person(user, lang, bot)
-    return await review_edit_submit(user, lang)
+    return await report(user, lang)
 
 
 async def test_database_and_wal_hold_no_plain_text(emulator: Emulator, bot: BotRunner) -> None:
@@ -76,9 +64,8 @@ async def test_offline_key_mode_seals_too(emulator: Emulator, tmp_path: Path) ->
     await runner.start()
     try:
         user = emulator.user(3002, language_code="en")
-        await choose_language(user, "en")
-        await give_consent(user, "en")
-        await answer_reporter(user, "en")
+        await start(user, "en")
+        await fill(user, {**CONSENT, **REPORTER}, until="relation")
         assert_no_markers(files_of(runner.data_dir))
         assert runner.d.keys.offline
     finally:
@@ -107,8 +94,8 @@ async def test_delete_erases_everything(emulator: Emulator, bot: BotRunner) -> N
 
 async def test_mydata_sends_a_copy(emulator: Emulator, bot: BotRunner) -> None:
     user = emulator.user(3004, language_code="en")
-    await choose_language(user, "en")
-    await give_consent(user, "en")
+    await start(user, "en")
+    await fill(user, CONSENT, until="reporter_name")
     await user.send_text("Marker Name 123")
     await user.send_text("/mydata")
     assert "Marker Name 123" in user.last.plain  # readable text first
@@ -124,12 +111,7 @@ async def test_mydata_sends_a_copy(emulator: Emulator, bot: BotRunner) -> None:
 
 async def test_clean_chat_removes_the_questionnaire(emulator: Emulator, bot: BotRunner) -> None:
     user = emulator.user(3005, language_code="en")
-    await choose_language(user, "en")
-    await give_consent(user, "en")
-    await answer_reporter(user, "en")
-    await answer_first_person(user, "en")
-    await click(user, "finish")
-    await click(user, "submit")
+    await report(user, "en", SISTER)
     confirmation = user.last
     await user.press("🧹 Remove these questions and answers from the chat", confirmation)
     on_screen = [m for m in user.visible if m.message_id < confirmation.message_id]
@@ -149,8 +131,8 @@ async def test_flooding_user_does_not_slow_others(emulator: Emulator, tmp_path: 
 async def _flood(emulator: Emulator) -> None:
     flooder = emulator.user(3006, language_code="en")
     other = emulator.user(3007, language_code="en")
-    await choose_language(flooder, "en")
-    await choose_language(other, "en")
+    await start(flooder, "en")
+    await start(other, "en")
     for i in range(60):
         await flooder.send_text(f"spam {i}", wait=False)
     started = time.monotonic()
@@ -170,7 +152,7 @@ async def test_double_taps_and_gone_messages_still_get_an_answer(emulator: Emula
     """Yes pressed twice, or a confirmation whose message is gone: one clear answer each,
     never an error (found by the fuzz test)."""
     user = emulator.user(3010, language_code="en")
-    await choose_language(user, "en")
+    await start(user, "en")
     await user.send_text("/cancel")
     ask = user.last.message_id
     await user.press_data("x:yes", ask)
@@ -184,5 +166,4 @@ async def test_double_taps_and_gone_messages_still_get_an_answer(emulator: Emula
     await user.press_data("del:yes", ask)
     assert "deleted" in user.last.plain.lower() and user.last.message_id != ask
     assert await bot.d.users.get(3010) is None
-    assert (bot.app.bot_data.get("error_report") is None
-            or bot.app.bot_data["error_report"].total == 0)
+    assert bot.app.bot_data.errors.total == 0

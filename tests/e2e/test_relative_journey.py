@@ -7,7 +7,6 @@ import json
 import pytest
 
 from bot.form.model import load_form
-from bot.form.validators import chinese_id_check_char
 from bot.handlers.relative import THANKS
 from bot.handlers.render import ERRORS, REVIEW_INTRO
 from bot.i18n import LANGUAGE_NAMES
@@ -15,6 +14,7 @@ from bot.sandbox.emulator import Emulator
 from bot.sandbox.simusers import SimUser
 from bot.services.case_numbers import parse_case_number
 from tests.e2e.conftest import BotRunner, click, tr
+from tests.journeys import LONG_STORY, UNKNOWN, do, female_id, fill, multi, opt, press
 
 FORM = load_form()
 PERSON = FORM.repeat_group
@@ -22,14 +22,6 @@ PERSON = FORM.repeat_group
 
 def prompt(lang: str, group: str, qid: str) -> str:
     return tr(lang, FORM.question(group, qid).prompt)
-
-
-def female_id() -> str:
-    first17 = "654002" + "19750312" + "002"  # Ili, 12 March 1975, even: a woman
-    return first17 + chinese_id_check_char(first17)
-
-
-LONG_STORY = ("Мой брат «Ерлан» \"исчез\" в 2018 году; <b>не</b> тег & амперсанд.\n" * 60)[:3990]
 
 
 async def choose_language(user: SimUser, lang: str) -> None:
@@ -52,15 +44,13 @@ async def give_consent(user: SimUser, lang: str) -> None:
 
 async def answer_reporter(user: SimUser, lang: str) -> None:
     assert prompt(lang, "reporter", "reporter_name") in user.last.plain
-    await user.send_text("Гүлжан <b>Тохтасын</b> & Co")
-    await click(user, "opt", "kz")
-    await user.send_text("Алматы")
-    await click(user, "skip")  # citizenship is optional
+    await fill(user, {"reporter_name": "Гүлжан <b>Тохтасын</b> & Co", "reporter_country": opt("kz"),
+                      "reporter_city": "Алматы"}, until="reporter_phone")
     # A phone number that is not one: explained in the user's language, question again.
     await user.send_text("12345")
     assert tr(lang, ERRORS["phone_invalid"]) in user.last.plain
     assert prompt(lang, "reporter", "reporter_phone") in user.last.plain
-    await user.send_text("8 701 123 45 67")
+    await fill(user, {"reporter_phone": "8 701 123 45 67"}, until="relation")
 
 
 async def answer_first_person(user: SimUser, lang: str) -> None:
@@ -68,47 +58,32 @@ async def answer_first_person(user: SimUser, lang: str) -> None:
     assert tr(lang, "Missing person %(number)s", number=1) in user.last.plain
     await user.send_sticker()  # a sticker at a button question
     assert tr(lang, ERRORS["use_buttons"]) in user.last.plain
-    await click(user, "opt", "sister")
-    await user.send_text("Әлия Нұрланқызы")
-    await user.send_text("王小明")
-    await click(user, "skip")  # other names
-    await click(user, "opt", "female")
+    await fill(user, {"relation": opt("sister"), "full_name": "Әлия Нұрланқызы",
+                      "chinese_name": "王小明", "gender": opt("female")}, until="birth_date")
     await user.send_text("31.02.1975")  # no such day
     assert tr(lang, ERRORS["date_invalid"]) in user.last.plain
-    await user.send_text("03.1975")
-    await click(user, "opt", "kazakh")
-    await click(user, "opt", "cn")
+    await fill(user, {"birth_date": "03.1975", "ethnicity": opt("kazakh"),
+                      "citizenship": opt("cn")}, until="occupation")
     # Back from occupation to citizenship, which shows the current answer; keep it.
-    assert prompt(lang, "person", "occupation") in user.last.plain
     await click(user, "back")
     assert prompt(lang, "person", "citizenship") in user.last.plain
     await click(user, "keep")
-    await click(user, "skip")  # occupation
-    await click(user, "opt", "ili")
-    await user.send_text("Құлжа, Іле")
+    await fill(user, {"prefecture": opt("ili"), "place": "Құлжа, Іле"}, until="chinese_id")
     await user.send_text(female_id())
     assert tr(lang, "Is this right?") in user.last.plain
     await click(user, "id_yes")
     assert prompt(lang, "person", "what_happened") in user.last.plain
     await click(user, "done")  # nothing chosen yet
     assert tr(lang, ERRORS["choose_one"]) in user.last.plain
-    await click(user, "tog", "detained")
-    await click(user, "tog", "camp")
-    await click(user, "done")
-    await user.send_text("2018")
+    await fill(user, {"what_happened": multi("detained", "camp"), "happened_date": "2018"},
+               until="place_held")
     assert prompt(lang, "person", "place_held") in user.last.plain  # shown: she is in a camp
-    await user.send_text("Лагерь №3 <script>")
-    await click(user, "tog", "police")
-    await click(user, "done")
-    await click(user, "skip")  # reasons
-    await user.send_text("12.03.2018")
-    await click(user, "tog", "un")
-    await click(user, "done")
+    await fill(user, {"place_held": "Лагерь №3 <script>", "responsible": multi("police"),
+                      "last_contact": "12.03.2018", "steps_taken": multi("un")}, until="story")
     await user.send_photo()  # a photo while the story is asked: kept with her files
-    await user.send_text(LONG_STORY)
-    await user.send_document(b"%PDF-1.4 fake", file_name="passport.pdf",
-                             mime_type="application/pdf")
-    await click(user, "done")
+    await fill(user, {"story": LONG_STORY, "attachments": [
+        do(lambda u: u.send_document(b"%PDF-1.4 fake", file_name="passport.pdf",
+                                     mime_type="application/pdf")), press("done")]})
 
 
 async def answer_second_person(user: SimUser, lang: str, bot: BotRunner) -> None:
@@ -116,12 +91,12 @@ async def answer_second_person(user: SimUser, lang: str, bot: BotRunner) -> None
     assert any(tr(lang, "Add another person") in label for label in labels)
     await click(user, "add")
     assert tr(lang, "Missing person %(number)s", number=2) in user.last.plain
-    await click(user, "opt", "brother")
+    await fill(user, {"relation": opt("brother")}, until="full_name")
     await user.send_location(43.25, 76.95)  # at a text question
     assert tr(lang, ERRORS["type_text_or_voice"]) in user.last.plain
     await user.send_text("x" * 5000)
     assert tr(lang, ERRORS["too_long"], length=5000, limit=300) in user.last.plain
-    await user.send_text("ئابدۇللا 🙏")
+    await fill(user, {"full_name": "ئابدۇللا 🙏"}, until="chinese_name")
 
     # The bot restarts here. The question on screen still works after the restart.
     assert prompt(lang, "person", "chinese_name") in user.last.plain
@@ -133,25 +108,14 @@ async def answer_second_person(user: SimUser, lang: str, bot: BotRunner) -> None
     await user.send_text("hello?")
     assert tr(lang, "Welcome back. We continue where you stopped:") in user.last.plain
     assert prompt(lang, "person", "other_names") in user.last.plain
-    await click(user, "skip")
+    await fill(user, until="gender")
     await user.send_animation()  # a GIF at a button question
     assert tr(lang, ERRORS["use_buttons"]) in user.last.plain
-    await click(user, "opt", "male")
-    await click(user, "unknown")  # birth date
-    for _ in range(3):  # ethnicity, citizenship, occupation
-        await click(user, "skip")
-    await click(user, "opt", "altay")
-    await click(user, "skip")  # place
-    await click(user, "skip")  # chinese id
-    await click(user, "tog", "no_contact")
-    await click(user, "done")
-    await click(user, "unknown")  # when; no place_held: not detained
-    assert prompt(lang, "person", "responsible") in user.last.plain
-    for _ in range(3):  # responsible, reasons, last contact
-        await click(user, "skip")
-    await click(user, "skip")  # steps
-    await user.send_voice(duration=75)  # the story as a voice message
-    await click(user, "done")
+    await fill(user, {"gender": opt("male"), "birth_date": UNKNOWN, "prefecture": opt("altay"),
+                      "what_happened": multi("no_contact"), "happened_date": UNKNOWN},
+               until="responsible")
+    # No place_held: not detained.
+    await fill(user, {"story": do(lambda u: u.send_voice(duration=75))})
     await click(user, "finish")
 
 

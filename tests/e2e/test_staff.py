@@ -30,7 +30,7 @@ from bot.services.crypto import generate_keypair
 from bot.storage.cases import NewCase
 from bot.storage.staff import Workflow
 from tests.e2e.conftest import BotRunner, click, tr
-from tests.e2e.test_relative_journey import LONG_STORY, choose_language, female_id
+from tests.journeys import BROTHER, LONG_STORY, REPORTER, SISTER, do, female_id, fill, opt, start
 
 FORM = load_form()
 ADMIN, STAFF, OTHER_STAFF, OUTSIDER = 7001, 7002, 7003, 7009
@@ -85,91 +85,28 @@ async def submitted(user: SimUser) -> str:
 
 
 async def begin(user: SimUser, lang: str) -> None:
-    await choose_language(user, lang)
+    await start(user, lang)
     await user.wait_for(lambda m: _seq(m) >= 0)
-    for arg in ("agree", "yes", "anonymous"):
-        await step(user, "opt", arg)
+    await fill(user, {"consent_share": opt("yes"), "consent_publish": opt("anonymous")},
+               until="reporter_name")
 
 
 async def full_case(user: SimUser) -> str:
     """Two missing persons, names in three scripts, a 4,000-character story, a photo and a
     document (like the relative's journey test, without its detours)."""
     await begin(user, "ru")
-    await step(user, text="Гүлжан <b>Тохтасын</b> & Co")
-    await step(user, "opt", "kz")
-    await step(user, text="Алматы")
-    await step(user, "skip")  # citizenship
-    await step(user, text="8 701 123 45 67")
-    await step(user, "opt", "sister")
-    for answer in ("Әлия Нұрланқызы Төлеубаева", "王小明"):
-        await step(user, text=answer)
-    await step(user, "skip")  # other names
-    await step(user, "opt", "female")
-    await step(user, text="03.1975")
-    await step(user, "opt", "kazakh")
-    await step(user, "opt", "cn")
-    await step(user, "skip")  # occupation
-    await step(user, "opt", "ili")
-    for answer in ("Құлжа, Іле", female_id()):
-        await step(user, text=answer)
-    await step(user, "id_yes")
-    await step(user, "tog", "detained")
-    await step(user, "tog", "camp")
-    await step(user, "done")
-    for answer in ("2018", "Лагерь №3 <script>"):
-        await step(user, text=answer)
-    await step(user, "tog", "police")
-    await step(user, "done")
-    await step(user, "skip")  # reasons
-    await step(user, text="12.03.2018")
-    await step(user, "tog", "un")
-    await step(user, "done")
-    await step(user, text=LONG_STORY)
-    await step(user, send=user.send_photo)
-    await step(user, send=lambda: user.send_document(b"%PDF-1.4 fake", file_name="passport.pdf",
-                                                     mime_type="application/pdf"))
-    await step(user, "done")
+    await fill(user, {**REPORTER, **SISTER})
     await step(user, "add")
-    await step(user, "opt", "brother")
-    await step(user, text="ئابدۇللا 🙏")
-    await persons_rest(user, story=lambda: user.send_voice(duration=75))
+    await fill(user, {**BROTHER, "story": do(lambda u: u.send_voice(duration=75))})
     await step(user, "finish")
     return await submitted(user)
-
-
-async def persons_rest(user: SimUser, story: Callable[[], Awaitable[Any]] | None = None) -> None:
-    """A missing man in Altay, out of contact, every optional question after his name skipped."""
-    await step(user, "skip")  # chinese name
-    await step(user, "skip")  # other names
-    await step(user, "opt", "male")
-    await step(user, "unknown")  # birth date
-    for _ in range(3):  # ethnicity, citizenship, occupation
-        await step(user, "skip")
-    await step(user, "opt", "altay")
-    await step(user, "skip")  # place
-    await step(user, "skip")  # chinese id
-    await step(user, "tog", "no_contact")
-    await step(user, "done")
-    await step(user, "unknown")  # when
-    for _ in range(4):  # responsible, reasons, last contact, steps
-        await step(user, "skip")
-    if story is None:
-        await step(user, "skip")
-    else:
-        await step(user, send=story)
-    await step(user, "done")  # attachments
 
 
 async def short_case(user: SimUser, lang: str, name: str = "Ерлан Серікұлы") -> str:
     """The shortest report: one person, every optional question skipped."""
     await begin(user, lang)
-    await step(user, "skip")  # reporter name
-    await step(user, "opt", "kz")
-    for _ in range(3):  # city, citizenship, phone
-        await step(user, "skip")
-    await step(user, "opt", "brother")
-    await step(user, text=name)
-    await persons_rest(user)
+    await fill(user, {"reporter_country": opt("kz"), "relation": opt("brother"),
+                      **BROTHER, "full_name": name})
     await step(user, "finish")
     return await submitted(user)
 

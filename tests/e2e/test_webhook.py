@@ -20,7 +20,7 @@ from bot.i18n import LANGUAGE_NAMES
 from bot.runner import run_bot
 from bot.sandbox.emulator import Emulator
 from tests.e2e.conftest import click, tr
-from tests.e2e.test_relative_journey import prompt
+from tests.journeys import prompt
 
 SECRET = "webhook_Secret-0123456789"
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,7 +70,7 @@ async def test_webhook_updates_need_the_secret(emulator: Emulator, tmp_path: Pat
         user = emulator.user(4242, language_code="en")
         await user.send_text("/start")
         await user.press(LANGUAGE_NAMES["en"])
-        assert prompt("en", "consent", "consent_store").split("\n")[0] in user.last.plain
+        assert prompt("en", "consent_store").split("\n")[0] in user.last.plain
 
         # A POST without the secret, or with a wrong one, is refused and changes nothing.
         url = settings.webhook_url
@@ -87,7 +87,7 @@ async def test_webhook_updates_need_the_secret(emulator: Emulator, tmp_path: Pat
         before = len(user.messages)
         await click(user, "opt", "agree")
         assert len(user.messages) > before
-        assert prompt("en", "consent", "consent_share") in user.last.plain
+        assert prompt("en", "consent_share") in user.last.plain
     finally:
         stop.set()
         assert await asyncio.wait_for(task, 30) == 0
@@ -150,6 +150,6 @@ async def test_sigterm_in_webhook_mode(emulator: Emulator, tmp_path: Path) -> No
     assert "stopping: finishing the updates in hand" in log
     assert emulator.token not in log
     # The press was either answered before the exit or is still queued at Telegram.
-    answered = prompt("en", "consent", "consent_store").split("\n")[0] in user.last.plain
+    answered = prompt("en", "consent_store").split("\n")[0] in user.last.plain
     assert answered or emulator.world.updates, log
     assert tr("en", "Missing person %(number)s", number=1) not in user.last.plain

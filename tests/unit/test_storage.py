@@ -83,6 +83,18 @@ async def test_seen_writes_at_most_hourly_but_always_reactivates(tmp_path: Path)
     await db.close()
 
 
+async def test_language_of_falls_back_until_one_is_chosen(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "lang.sqlite3")
+    users = UserRepository(db)
+    assert await users.language_of(8) is None  # never seen
+    assert await users.language_of(8, "ru") == "ru"
+    await users.seen(8, "2026-11-26T10:05:00+00:00")
+    assert await users.language_of(8, "en") == "en"  # seen, no language chosen yet
+    await users.set_language(8, "kk")
+    assert await users.language_of(8, "en") == "kk" and await users.language_of(8) == "kk"
+    await db.close()
+
+
 async def test_case_number_collision_draws_again(tmp_path: Path) -> None:
     db = await Database.open(tmp_path / "c.sqlite3")
     users, cases = UserRepository(db), CaseRepository(db)

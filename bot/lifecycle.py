@@ -1,0 +1,93 @@
+"""The one start/stop sequence of a running bot: `async with running(app, settings, updates):`.
+
+`python -m bot run` (bot/runner.py, which the sandbox and the crash tests run too) and the
+end-to-end harness (tests/e2e/conftest.py) all start and stop the bot through it.
+
+Start: initialize (getMe), the command menus, the daily jobs (backup, purge of abandoned
+drafts), `app.start()` (handlers and job queue), the outbox sender (it sends what a previous
+run left pending), the broadcast sender, and last the updates (`updates`: long polling or a
+webhook), so that no update is handled before everything it may call runs.
+
+Stop, in this order (each step best-effort): no new updates; the broadcast sender finishes the
+messages in flight while the bot can still call Telegram; `app.stop()` lets the updates in hand
+finish; the outbox sends what they queued; `app.shutdown()`. The caller closes the database
+after that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import time as dtime
+from typing import Any
+
+from telegram.ext import Updater
+
+from bot.app import set_command_menus
+from bot.config import Settings
+from bot.context import AnyApp
+from bot.handlers import privacy
+from bot.services.backup import schedule_backups
+from bot.services.broadcast import start_background, stop_background
+from bot.services.outbox import start_outbox, stop_outbox
+
+log = logging.getLogger(__name__)
+
+#: Starts taking updates: long polling or a webhook (bot/runner.py), or a test's polling.
+StartUpdates = Callable[[Updater], Awaitable[Any]]
+
+PURGE_AT = dtime(3, 30)  # abandoned drafts are purged daily at this time (UTC)
+
+
+@contextlib.asynccontextmanager
+async def running(app: AnyApp, settings: Settings, updates: StartUpdates
+                  ) -> AsyncIterator[AnyApp]:
+    """Start `app` and everything around it; stop them in order when the block ends.
+
+    An exception while starting (an invalid token, Telegram out of reach, a port in use)
+    propagates after what had started is stopped again.
+    """
+    started = False
+    try:
+        await app.initialize()
+        await set_command_menus(app)
+        schedule_jobs(app, settings)
+        await app.start()
+        started = True
+        await start_outbox(app)
+        await start_background(app)
+        assert app.updater is not None
+        await updates(app.updater)
+        yield app
+    finally:
+        await _stop(app, started)
+
+
+def schedule_jobs(app: AnyApp, settings: Settings) -> None:
+    """The daily jobs: the sealed backup (BOT_BACKUP_TIME) and the purge of old drafts."""
+    schedule_backups(app, settings)
+    if app.job_queue is not None:
+        app.job_queue.run_daily(privacy.purge_job, time=PURGE_AT, name="purge-drafts")
+
+
+async def _stop(app: AnyApp, started: bool) -> None:
+    if app.updater is not None and app.updater.running:
+        try:
+            await app.updater.stop()
+        except Exception as exc:
+            log.warning("stopping the updater failed: %s", type(exc).__name__)
+    if started:
+        try:
+            await stop_background(app)
+        except Exception as exc:
+            log.warning("stopping the broadcast sender failed: %s", type(exc).__name__)
+    if started and app.running:
+        await app.stop()  # waits for the updates being processed
+    if started:
+        try:
+            await stop_outbox(app)
+        except Exception as exc:
+            log.warning("stopping the outbox failed: %s", type(exc).__name__)
+    with contextlib.suppress(Exception):
+        await app.shutdown()
