@@ -18,15 +18,8 @@ from bot.handlers.render import REVIEW_INTRO
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.simusers import SimUser
-from bot.services.case_numbers import parse_case_number
 from tests.e2e.conftest import BotRunner, click, tr
-from tests.e2e.test_relative_journey import (
-    answer_first_person,
-    answer_reporter,
-    choose_language,
-    give_consent,
-    prompt,
-)
+from tests.journeys import CONSENT, REPORTER, SISTER, current, fill, prompt, start, submit
 
 ORG = "Атажұрт <еріктілері>"  # markup-like on purpose: it must be shown as written
 CONTACTS = {
@@ -61,6 +54,17 @@ def button_labels(user: SimUser) -> list[str]:
     return [label for row in user.last.buttons for label, _ in row]
 
 
+async def choose_language(user: SimUser, lang: str) -> None:
+    """/start: the chooser, Kazakh first; then the language."""
+    await user.send_text("/start")
+    assert [row[0][0] for row in user.last.buttons] == [LANGUAGE_NAMES[c] for c in LANGUAGES]
+    await user.press(LANGUAGE_NAMES[lang])
+
+
+def consent_head(lang: str) -> str:
+    return prompt(lang, "consent_store").split("\n")[0]
+
+
 @pytest.mark.parametrize("lang", LANGS)
 async def test_who_we_are_comes_before_consent(emulator: Emulator, org_bot: BotRunner,
                                                lang: str) -> None:
@@ -73,7 +77,7 @@ async def test_who_we_are_comes_before_consent(emulator: Emulator, org_bot: BotR
     intro, consent = user.messages[-2:]
     assert_who_we_are(intro.plain, lang, org_bot)
     assert "<" in ORG and ORG in intro.plain  # escaped, shown exactly
-    assert prompt(lang, "consent", "consent_store").split("\n")[0] in consent.plain
+    assert consent_head(lang) in consent.plain
     assert consent.buttons and not intro.buttons
     # The notice says whose authorities are written to (relatives fear contact with China's).
     assert {"kk": "Қазақстанның билік органдарына", "ru": "властям Казахстана"}[lang] \
@@ -103,7 +107,7 @@ async def test_declining_shows_the_office_and_a_button_to_start_again(
     assert "/new" not in text
     assert await org_bot.d.drafts.get(user.id) is None
     await user.press("📝 " + tr(lang, "Start again"))
-    assert prompt(lang, "consent", "consent_store").split("\n")[0] in user.last.plain
+    assert consent_head(lang) in user.last.plain
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -114,14 +118,14 @@ async def test_start_goes_on_without_asking_the_language_again(
     await click(user, "opt", "agree")
     await user.send_text("/start")
     assert not any(d and d.startswith("L:") for row in user.last.buttons for _, d in row)
-    assert prompt(lang, "consent", "consent_share") in user.last.plain  # where they were
+    assert prompt(lang, "consent_share") in user.last.plain  # where they were
     await click(user, "opt", "yes")  # and its buttons work
-    assert prompt(lang, "consent", "consent_publish") in user.last.plain
+    assert prompt(lang, "consent_publish") in user.last.plain
     await user.send_text("/language")  # the language is changed there
     assert user.last.buttons[0][0][0] == LANGUAGE_NAMES["kk"]
     other = "ru" if lang == "kk" else "kk"
     await user.press(LANGUAGE_NAMES[other])
-    assert prompt(other, "consent", "consent_publish") in user.last.plain
+    assert prompt(other, "consent_publish") in user.last.plain
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -144,18 +148,16 @@ async def test_help_lists_every_command_and_who_we_are(emulator: Emulator, org_b
 
 
 async def submit_one_person(user: SimUser, lang: str) -> str:
-    await choose_language(user, lang)
-    await give_consent(user, lang)
-    await answer_reporter(user, lang)
-    await answer_first_person(user, lang)
+    await start(user, lang)
+    await fill(user, {**CONSENT, **REPORTER, **SISTER})
+    assert current(user).kind == "add_person"
     await click(user, "finish")
     review = "\n".join(m.plain for m in user.messages[-3:])
     assert tr(lang, REVIEW_INTRO) in review
     # Options chosen together, one per line: their labels hold commas themselves.
     camp = tr(lang, 'Camp ("re-education")')
     assert f"{tr(lang, 'What happened')}:\n   • {tr(lang, 'Detained')}\n   • {camp}" in review
-    await click(user, "submit")
-    return next(w for w in user.last.plain.replace("\n", " ").split() if parse_case_number(w))
+    return await submit(user)
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -172,12 +174,12 @@ async def test_thanks_and_status_have_buttons_not_commands(emulator: Emulator, b
     assert tr(lang, STATUS_LABELS["new"]) in user.last.plain
     assert thanks.buttons  # still there to press again
     await user.press("📝 " + tr(lang, "Report a missing person"))
-    assert prompt(lang, "consent", "consent_store").split("\n")[0] in user.last.plain
+    assert consent_head(lang) in user.last.plain
     await user.send_text("/cancel")
     await user.press(tr(lang, "Yes, discard it"))
     assert user.last.plain == tr(lang, "The report was discarded.")
     await user.press("📝 " + tr(lang, "Start again"))
-    assert prompt(lang, "consent", "consent_store").split("\n")[0] in user.last.plain
+    assert consent_head(lang) in user.last.plain
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -199,7 +201,7 @@ async def test_mydata_is_readable_and_the_file_only_on_request(
     assert number in text and tr(lang, STATUS_LABELS["new"]) in text
     # Answers as the review shows them: labels and option names in the relative's language.
     assert "Гүлжан <b>Тохтасын</b> & Co" in text  # as typed
-    assert f"{tr(lang, 'Full name')}: Әлия Нұрланқызы" in text
+    assert f"{tr(lang, 'Full name')}: Әлия Нұрланқызы Төлеубаева" in text
     assert f"{tr(lang, 'What happened')}:\n   • {tr(lang, 'Detained')}" in text
     assert f"{tr(lang, 'Consent to store and process')}: {tr(lang, 'Yes, I agree')}" in text
     assert "…" in text  # the long story is shortened here
@@ -239,8 +241,8 @@ async def test_news_can_be_turned_off_and_on_with_buttons(emulator: Emulator, bo
 async def test_keep_button_is_short(emulator: Emulator, bot: BotRunner, lang: str) -> None:
     """Back | Keep | Skip share a row: the corrected labels fit a small phone."""
     user = emulator.user(7180 + LANGS.index(lang), language_code=lang)
-    await choose_language(user, lang)
-    await give_consent(user, lang)
+    await start(user, lang)
+    await fill(user, CONSENT, until="reporter_name")
     await user.send_text("Name")
     await click(user, "back")
     row = user.last.buttons[-1]
