@@ -194,3 +194,17 @@ def test_glossary_decisions_are_noted_for_translators() -> None:
         for msgid in ("withdrawn", "Withdrawn", "Located", "Grandchild",
                       "Xinjiang Corps (bingtuan) cities", "Hami (Kumul, Barkol)"):
             assert "Glossary" in notes.get(msgid, ""), (lang, msgid)
+
+
+@pytest.mark.parametrize("lang", ["kk", "ru"])
+def test_buttons_fit_a_small_phone(lang: str) -> None:
+    """Option buttons get a row of their own when long (common.rows_of), where about 35-40
+    Cyrillic characters show; the Back | Keep | Skip row holds three short labels."""
+    from bot.form.model import load_form
+
+    t = Translator(lang)
+    labels = {t._(o.label) for g in load_form().groups for q in g.questions for o in q.options}
+    assert max(labels, key=len) and all(len(label) <= 40 for label in labels), \
+        sorted(labels, key=len)[-3:]
+    for msgid in ("Back", "Keep", "Skip"):
+        assert len(t._(msgid)) <= 12, (msgid, t._(msgid))
