@@ -49,3 +49,15 @@ def test_who_we_are_escapes_what_the_settings_say() -> None:
     s = Settings(org_name="A & <B>", org_contacts='{"en": "<script>"}')
     text = who_we_are(Translator("en"), s, "office_bot")
     assert "A &amp; &lt;B&gt;" in text and "&lt;script&gt;" in text and "@office_bot" in text
+
+
+async def test_check_says_who_relatives_are_told_runs_the_bot(tmp_path: Path) -> None:
+    from bot.checks import run_checks
+
+    unset = await run_checks(Settings(data_dir=tmp_path / "a"), network=False)
+    assert any("BOT_ORG_NAME and BOT_ORG_CONTACTS are not set" in f for f in unset.facts)
+    assert unset.ok
+    s = Settings(data_dir=tmp_path / "b", org_name="Атажұрт",
+                 org_contacts='{"kk": "Алматы", "ru": "Алматы"}')
+    report = await run_checks(s, network=False)
+    assert "who we are: Атажұрт; office contacts in kk, ru" in report.facts
