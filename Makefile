@@ -8,13 +8,28 @@ PYBABEL := $(BIN)/pybabel
 EXTRACT_FLAGS := -F babel.cfg -k N_ -k _ -k gettext -k ngettext:1,2 \
 	--add-comments=TRANSLATORS: --no-wrap --sort-by-file --project=atazhurt-bot
 
-.PHONY: install catalogs run sandbox test unit lint typecheck messages bench chaos clean
+LOCK_FLAGS := --generate-hashes --python-version 3.11 --universal --no-header --quiet
 
-$(STAMP): pyproject.toml
+.PHONY: install catalogs run sandbox test unit lint typecheck messages bench chaos clean lock wheel-check
+
+# Dependencies come from the hash-pinned lock file (make lock re-resolves it), then the project
+# itself is installed editable on top, without resolving anything again.
+$(STAMP): pyproject.toml setup.py requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# After changing dependencies in pyproject.toml: resolve and hash them again (uv, a dev tool).
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --extra build $(LOCK_FLAGS) -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra build --extra dev $(LOCK_FLAGS) -o requirements-dev.lock
+
+# Build the wheel, install it into a fresh virtualenv outside the checkout, and check that it
+# answers Russian and Kazakh users in their language (.ci/run runs it after make test).
+wheel-check: $(STAMP)
+	$(BIN)/python tests/wheel_check.py
 
 install: $(STAMP) catalogs
 

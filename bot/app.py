@@ -46,12 +46,12 @@ from bot.i18n import LANGUAGES, translator
 from bot.services.broadcast import ActivityMeter
 from bot.services.crypto import load_keyring
 from bot.services.outbox import ResilientRateLimiter, register_outbox_hook
-from bot.services.polling import ReadingBot
-from bot.services.telegram_http import AiohttpRequest
 from bot.storage.cases import CaseRepository
 from bot.storage.db import Database
 from bot.storage.drafts import DraftRepository
 from bot.storage.users import UserRepository
+from bot.telegram.http import AiohttpRequest
+from bot.telegram.polling import ReadingBot
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,8 @@ def _update_key(update: object) -> int | None:
 
 
 async def open_deps(settings: Settings) -> Deps:
-    keys = load_keyring(settings.data_dir, settings.public_key_file, settings.private_key_file)
+    keys = load_keyring(settings.data_dir, settings.public_key_file, settings.private_key_file,
+                        settings.draft_key_file)
     db = await Database.open(settings.db_path)
     return Deps(
         settings=settings,
@@ -125,7 +126,7 @@ def build_application(d: Deps, *, rate_limit: bool = True) -> AnyApp:
         # about 14 questionnaire steps a second for the whole bot. A 429 is still honoured.
         limiter = ResilientRateLimiter(max_retries=5, overall_max_rate=0)
     # ReadingBot: an ExtBot whose getUpdates skips an update the library cannot read instead
-    # of asking for it again forever (bot/services/polling.py).
+    # of asking for it again forever (bot/telegram/polling.py).
     bot = ReadingBot(
         s.token,
         base_url=f"{s.api_base_url}/bot",
@@ -133,7 +134,7 @@ def build_application(d: Deps, *, rate_limit: bool = True) -> AnyApp:
         defaults=Defaults(parse_mode=ParseMode.HTML,
                           link_preview_options=LinkPreviewOptions(is_disabled=True)),
         # aiohttp instead of the default httpx: a fraction of the CPU per call (see
-        # bot/services/telegram_http.py); same pool size and timeouts as before.
+        # bot/telegram/http.py); same pool size and timeouts as before.
         request=AiohttpRequest(64, pool_timeout=10.0),
         get_updates_request=AiohttpRequest(1),
         rate_limiter=limiter,

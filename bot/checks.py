@@ -1,7 +1,8 @@
 """`python -m bot check`: is this server ready to run the bot? One line per problem.
 
 Checks the settings (already parsed by the caller), that the data and backup folders are
-writable, that the database opens and migrates, that the keys load, and that Telegram accepts
+writable, that the database opens (read-only) with this code's schema (never migrating it: it
+says "run migrate" instead), that the keys load, and that Telegram accepts
 the token (getMe). Never prints the token: errors name the setting and the HTTP status only.
 """
 
@@ -49,13 +50,18 @@ def _writable(folder: Path) -> str | None:
 
 
 async def _check_database(settings: Settings, report: CheckReport) -> None:
-    from bot.storage.db import Database
+    """Opened read-only and never migrated: `check` runs beside the bot (Docker's health
+    check every 5 minutes) and must not change the schema under it."""
+    from bot.storage.db import Database, SchemaNotCurrent
 
     try:
-        db = await Database.open(settings.db_path)
+        db = await Database.open_current(settings.db_path, read_only=True)
+    except SchemaNotCurrent as exc:
+        report.problems.append(f"BOT_DATA_DIR: {exc}")
+        return
     except Exception as exc:
         report.problems.append(f"BOT_DATA_DIR: the database {settings.db_path} cannot be "
-                               f"opened or migrated ({type(exc).__name__})")
+                               f"opened ({type(exc).__name__})")
         return
     try:
         report.facts.append(f"database schema version {await db.schema_version()}")
@@ -73,7 +79,7 @@ def _check_keys(settings: Settings, report: CheckReport) -> None:
         return
     try:
         keys = load_keyring(settings.data_dir, settings.public_key_file,
-                            settings.private_key_file)
+                            settings.private_key_file, settings.draft_key_file, mode="check")
     except FileNotFoundError as exc:
         name = "BOT_PRIVATE_KEY_FILE" if settings.private_key_file else "BOT_PUBLIC_KEY_FILE"
         report.problems.append(f"{name}: {exc.filename or exc} is missing")
@@ -83,6 +89,14 @@ def _check_keys(settings: Settings, report: CheckReport) -> None:
         return
     report.facts.append("private key: offline (staff see non-identifying fields only)"
                         if keys.offline else "private key: on this server")
+    from bot.crypto import draftkey
+    from bot.services.crypto import DRAFT_NAME
+
+    report.problems.extend(draftkey.problems(settings.data_dir, keys.offline,
+                                             settings.draft_key_file,
+                                             settings.data_dir / "keys" / DRAFT_NAME))
+    if keys.signing is None:
+        report.facts.append("backup signing key: none yet; the next start makes it")
 
 
 async def _check_token(settings: Settings, report: CheckReport) -> None:

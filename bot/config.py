@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     # offline and staff see non-identifying fields only.
     public_key_file: Path | None = None
     private_key_file: Path | None = None
+    # Where the draft key lives. With the private key offline it must not be on the data disk:
+    # a file on tmpfs (lost at a reboot, which loses drafts in progress: the safe failure).
+    # Not set: BOT_DATA_DIR/keys/draft.key with the private key on the server; in memory only
+    # (drafts lost at every restart) with the private key offline. See docs/THREAT_MODEL.md.
+    draft_key_file: Path | None = None
+    # Drafts not touched for this many days are deleted (abandoned questionnaires).
+    draft_retention_days: int = Field(default=14, ge=1, le=365)
     # Draft answered more than this long ago: the next message re-shows the question first.
     resume_after_hours: float = 6.0
     log_level: str = "INFO"
@@ -50,6 +57,7 @@ class Settings(BaseSettings):
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = Field(default=8443, ge=1, le=65535)
     # Telegram sends it in X-Telegram-Bot-Api-Secret-Token; requests without it are refused.
+    # At least 32 characters (openssl rand -hex 32 gives 64).
     webhook_secret: str = ""
     # Daily sealed backups (see deploy/README.md): where, how many to keep, when (UTC, HH:MM).
     backup_dir: Path | None = None
@@ -58,6 +66,9 @@ class Settings(BaseSettings):
     # relatives need the rest.
     broadcast_rate: float = Field(default=25.0, gt=0, le=30)
     backup_time: str = "02:30"
+    # More age recipients (age1..., e.g. a second key custodian's) that backups and sealed
+    # exports are encrypted to, besides the organisation's public key; commas or spaces.
+    backup_recipients: str = ""
     # Who runs the bot, shown to relatives before consent, in /help and after a refusal.
     org_name: str = ""
     # The office's address, phone and hours per language: a JSON object {"kk": ..., "ru": ...,
@@ -76,7 +87,7 @@ class Settings(BaseSettings):
         return value
 
     @field_validator("staff_chat_id", "public_key_file", "private_key_file", "backup_dir",
-                     mode="before")
+                     "draft_key_file", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
@@ -147,9 +158,20 @@ class Settings(BaseSettings):
     def _webhook_secret(cls, value: str) -> str:
         value = value.strip()
         if value and not _SECRET.fullmatch(value):
-            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and - "
-                             "(for example: openssl rand -hex 32)")
+            raise ValueError(f"must be {MIN_SECRET}-256 characters of A-Z, a-z, 0-9, _ and - "
+                             "(make one with: openssl rand -hex 32)")
         return value
+
+    @field_validator("backup_recipients")
+    @classmethod
+    def _recipients(cls, value: str) -> str:
+        from bot.crypto.agekeys import AgeKeyError, parse_recipients
+
+        try:
+            parse_recipients(value)
+        except AgeKeyError as exc:
+            raise ValueError(str(exc)) from None
+        return value.strip()
 
     @field_validator("backup_time")
     @classmethod
@@ -180,7 +202,9 @@ ORG_LANGUAGES = ("kk", "ru", "en")
 #: Contacts missing in a language: Kazakh readers mostly read Russian, and the reverse.
 ORG_FALLBACK = {"kk": ("ru", "en"), "ru": ("kk", "en"), "en": ("ru", "kk")}
 
-_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+#: Webhook secrets shorter than this are refused (a guessable token lets anyone post updates).
+MIN_SECRET = 32
+_SECRET = re.compile(rf"[A-Za-z0-9_-]{{{MIN_SECRET},256}}")
 
 
 def load_settings(**overrides: Any) -> Settings:

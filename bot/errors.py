@@ -1,4 +1,10 @@
-"""Errors the handlers did not handle: logged once per kind, without personal data."""
+"""Telegram errors: the harmless ones ignored in one place, the rest logged once per kind.
+
+`telegram_noise()` is the only way a handler ignores a Telegram error: it swallows exactly the
+answers that mean an edit had nothing left to do, and lets every other BadRequest through, so
+that a bug of ours (a malformed HTML entity: "can't parse entities") reaches `ErrorReport`
+instead of vanishing. `ErrorReport` logs an unhandled error once per kind, without personal data.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,48 @@ import logging
 import traceback
 from collections import Counter
 from pathlib import Path
+from types import TracebackType
 
 from telegram import Update
-from telegram.error import NetworkError, TelegramError
+from telegram.error import BadRequest, NetworkError, TelegramError
 
 log = logging.getLogger(__name__)
+
+#: Telegram's answers when an edit has nothing left to do: the message already shows it (a
+#: double press) or is gone (the person deleted it). Harmless, and the only ones ignored.
+NOT_MODIFIED = "message is not modified"
+EDIT_TARGET_GONE = "message to edit not found"
+HARMLESS = (NOT_MODIFIED, EDIT_TARGET_GONE)
+#: Telegram's answer to HTML it cannot read: always a bug of ours, never to be swallowed.
+MALFORMED_HTML = "can't parse entities"
+
+
+def is_harmless(exc: BadRequest, harmless: tuple[str, ...] = HARMLESS) -> bool:
+    description = exc.message.lower()
+    return any(answer in description for answer in harmless)
+
+
+class telegram_noise:
+    """`with telegram_noise():` around an edit ignores Telegram's harmless answers.
+
+    Only HARMLESS (or the descriptions given) are ignored; any other error propagates.
+    `ignored` is the error swallowed, if any: `noise.ignored is None` after the block means the
+    edit went through.
+    """
+
+    def __init__(self, *harmless: str) -> None:
+        self.harmless = harmless or HARMLESS
+        self.ignored: BadRequest | None = None
+
+    def __enter__(self) -> telegram_noise:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> bool:
+        if isinstance(exc, BadRequest) and is_harmless(exc, self.harmless):
+            self.ignored = exc
+            return True
+        return False
 
 _BOT_DIR = str(Path(__file__).resolve().parent)
 _MESSAGE_KINDS = ("text", "photo", "document", "voice", "audio", "video", "video_note",
@@ -48,7 +91,10 @@ class ErrorReport:
         n = self.counts[key]
         # Telegram out of reach after the retries (or a send that may have arrived and is not
         # repeated, see ResilientRateLimiter) is the network's doing, not a bug: a warning.
-        level = logging.WARNING if isinstance(exc, NetworkError) else logging.ERROR
+        # BadRequest subclasses NetworkError in python-telegram-bot, but it is Telegram refusing
+        # what we sent (our HTML, say): an error.
+        network = isinstance(exc, NetworkError) and not isinstance(exc, BadRequest)
+        level = logging.WARNING if network else logging.ERROR
         if n == 1:
             detail = f" ({exc.message[:120]})" if isinstance(exc, TelegramError) else ""
             stack = " > ".join(f"{_short(f.filename)}:{f.lineno} {f.name}" for f in own)

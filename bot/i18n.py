@@ -1,16 +1,21 @@
-"""Languages: gettext catalogs under locales/, the user's locale, and Babel formatting.
+"""Languages: gettext catalogs, the user's locale, and Babel formatting.
 
-Catalogs are compiled at start-up when no fresh .mo file is there (the Makefile and the
-Dockerfile compile them too), so a checkout with only .po files always works.
+The catalogs are the package ``bot.locales`` (the top-level locales/ folder, installed under
+that name by setup.py, with .mo files compiled when the wheel is built), read with
+importlib.resources; run from a checkout that is not installed, they are read from locales/
+directly. A catalog is compiled in memory at start-up when no fresh .mo file is there, so a
+checkout with only .po files always works.
 """
 
 from __future__ import annotations
 
 import gettext
+import importlib.resources
 import io
 import logging
 from datetime import date, datetime
 from functools import cache
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from babel.core import Locale
@@ -23,7 +28,16 @@ log = logging.getLogger(__name__)
 
 LANGUAGES: tuple[str, ...] = ("kk", "ru", "en")
 LANGUAGE_NAMES = {"kk": "Қазақша", "ru": "Русский", "en": "English"}
-LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+
+
+def _locales_dir() -> Traversable:
+    try:
+        return importlib.resources.files("bot.locales")
+    except ModuleNotFoundError:  # a checkout run without being installed
+        return Path(__file__).resolve().parent.parent / "locales"
+
+
+LOCALES_DIR = _locales_dir()
 DOMAIN = "messages"
 
 # People from Kyrgyzstan, Uzbekistan, Ukraine and so on most often read Russian better than
@@ -41,13 +55,22 @@ def guess_language(code: str | None) -> str:
     return "en" if base else "ru"
 
 
-def _load(lang: str, locales_dir: Path) -> gettext.NullTranslations:
+def _fresh(mo: Traversable, po: Traversable) -> bool:
+    """Whether the compiled catalog may be used: there, and not older than its source."""
+    if not mo.is_file():
+        return False
+    if not po.is_file() or not (isinstance(mo, Path) and isinstance(po, Path)):
+        return True
+    return mo.stat().st_mtime >= po.stat().st_mtime
+
+
+def _load(lang: str, locales_dir: Traversable) -> gettext.NullTranslations:
     folder = locales_dir / lang / "LC_MESSAGES"
     po, mo = folder / f"{DOMAIN}.po", folder / f"{DOMAIN}.mo"
-    if mo.exists() and (not po.exists() or mo.stat().st_mtime >= po.stat().st_mtime):
+    if _fresh(mo, po):
         with mo.open("rb") as f:
             return gettext.GNUTranslations(f)
-    if not po.exists():
+    if not po.is_file():
         log.warning("no catalog for %s; showing English", lang)
         return gettext.NullTranslations()
     with po.open("rb") as f:
@@ -61,10 +84,10 @@ def _load(lang: str, locales_dir: Path) -> gettext.NullTranslations:
 class Translator:
     """Everything language-dependent for one language: messages, plurals and formats."""
 
-    def __init__(self, lang: str, locales_dir: Path = LOCALES_DIR) -> None:
+    def __init__(self, lang: str, locales_dir: Traversable = LOCALES_DIR) -> None:
         self.lang = lang
         self.locale = Locale.parse(lang)
-        self._t = _load(lang, locales_dir) if lang != "en" or (locales_dir / "en").exists() \
+        self._t = _load(lang, locales_dir) if lang != "en" or (locales_dir / "en").is_dir() \
             else gettext.NullTranslations()
 
     def _(self, message: str) -> str:

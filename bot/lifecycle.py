@@ -34,7 +34,8 @@ from bot.services.outbox import start_outbox, stop_outbox
 
 log = logging.getLogger(__name__)
 
-#: Starts taking updates: long polling or a webhook (bot/runner.py), or a test's polling.
+#: Starts taking updates: long polling or a webhook (bot/runner.py), or a test's polling. What
+#: it returns, when callable, is awaited first on the way out: it stops a webhook server.
 StartUpdates = Callable[[Updater], Awaitable[Any]]
 
 PURGE_AT = dtime(3, 30)  # abandoned drafts are purged daily at this time (UTC)
@@ -49,6 +50,7 @@ async def running(app: AnyApp, settings: Settings, updates: StartUpdates
     propagates after what had started is stopped again.
     """
     started = False
+    stop_updates: Any = None
     try:
         await app.initialize()
         await set_command_menus(app)
@@ -58,10 +60,10 @@ async def running(app: AnyApp, settings: Settings, updates: StartUpdates
         await start_outbox(app)
         await start_background(app)
         assert app.updater is not None
-        await updates(app.updater)
+        stop_updates = await updates(app.updater)
         yield app
     finally:
-        await _stop(app, started)
+        await _stop(app, started, stop_updates if callable(stop_updates) else None)
 
 
 def schedule_jobs(app: AnyApp, settings: Settings) -> None:
@@ -71,7 +73,13 @@ def schedule_jobs(app: AnyApp, settings: Settings) -> None:
         app.job_queue.run_daily(privacy.purge_job, time=PURGE_AT, name="purge-drafts")
 
 
-async def _stop(app: AnyApp, started: bool) -> None:
+async def _stop(app: AnyApp, started: bool,
+                stop_updates: Callable[[], Awaitable[Any]] | None = None) -> None:
+    if stop_updates is not None:
+        try:
+            await stop_updates()
+        except Exception as exc:
+            log.warning("stopping the webhook server failed: %s", type(exc).__name__)
     if app.updater is not None and app.updater.running:
         try:
             await app.updater.stop()

@@ -105,8 +105,6 @@ def setup_logging(level: str) -> None:
     # httpx logs every request URL at INFO, and URLs carry the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
-    # tornado (webhook server) logs each refused request; PTB already reports them.
-    logging.getLogger("tornado.access").setLevel(logging.ERROR)
     # The job scheduler announces every job it adds at INFO.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 

@@ -15,11 +15,13 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO
 
 from bot.config import Settings
+from bot.telegram.webhook import WebhookServer
 
 log = logging.getLogger(__name__)
 
@@ -145,30 +147,30 @@ async def run_bot(settings: Settings, *, webhook: bool | None = None,
         raise
     app = build_application(d)
 
-    async def take_updates(updater: Updater) -> None:
+    async def take_updates(updater: Updater) -> Callable[[], Awaitable[None]] | None:
         if not use_webhook:
             await updater.start_polling(allowed_updates=UPDATE_TYPES, drop_pending_updates=False)
             log.info("bot running (long polling)")
-            return
+            return None
+        # Our own aiohttp server (bot/telegram/webhook.py), not the Updater's tornado one: it
+        # checks the secret in constant time and refuses big bodies before reading them.
+        server = WebhookServer(app, listen=settings.webhook_listen, port=settings.webhook_port,
+                               path=settings.webhook_path, secret=settings.webhook_secret)
         try:
-            await updater.start_webhook(
-                listen=settings.webhook_listen,
-                port=settings.webhook_port,
-                url_path=settings.webhook_path,
-                webhook_url=settings.webhook_url,
-                secret_token=settings.webhook_secret,
-                allowed_updates=UPDATE_TYPES,
-                drop_pending_updates=False,
-                max_connections=40,
-            )
+            await server.start()
+            await app.bot.set_webhook(
+                settings.webhook_url, secret_token=settings.webhook_secret,
+                allowed_updates=UPDATE_TYPES, drop_pending_updates=False, max_connections=40)
         except OSError as exc:
             raise _StartFailed(
                 f"BOT_WEBHOOK_PORT: cannot listen on {settings.webhook_listen}:"
                 f"{settings.webhook_port} ({exc.strerror or type(exc).__name__}).", 1) from exc
         except TelegramError as exc:
+            await server.stop()
             raise _StartFailed(
                 f"BOT_WEBHOOK_URL: Telegram refused the webhook ({exc.message}).", 2) from exc
         log.info("bot running (webhook on %s:%d)", settings.webhook_listen, settings.webhook_port)
+        return server.stop
 
     if own_signals:  # a SIGTERM during start-up also ends in an orderly stop
         _catch_signals(stop)

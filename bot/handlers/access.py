@@ -87,9 +87,10 @@ async def staff_ids(d: Deps) -> list[int]:
 
 
 def _button_key(d: Deps) -> bytes:
-    # Derived from the server's draft key: stable across restarts (old buttons keep working),
-    # never leaves the server, and is not the key that opens anything.
-    return hashlib.blake2b(b"staff-buttons", key=bytes(d.keys.draft_box)[:64],
+    # Derived from the server's signing key (or the draft key before there is one): stable
+    # across restarts and reboots (old buttons keep working; the draft key may live on tmpfs),
+    # never leaves the server, and is not the key that opens or signs anything.
+    return hashlib.blake2b(b"staff-buttons", key=d.keys.button_secret,
                            digest_size=32).digest()
 
 

@@ -19,9 +19,10 @@ import secrets
 from typing import Any
 
 from telegram import Update
-from telegram.error import BadRequest, TelegramError
+from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from bot.errors import telegram_noise
 from bot.handlers import access, relative
 from bot.handlers.common import BROADCAST_PREFIX, Deps, button, deps, esc, keyboard
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator, guess_language, translator
@@ -331,7 +332,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await query.answer()
     if action == "cancel":
         await repo.delete_draft(user.id)
-        with contextlib.suppress(BadRequest):
+        with telegram_noise():
             await query.edit_message_text(t._("The broadcast was discarded; nothing was sent."))
         return
     if action == "send":
@@ -372,7 +373,7 @@ async def _send_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE, d: D
         return
     broadcast_id, total = queued
     log.info("broadcast %d queued by an admin: recipients=%d", broadcast_id, total)
-    with contextlib.suppress(BadRequest):
+    with telegram_noise():
         await query.edit_message_text(
             progress_text(t, broadcast_id, Tally(remaining=total), None),
             reply_markup=stop_keyboard(t, broadcast_id))

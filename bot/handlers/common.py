@@ -14,6 +14,7 @@ from telegram.ext import CallbackContext
 
 from bot.config import Settings
 from bot.context import AnyApp, bot_data
+from bot.errors import NOT_MODIFIED, is_harmless
 from bot.form.engine import Media
 from bot.form.model import Form
 from bot.services.crypto import Keyring
@@ -120,7 +121,7 @@ async def edit_or_send(query: CallbackQuery, text: str,
     try:
         await query.edit_message_text(text, reply_markup=markup)
     except BadRequest as exc:
-        if "not modified" in exc.message.lower():
+        if is_harmless(exc, (NOT_MODIFIED,)):
             return
         await query.get_bot().send_message(query.from_user.id, text, reply_markup=markup)
 

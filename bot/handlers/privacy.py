@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 FLOOD_LIMIT = 30  # updates ... (a person tapping buttons quickly stays well below)
 FLOOD_WINDOW = 10.0  # ... in this many seconds
 FLOOD_PAUSE = 60.0  # then ignored for this long, after one notice
-DRAFT_RETENTION_DAYS = 90
 
 #: Long answers (a story) are shortened in the readable copy; the file has them whole.
 MYDATA_TEXT_LIMIT = 1000
@@ -284,6 +283,7 @@ async def flood_gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 
 async def purge_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     d = deps(context)
-    cutoff = (d.now() - timedelta(days=DRAFT_RETENTION_DAYS)).isoformat(timespec="seconds")
+    retention = timedelta(days=d.settings.draft_retention_days)
+    cutoff = (d.now() - retention).isoformat(timespec="seconds")
     n = await repo(context).purge_drafts(cutoff, d.now_iso())
     log.info("purged abandoned drafts: %d", n)

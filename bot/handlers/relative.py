@@ -7,7 +7,6 @@ only then shows the next step: a relative who sees the next question knows the a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from datetime import datetime, timedelta
@@ -24,6 +23,7 @@ from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.context import data_of
+from bot.errors import telegram_noise
 from bot.form import engine
 from bot.form.engine import DraftState, Outcome
 from bot.handlers import render
@@ -114,9 +114,8 @@ async def _strip_keyboard(context: ContextTypes.DEFAULT_TYPE, chat_id: int,
     if message_id is None:
         return
     try:
-        await context.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
-    except BadRequest:  # already without buttons, or deleted
-        pass
+        with telegram_noise():  # already without buttons, or deleted
+            await context.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
     except TelegramError as exc:
         # Cosmetic: an old question keeping its buttons is harmless (its presses are stale and
         # answered so), while failing here would leave the relative without the next step.
@@ -299,7 +298,7 @@ async def on_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await d.users.seen(user.id, d.now_iso())
     await d.users.set_language(user.id, lang)
     await query.answer()
-    with contextlib.suppress(BadRequest):
+    with telegram_noise():
         await query.edit_message_text(f"🌐 {LANGUAGE_NAMES[lang]}", reply_markup=None)
     personal_menu = data_of(context).personal_menu  # staff see theirs too (menus.py)
     if personal_menu is not None:
@@ -592,12 +591,10 @@ async def _mark_answered(query: Any, t: Translator, d: Deps, before: engine.View
         return False
     text, _ = render.view_message(t, d.form, before)
     text = text.split("\n\n<i>")[0]  # drop the typing hint; the answer follows
-    try:
+    with telegram_noise() as noise:
         await query.edit_message_text(f"{text}\n\n{render.chosen_line(t, q, value)}",
                                       reply_markup=None)
-    except BadRequest:
-        return False
-    return True
+    return noise.ignored is None
 
 
 async def show_review_menu(query: Any, t: Translator, d: Deps, state: DraftState,
@@ -610,7 +607,7 @@ async def show_review_menu(query: Any, t: Translator, d: Deps, state: DraftState
     else:  # back to the review: the message with the buttons held its last part
         text = split_html(render.review_blocks(t, d.form, blocks))[-1]
         kb = render.review_keyboard(t, state.seq, len(state.person_blocks()))
-    with contextlib.suppress(BadRequest):
+    with telegram_noise():
         await query.edit_message_text(text, reply_markup=kb)
 
 
@@ -640,10 +637,11 @@ async def after_outcome(update: Update, context: ContextTypes.DEFAULT_TYPE, d: D
     if outcome.event == "toggled" and pressed_id is not None:
         v = engine.view(d.form, state)
         try:
-            await context.bot.edit_message_reply_markup(
-                user.id, pressed_id, reply_markup=render.question_keyboard(t, v))
-        except BadRequest:  # not modified (a double press), or the message is gone
-            pass
+            with telegram_noise():  # not modified (a double press), or the message is gone
+                await context.bot.edit_message_reply_markup(
+                    user.id, pressed_id, reply_markup=render.question_keyboard(t, v))
+        except BadRequest:  # a NetworkError too, but not one to show the question again for
+            raise
         except NetworkError:
             # The ticks may not be on screen, and the buttons there carry the old step
             # counter: the question comes again with them (at once, or later; see _show).

@@ -9,7 +9,6 @@ exactly as written.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import re
@@ -24,6 +23,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.context import AnyApp, data_of
+from bot.errors import MALFORMED_HTML, telegram_noise
 from bot.handlers import access, admin, relative
 from bot.handlers.access import StaffCommand, button_data, has_role, parse_button, role_of
 from bot.handlers.common import (
@@ -125,6 +125,8 @@ async def _reply(context: ContextTypes.DEFAULT_TYPE, chat_id: int, text: str,
     try:
         return await context.bot.send_message(chat_id, text, reply_markup=markup)
     except (Forbidden, BadRequest) as exc:
+        if isinstance(exc, BadRequest) and MALFORMED_HTML in exc.message.lower():
+            raise  # our own HTML: reported by the error handler, not taken for a lost chat
         log.warning("could not send to a staff or relative chat: %s", type(exc).__name__)
         return None
 
@@ -612,7 +614,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         name, _, page = arg.partition(".")
         await query.answer()
         text, kb = await _list_page(d, actor, t, name, int(page or 0))
-        with contextlib.suppress(BadRequest):
+        with telegram_noise():  # the same page again, or the list was deleted
             await query.edit_message_text(text, reply_markup=kb)
         return
     case = await _wf(d).case_by_id(case_id)

@@ -29,6 +29,7 @@ from aiohttp import web
 from bot.sandbox.botapi import MAX_UPLOAD, MEDIA_METHODS, BotApi, Params, as_int
 from bot.sandbox.delivery import UpdateDelivery
 from bot.sandbox.httpparams import read_params
+from bot.sandbox.params import check_parameters
 from bot.sandbox.simusers import SimChat, SimUser
 from bot.sandbox.world import (
     JSON,
@@ -357,6 +358,7 @@ class Emulator:
         self.world.touch(chat_id, reaction=reaction)
 
     async def _execute(self, method: str, params: Params) -> tuple[Any, str | None]:
+        check_parameters(method, params)
         if method == "getUpdates":
             return await self.delivery.get_updates(params), None
         if method == "setWebhook":

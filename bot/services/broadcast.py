@@ -25,7 +25,6 @@ import logging
 import re
 import time
 import traceback
-import warnings
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot.context import AnyApp, bot_data
+from bot.errors import telegram_noise
 from bot.i18n import N_, Translator, translator
 from bot.storage.broadcasts import (
     Broadcast,
@@ -46,6 +46,8 @@ from bot.storage.broadcasts import (
     RecipientState,
 )
 from bot.storage.db import Database
+from bot.telegram.errors import error_reason as error_reason
+from bot.telegram.errors import retry_seconds as retry_seconds
 
 log = logging.getLogger(__name__)
 
@@ -94,22 +96,6 @@ def configured_rate(settings: Any) -> float:
     """BOT_BROADCAST_RATE when the settings have it, else 25/s; never above Telegram's 30/s."""
     rate = float(getattr(settings, "broadcast_rate", DEFAULT_RATE) or DEFAULT_RATE)
     return max(0.1, min(rate, TELEGRAM_CAP))
-
-
-def error_reason(exc: BaseException) -> str:
-    """What is kept about a failure: the error class and Telegram's own description."""
-    name = type(exc).__name__
-    detail = exc.message if isinstance(exc, TelegramError) else ""
-    if not detail or detail.lower().startswith(name.lower()):
-        return (detail or name)[:200]  # Telegram's text often starts with it: "Forbidden: ..."
-    return f"{name}: {detail}"[:200]
-
-
-def retry_seconds(exc: RetryAfter) -> float:
-    with warnings.catch_warnings():  # PTB 22 warns that int will become timedelta
-        warnings.simplefilter("ignore")
-        value = exc.retry_after
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 def _where(exc: BaseException) -> str:
@@ -482,11 +468,17 @@ class BroadcastSender:
             done_now = tally.done - done_before
             speed = done_now / elapsed if elapsed >= 5 and done_now > 0 else self.rate
             eta = tally.remaining / speed if speed > 0 else None
-            with contextlib.suppress(TelegramError):
-                await self.bot.edit_message_text(
-                    progress_text(t, b.broadcast_id, tally, eta), chat_id=b.notify_chat_id,
-                    message_id=b.progress_message_id,
-                    reply_markup=stop_keyboard(t, b.broadcast_id))
+            try:
+                with telegram_noise():  # unchanged, or the admin deleted it
+                    await self.bot.edit_message_text(
+                        progress_text(t, b.broadcast_id, tally, eta), chat_id=b.notify_chat_id,
+                        message_id=b.progress_message_id,
+                        reply_markup=stop_keyboard(t, b.broadcast_id))
+            except BadRequest as exc:  # our HTML, say: seen, and the broadcast goes on
+                log.error("broadcast %d: Telegram refused the progress message (%s)",
+                          b.broadcast_id, exc.message[:200])
+            except TelegramError:
+                pass  # the network: the next edit, a few seconds later, says the same
 
     async def _report(self, b: Broadcast, seconds: float, cancelled: bool) -> None:
         counts = await self.repo.counts(b.broadcast_id)
@@ -499,11 +491,17 @@ class BroadcastSender:
         t = translator(b.notify_language)
         text = report_text(t, b.broadcast_id, tally, seconds, cancelled,
                            await self.repo.failure_reasons(b.broadcast_id))
-        with contextlib.suppress(TelegramError):
+        try:
             if b.progress_message_id is not None:
-                await self.bot.edit_message_text(text, chat_id=b.notify_chat_id,
-                                                 message_id=b.progress_message_id)
+                with telegram_noise():  # the admin may have deleted it: the report still goes
+                    await self.bot.edit_message_text(text, chat_id=b.notify_chat_id,
+                                                     message_id=b.progress_message_id)
             await self.bot.send_message(b.notify_chat_id, text)
+        except BadRequest as exc:  # our HTML, say
+            log.error("broadcast %d: Telegram refused the report (%s)", b.broadcast_id,
+                      exc.message[:200])
+        except TelegramError:
+            log.info("broadcast %d: the report could not be sent", b.broadcast_id)
 
 
 def _now() -> str:

@@ -30,7 +30,7 @@ from bot.services.broadcast import (
     visible_text,
 )
 from bot.storage.broadcasts import Audience, BroadcastRepository, NewBroadcast
-from bot.storage.db import Database
+from bot.storage.db import Database, SchemaNotCurrent
 
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
@@ -112,8 +112,13 @@ def read_photo(path: Path) -> bytes:
 
 
 async def queue_broadcast_from_cli(args: argparse.Namespace, settings: Settings) -> int:
-    """Run `python -m bot broadcast`: 0 queued (or stopped), 1 refused, 2 wrong arguments."""
-    db = await Database.open(settings.db_path)
+    """Run `python -m bot broadcast`: 0 queued (or stopped), 1 refused, 2 wrong arguments
+    or a database that is not migrated (never migrated here: the running bot uses it)."""
+    try:
+        db = await Database.open_current(settings.db_path)
+    except SchemaNotCurrent as exc:
+        print(f"broadcast: {exc}", file=sys.stderr)
+        return 2
     try:
         repo = BroadcastRepository(db)
         if args.cancel is not None:

@@ -26,8 +26,8 @@ notices and staff questions. They are written in the same transaction as what th
 Life cycle (bot/lifecycle.py): `start_outbox(app)` after `app.start()`, `stop_outbox(app)` after
 `app.stop()` (the handlers have then enqueued all they will) and before the database closes.
 
-`ResilientRateLimiter` gives every other call (the next question, button answers, edits) a
-few quick retries on transient network failures, on top of AIORateLimiter's handling of 429.
+Retries of every other Bot API call (`ResilientRateLimiter`) and the error texts kept about
+failures live in bot/telegram/ (retries.py, errors.py); their names are re-exported here.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ import random
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from telegram import (
@@ -54,22 +53,23 @@ from telegram.error import (
     BadRequest,
     ChatMigrated,
     Forbidden,
-    NetworkError,
     RetryAfter,
     TelegramError,
-    TimedOut,
 )
-from telegram.ext import AIORateLimiter
 
 from bot.context import AnyApp, bot_data
 from bot.storage.outbox import BLOCKED, FAILED, SENT, OutboxRepository, OutboxRow
+from bot.telegram.errors import error_reason as error_reason
+from bot.telegram.errors import retry_seconds as retry_seconds
+from bot.telegram.retries import ResilientRateLimiter as ResilientRateLimiter
+from bot.telegram.retries import is_send as is_send
+from bot.telegram.retries import maybe_delivered as maybe_delivered
 
 if TYPE_CHECKING:
     from bot.handlers.common import Deps
 
 log = logging.getLogger(__name__)
 
-JSONDict = dict[str, Any]
 
 #: What a kind's hook is told: the row, its outcome (sent, blocked, failed), the message id.
 OutcomeHook = Callable[[OutboxRow, str, int | None], Awaitable[None]]
@@ -87,19 +87,6 @@ def backoff(attempts: int) -> float:
     """Seconds to wait after the `attempts`-th failed attempt (0-based), with ±20 % jitter."""
     base: float = min(FIRST_BACKOFF * 2.0 ** min(attempts, 20), MAX_BACKOFF)
     return base * random.uniform(0.8, 1.2)
-
-
-def error_reason(exc: BaseException) -> str:
-    """What is kept about a failure: the class and Telegram's description, nothing else."""
-    detail = exc.message if isinstance(exc, TelegramError) else ""
-    return f"{type(exc).__name__}: {detail}"[:300] if detail else type(exc).__name__
-
-
-def retry_seconds(exc: RetryAfter) -> float:
-    value: object = exc._retry_after  # a timedelta in PTB 22 (the public attribute warns)
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    return float(value) if isinstance(value, int | float) else 1.0
 
 
 async def _wait(event: asyncio.Event, timeout: float) -> None:
@@ -430,83 +417,3 @@ async def send_outbox_now(app: AnyApp, outbox_id: int, timeout: float = 10.0) ->
     sender = outbox_sender(app)
     if sender is not None and sender.running:
         await sender.send_now(outbox_id, timeout)
-
-
-# ----------------------------------------------------------------------------- other calls
-
-
-def is_send(endpoint: str) -> bool:
-    """Calls that make a new message: repeating one that went through makes a duplicate."""
-    return (endpoint.startswith("send") and endpoint != "sendChatAction") or \
-        endpoint in ("copyMessage", "copyMessages", "forwardMessage", "forwardMessages")
-
-
-def maybe_delivered(exc: NetworkError) -> bool:
-    """Whether Telegram may have done the call: a timeout or a connection lost on the way.
-
-    Not after a 5xx (Telegram answered that it failed) or a connection that never opened
-    (bot/services/telegram_http.py names aiohttp's errors in the message).
-    """
-    if isinstance(exc, TimedOut):
-        return True
-    return exc.message.startswith("aiohttp.") and \
-        not exc.message.startswith("aiohttp.ClientConnector")
-
-
-class ResilientRateLimiter(AIORateLimiter):
-    """AIORateLimiter (Telegram's rates and 429s) plus a few retries of transient failures.
-
-    A network error, 5xx or timeout on a call is retried `network_retries` times with back-off
-    (0.5 s doubling), so one bad moment on Telegram's side does not fail a button's answer or
-    an edit. 400s are never retried. A call that timed out or lost its connection on the way
-    may have gone through all the same, so a *send* (a new message) is not repeated after such
-    a failure, only after a 5xx or a connection that never opened: a repeated question that
-    arrives after the relative answered it makes people answer it again, and that answer would
-    land on the next question. Whoever sends decides what to do instead: the questionnaire
-    shows the question again later if the relative has not answered (relative.py), the
-    outbox and the broadcast sender keep their own retries. An answer to a button press that
-    Telegram no longer
-    takes ("query is too old": already answered by a call that timed out, or the press waited
-    too long in the queue) is counted as done: nothing can show it any more, and failing the
-    call would drop the press itself, which the handler still has to apply.
-    """
-
-    def __init__(self, *, network_retries: int = 4, first_delay: float = 0.5,
-                 max_delay: float = 8.0, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.network_retries = network_retries
-        self.first_delay = first_delay
-        self.max_delay = max_delay
-        self.retried: Counter[str] = Counter()  # endpoint -> retries made
-
-    async def process_request(
-        self,
-        callback: Callable[..., Coroutine[Any, Any, bool | JSONDict | list[JSONDict]]],
-        args: Any,
-        kwargs: dict[str, Any],
-        endpoint: str,
-        data: dict[str, Any],
-        rate_limit_args: int | None,
-    ) -> bool | JSONDict | list[JSONDict]:
-        delay = self.first_delay
-        attempt = 0
-        while True:
-            try:
-                return await super().process_request(callback, args, kwargs, endpoint, data,
-                                                      rate_limit_args)
-            except BadRequest as exc:
-                if endpoint == "answerCallbackQuery" and "query is too old" in exc.message.lower():
-                    self.retried["answerCallbackQuery too old"] += 1
-                    log.info("a button press was answered too late; applying it anyway")
-                    return True
-                raise
-            except NetworkError as exc:
-                if attempt >= self.network_retries or (is_send(endpoint)
-                                                        and maybe_delivered(exc)):
-                    raise
-                attempt += 1
-                self.retried[endpoint] += 1
-                log.info("%s failed (%s); retry %d of %d", endpoint, type(exc).__name__,
-                         attempt, self.network_retries)
-                await asyncio.sleep(delay * random.uniform(0.75, 1.25))
-                delay = min(delay * 2, self.max_delay)

@@ -23,8 +23,6 @@ LANGUAGE_GROUPS = ("kk", "ru", "en")
 UNKNOWN_LANGUAGE = "ru"
 #: Statuses of a case that is over; every other status counts as an open case.
 CLOSED_STATUSES = ("closed", "withdrawn")
-#: States a recipient row ends in.
-FINAL_STATES = ("sent", "blocked", "failed", "skipped", "cancelled")
 
 AudienceKind = Literal["all", "lang", "open-cases", "status"]
 RecipientState = Literal["pending", "sending", "sent", "blocked", "failed", "skipped",

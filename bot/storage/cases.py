@@ -82,6 +82,8 @@ class CaseRepository:
             if in_transaction is not None:
                 assert case_id is not None
                 await in_transaction(conn, number, case_id)
+        # The WAL still holds every earlier version of the draft: truncate it (H2).
+        await self._db.checkpoint()
         return number
 
     async def for_user(self, user_id: int) -> list[CaseSummary]:

@@ -35,6 +35,27 @@ def migrations() -> list[tuple[int, str, str]]:
     return sorted(out)
 
 
+def latest_version() -> int:
+    """The schema version this code expects: its last migration's number."""
+    return max((version for version, _, _ in migrations()), default=0)
+
+
+class SchemaNotCurrent(Exception):
+    """The database is missing or its schema is not this code's (behind: run migrate)."""
+
+    def __init__(self, path: Path, current: int | None, latest: int) -> None:
+        self.path, self.current, self.latest = path, current, latest
+        if current is None:
+            text = f"there is no database at {path} yet: run migrate (or start the bot) first"
+        elif current < latest:
+            text = (f"the database schema is at version {current}, this bot needs {latest}: "
+                    "run migrate first (with the bot stopped, or restart the bot)")
+        else:
+            text = (f"the database schema is at version {current}, newer than this bot's "
+                    f"{latest}: upgrade the bot")
+        super().__init__(text)
+
+
 class Database:
     """A single aiosqlite connection with an asyncio lock around every transaction.
 
@@ -64,6 +85,35 @@ class Database:
         db = cls(conn, path)
         if migrate:
             await db.migrate()
+        return db
+
+    @classmethod
+    async def open_current(cls, path: Path, *, read_only: bool = False) -> Database:
+        """Open without migrating; SchemaNotCurrent when the database is missing or its schema
+        is not this code's. For commands run beside the bot (check, export, broadcast), which
+        must not change the schema under it. ``read_only``: nothing can be written at all."""
+        latest = latest_version()
+        if not await asyncio.to_thread(path.is_file):
+            raise SchemaNotCurrent(path, None, latest)
+        if read_only:
+            uri = (await asyncio.to_thread(path.resolve)).as_uri()
+            conn = await aiosqlite.connect(f"{uri}?mode=ro", uri=True, isolation_level=None)
+            conn.row_factory = aiosqlite.Row
+            for pragma in ("PRAGMA query_only=ON", "PRAGMA busy_timeout=5000"):
+                await conn.execute(pragma)
+            db = cls(conn, path)
+        else:
+            db = await cls.open(path, migrate=False)
+        try:
+            known = await db.fetchone("SELECT 1 FROM sqlite_master WHERE type = 'table'"
+                                      " AND name = 'schema_migrations'")
+            current = await db.schema_version() if known else 0
+        except BaseException:
+            await db.close()
+            raise
+        if current != latest:
+            await db.close()
+            raise SchemaNotCurrent(path, current, latest)
         return db
 
     async def close(self) -> None:
@@ -151,9 +201,15 @@ class Database:
             last = rows[-1]["_rowid"]
             yield rows
 
-    async def checkpoint(self) -> None:
+    async def checkpoint(self) -> bool:
+        """Fold the WAL into the database and truncate it to zero bytes; False if a reader
+        (a backup, an export) kept it from finishing (the next checkpoint finishes it)."""
         async with self._lock:
-            await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            rows = await self._conn.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+        busy = next(iter(rows))[0] if rows else 0
+        if busy:
+            log.warning("the write-ahead log could not be truncated (a reader was busy)")
+        return not busy
 
     async def integrity_check(self) -> str:
         row = await self.fetchone("PRAGMA integrity_check")

@@ -30,7 +30,14 @@ class DraftRepository:
         )
         if row is None:
             return None
-        return DraftRow(self._unseal(bytes(row[0])), row[1], row[2], row[3], row[4])
+        try:
+            state = self._unseal(bytes(row[0]))
+        except ValueError:
+            # Sealed with a draft key that is gone (kept in memory while the private key is
+            # offline, and lost at a reboot): the draft cannot be read by anyone; drop it.
+            await self.delete(user_id)
+            return None
+        return DraftRow(state, row[1], row[2], row[3], row[4])
 
     async def save(self, user_id: int, state: bytes, seq: int, form_version: int,
                    now: str) -> None:
@@ -53,7 +60,15 @@ class DraftRepository:
         )
 
     async def delete(self, user_id: int) -> bool:
-        return await self._db.execute("DELETE FROM drafts WHERE user_id = ?", (user_id,)) > 0
+        """Drop a draft (cancelled, declined) and truncate the write-ahead log.
+
+        Earlier versions of the draft stay in the WAL until it is checkpointed; truncating it
+        now leaves a disk image nothing of them (secure_delete clears the database file).
+        """
+        gone = await self._db.execute("DELETE FROM drafts WHERE user_id = ?", (user_id,)) > 0
+        if gone:
+            await self._db.checkpoint()
+        return gone
 
     async def count(self) -> int:
         row = await self._db.fetchone("SELECT count(*) FROM drafts")

@@ -90,11 +90,28 @@ class OutboxRepository:
             " ORDER BY o.next_attempt_at, o.outbox_id LIMIT ?",
             (now, limit),
         )
-        return [self._row(r) for r in rows]
+        out = []
+        for r in rows:
+            row = await self._open(r)
+            if row is not None:
+                out.append(row)
+        return out
 
     def _row(self, r: sqlite3.Row) -> OutboxRow:
         return OutboxRow(r[0], r[1], r[2], r[3], self._unseal(bytes(r[4])).decode(), r[5], r[6],
                          r[7], r[8], r[9])
+
+    async def _open(self, r: sqlite3.Row) -> OutboxRow | None:
+        """The row opened, or None (and the row failed) when its key is gone.
+
+        With the private key offline the draft key lives in memory (tmpfs) and is lost at a
+        reboot: what was queued with it cannot be read any more, by design.
+        """
+        try:
+            return self._row(r)
+        except ValueError:
+            await self.give_up(int(r[0]), FAILED, "sealed with a draft key that was lost")
+            return None
 
     async def head_row(self, outbox_id: int) -> OutboxRow | None:
         """The row if it is pending and the oldest pending row of its chat, due or not."""
@@ -104,7 +121,7 @@ class OutboxRepository:
             "                 AND p.chat_id = o.chat_id AND p.outbox_id < o.outbox_id)",
             (outbox_id,),
         )
-        return self._row(rows[0]) if rows else None
+        return await self._open(rows[0]) if rows else None
 
     async def next_due_at(self) -> float | None:
         row = await self._db.fetchone(

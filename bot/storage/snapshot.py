@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from bot.storage.db import Database, migrations
+from bot.storage.db import Database, _statements, migrations
 
 SIDE_FILES = ("-wal", "-shm", "-journal")
 
@@ -70,6 +70,80 @@ def check_database(path: Path) -> str | None:
             return (f"made by a newer version of the bot (migration {unknown[-1]} is unknown "
                     "here): upgrade the bot first")
         return None
+    finally:
+        conn.close()
+
+
+_MIGRATIONS_TABLE = ("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                     " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
+
+
+def _schema(conn: sqlite3.Connection) -> set[tuple[str, str, str, str]]:
+    return {(str(t), str(n), str(tb), " ".join(str(sql or "").split()))
+            for t, n, tb, sql in conn.execute(
+                "SELECT type, name, tbl_name, sql FROM sqlite_master"
+                " WHERE name NOT LIKE 'sqlite_stat%'")}
+
+
+def fresh_schema(versions: Iterable[int]) -> set[tuple[str, str, str, str]]:
+    """sqlite_master of a new database with exactly these migrations applied, in order."""
+    wanted = set(versions)
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        conn.execute(_MIGRATIONS_TABLE)
+        for version, _name, sql in migrations():
+            if version in wanted:
+                for statement in _statements(sql):
+                    conn.execute(statement)
+        return _schema(conn)
+    finally:
+        conn.close()
+
+
+def schema_problem(path: Path) -> str | None:
+    """Why the schema of the database at `path` is not what our migrations make, or None.
+
+    Every table, index, trigger and view is compared with a freshly migrated database of the
+    same migrations: anything extra, missing or changed (say, a trigger that copies drafts into
+    the outbox) is refused.
+    """
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        versions = [int(r[0]) for r in conn.execute("SELECT version FROM schema_migrations")]
+        have = _schema(conn)
+    finally:
+        conn.close()
+    want = fresh_schema(versions)
+    extra = sorted(have - want)
+    missing = sorted(want - have)
+    if extra:
+        kind, name = extra[0][0], extra[0][1]
+        changed = any(m[0] == kind and m[1] == name for m in missing)
+        return (f"its {kind} {name!r} is {'changed' if changed else 'not made by our migrations'}"
+                f" ({len(extra)} difference(s) with a freshly migrated database)")
+    if missing:
+        return f"its {missing[0][0]} {missing[0][1]!r} is missing"
+    return None
+
+
+def staff_list(path: Path) -> list[tuple[int, str]]:
+    """(user id, added at) of every staff member in the database at `path`."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return [(int(r[0]), str(r[1])) for r in conn.execute(
+            "SELECT user_id, added_at FROM staff_members ORDER BY user_id")]
+    except sqlite3.OperationalError:  # before the staff migration
+        return []
+    finally:
+        conn.close()
+
+
+def case_span(path: Path) -> tuple[str | None, str | None]:
+    """The first and last submission time of the cases in the database at `path`."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT min(submitted_at), max(submitted_at) FROM cases").fetchone()
+        return (row[0], row[1]) if row else (None, None)
     finally:
         conn.close()
 

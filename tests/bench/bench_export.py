@@ -299,9 +299,9 @@ def _peak_rss_mb() -> float:
 
 
 async def _child(fmt: str, db_path: Path, out: Path, key: Path | None,
-                 workers: int | None) -> dict[str, Any]:
-    from bot.services.export import export_cases
-    from bot.services.sealed_export import case_opener
+                 workers: int | None, level: int | None = None) -> dict[str, Any]:
+    from bot.export import export_cases
+    from bot.export.sealed import case_opener
 
     db = await Database.open(db_path, migrate=False)
     batches = 0
@@ -311,6 +311,8 @@ async def _child(fmt: str, db_path: Path, out: Path, key: Path | None,
         batches += 1
 
     extra: dict[str, Any] = {}
+    if level is not None:
+        extra["deflate_level"] = level
     if key is not None:
         extra["decode"] = case_opener(PrivateKey(key.read_bytes()))  # noqa: ASYNC240
     with TreeRss() as tree:
@@ -338,11 +340,12 @@ def _cpu_seconds(who: int) -> float:
 
 
 def _run_child(fmt: str, db_path: Path, out: Path, key: Path | None = None,
-               workers: int | None = None) -> dict[str, Any]:
+               workers: int | None = None, level: int | None = None) -> dict[str, Any]:
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "tests.bench.bench_export", "--child", fmt, str(db_path),
-         str(out), str(key or ""), "" if workers is None else str(workers)],
+         str(out), str(key or ""), "" if workers is None else str(workers),
+         "" if level is None else str(level)],
         cwd=ROOT, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
@@ -403,14 +406,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="5,000 cases, one run")
     parser.add_argument("--output", type=Path, default=ROOT / "bench-results" / "export.json")
     parser.add_argument("--keep", type=Path, help="keep the database and exports in this folder")
-    parser.add_argument("--child", nargs=5, metavar=("FORMAT", "DB", "OUT", "KEY", "WORKERS"),
+    parser.add_argument("--level", type=int,
+                        help="XLSX deflate level (default: the export's own, 6)")
+    parser.add_argument("--child", nargs=6,
+                        metavar=("FORMAT", "DB", "OUT", "KEY", "WORKERS", "LEVEL"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        fmt, db_path, out, key, workers = args.child
+        fmt, db_path, out, key, workers, level = args.child
         print(json.dumps(asyncio.run(_child(fmt, Path(db_path), Path(out),
                                             Path(key) if key else None,
-                                            int(workers) if workers else None))))
+                                            int(workers) if workers else None,
+                                            int(level) if level else None))))
         return 0
     if args.quick:
         args.cases, args.runs = 5_000, 1
@@ -433,7 +440,8 @@ def main(argv: list[str] | None = None) -> int:
         runs: dict[str, list[dict[str, Any]]] = {}
         for i in range(args.runs):
             for fmt in args.formats.split(","):
-                figures = _run_child(fmt, db_path, work / f"export.{fmt}", key, args.workers)
+                figures = _run_child(fmt, db_path, work / f"export.{fmt}", key, args.workers,
+                                     args.level)
                 runs.setdefault(fmt, []).append(figures)
                 print(f"  {fmt} run {i + 1}: {figures['export_seconds']:.2f} s, "
                       f"{figures['peak_total_rss_mb']:.0f} MB", flush=True)

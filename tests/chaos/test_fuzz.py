@@ -34,7 +34,7 @@ from bot.errors import ErrorReport
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.simusers import SimChat, SimUser
 from bot.sandbox.world import JSON, wait_event
-from bot.services.polling import ReadingBot
+from bot.telegram.polling import ReadingBot
 from tests.chaos.conftest import ErrorSpy, report, scale
 from tests.e2e.conftest import BotRunner
 
@@ -382,6 +382,7 @@ def test_hostile_updates(fuzz: tuple[Fuzz, asyncio.AbstractEventLoop],
     f, loop = fuzz
     started = time.monotonic()
     logging.getLogger("bot.services.outbox").setLevel(logging.INFO)
+    logging.getLogger("bot.telegram.retries").setLevel(logging.INFO)
 
     # No shrinking: the bot keeps state across batches, so a smaller batch is not the same
     # experiment; the failing batch is printed whole instead.
@@ -431,7 +432,7 @@ async def test_an_unreadable_update_does_not_stall_the_bot(
             assert relative.last.buttons
         assert ReadingBot.skipped == skipped + 1
         assert not emulator.world.undelivered()
-        lines = [r.getMessage() for r in caplog.records if r.name == "bot.services.polling"]
+        lines = [r.getMessage() for r in caplog.records if r.name == "bot.telegram.polling"]
         assert len(lines) == 1 and "(my_chat_member)" in lines[0], lines
         everything = "\n".join(r.getMessage() for r in caplog.records)
         assert "Секрет" not in everything and str(odd.id) not in everything

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.handlers.admin import USE_BUTTONS
 from bot.handlers.relative import STATUS_LABELS
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES
 from bot.sandbox.emulator import Emulator
@@ -305,6 +306,22 @@ async def test_cancel_stops_the_broadcast(bot: BotRunner, emulator: Emulator) ->
     assert answer.text.startswith("Stopping broadcast #2")
     await admin.wait_for("Broadcast #2 was stopped")
     assert (await states(bot, 2))["cancelled"] > 0
+
+
+async def test_an_admin_message_is_a_broadcast_text_only_while_composing(
+        bot: BotRunner, emulator: Emulator) -> None:
+    """The compose handler group (bot/app.py) takes an admin's message only for a draft."""
+    admin = emulator.user(ADMIN, language_code="en")
+    await admin.send_text("Hello")  # no draft: the relative's journey, which asks the language
+    assert "Выберите язык" in admin.last.plain
+    await admin.send_command("broadcast")
+    for lang in LANGUAGES:
+        await admin.send_text(TEXTS[lang])
+    await admin.press("No photo")
+    assert "Who should receive it?" in admin.last.plain
+    await admin.send_text("Hello")  # a draft waiting for a button: not the journey
+    assert tr("en", USE_BUTTONS) in admin.last.plain
+    assert (await BroadcastRepository(bot.d.db).get_draft(ADMIN) or {})["step"] == "audience"
 
 
 async def _sent_at_least(bot: BotRunner, n: int, broadcast_id: int = 1) -> bool:

@@ -81,11 +81,12 @@ def lines(text: str) -> list[str]:
 async def test_check(emulator: Emulator, tmp_path: Path) -> None:
     data = tmp_path / "data"
     good = cli_env(token=emulator.token, api_base_url=emulator.base_url, data_dir=str(data))
+    rc, _out, _err = await run_cli("migrate", env=good, cwd=tmp_path)  # check never migrates
+    assert rc == 0
     rc, out, err = await run_cli("check", env=good, cwd=tmp_path)
     assert (rc, err) == (0, ""), err
     assert out.startswith("ok: ") and "@sandbox_bot" in out and "schema version" in out
     assert emulator.token not in out + err
-    assert (data / "bot.sqlite3").exists()
 
     wrong = "999999:WRONG-token-value"
     rc, out, err = await run_cli("check", env={**good, "BOT_TOKEN": wrong}, cwd=tmp_path)
@@ -115,6 +116,21 @@ def test_check_reports_each_bad_setting_on_its_own_line(
     err = lines(capsys.readouterr().err)
     assert len(err) == 3
     assert {e.split(":")[0] for e in err} == {"BOT_WEBHOOK_PORT", "BOT_BACKUP_KEEP", "BOT_TOKEN"}
+
+
+def test_check_refuses_a_short_webhook_secret(
+        in_tmp: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Security review L1: a webhook secret anyone could guess is refused before anything runs."""
+    monkeypatch.setenv("BOT_TOKEN", "123456:abcdefghijklmnopqrstuvwxyzABCDEFGHI")
+    monkeypatch.setenv("BOT_WEBHOOK_URL", "https://bot.example.org/telegram/hook")
+    monkeypatch.setenv("BOT_WEBHOOK_SECRET", "a" * 31)
+    assert main(["check"]) == 2
+    assert lines(capsys.readouterr().err) == [
+        "BOT_WEBHOOK_SECRET: must be 32-256 characters of A-Z, a-z, 0-9, _ and - "
+        "(make one with: openssl rand -hex 32)"]
+    assert main(["run"]) == 2
+    assert "BOT_WEBHOOK_SECRET: must be 32-256" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------- keys, migrate
@@ -236,7 +252,11 @@ async def test_export_with_files(emulator: Emulator, tmp_path: Path) -> None:
     photo = emulator.world.files.add("photo", b"\xff\xd8 a photo")
     doc = emulator.world.files.add("document", b"%PDF-1.4 passport", file_name="паспорт.pdf",
                                    mime_type="application/pdf")
+    # Security review L5: what a double click would run is saved as .bin.
+    exe = emulator.world.files.add("document", b"MZ not a passport", file_name="паспорт.pdf.exe")
+    hta = emulator.world.files.add("document", b"<script>", file_name="letter.HTA")
     attachments = [media(photo, "photo"), media(doc, "document", "паспорт.pdf"),
+                   media(exe, "document", "паспорт.pdf.exe"), media(hta, "document", "letter.HTA"),
                    {"kind": "photo", "file_id": "GONE", "file_unique_id": "Ugone"}]
     data = tmp_path / "data"
     await seed_cases(data, attachments)
@@ -247,7 +267,7 @@ async def test_export_with_files(emulator: Emulator, tmp_path: Path) -> None:
                                     env=env, cwd=tmp_path)
     assert rc == 0, err
     assert "exported 6 rows (3 cases)" in stdout
-    assert "attachments: 2 downloaded, 0 already there, 1 not available" in stdout
+    assert "attachments: 4 downloaded, 0 already there, 1 not available" in stdout
     assert lines(err) == ["  not downloaded: 4821-0001 photo:Ugone: Telegram: Bad Request: "
                           "invalid file_id"]
     assert emulator.token not in stdout + err
@@ -258,13 +278,15 @@ async def test_export_with_files(emulator: Emulator, tmp_path: Path) -> None:
     got = {p.relative_to(files).as_posix(): p.read_bytes() for p in files.rglob("*")
            if p.is_file()}
     assert got == {f"4821-0001/photo-{photo.file_unique_id}.jpg": photo.data,
-                   f"4821-0001/document-{doc.file_unique_id}.pdf": doc.data}
+                   f"4821-0001/document-{doc.file_unique_id}.pdf": doc.data,
+                   f"4821-0001/document-{exe.file_unique_id}.bin": exe.data,
+                   f"4821-0001/document-{hta.file_unique_id}.bin": hta.data}
     conn = sqlite3.connect(data / "bot.sqlite3")
     audit = conn.execute("SELECT action, detail FROM audit_log").fetchall()
     conn.close()
     assert audit and audit[-1][0] == "export"
     detail = json.loads(audit[-1][1])
-    assert detail["via"] == "cli" and detail["cases"] == 3 and detail["files"] == 2
+    assert detail["via"] == "cli" and detail["cases"] == 3 and detail["files"] == 4
     assert "Әлия" not in audit[-1][1]
 
 
@@ -282,6 +304,8 @@ def test_offline_key_export_is_sealed_and_decrypts_to_the_same_rows(
     offline = in_tmp / "usb"
     offline.mkdir()
     (data / "keys" / "org_private.key").rename(offline / "org_private.key")
+    # The verify key goes with it: decrypt checks the exports' signatures with it.
+    (offline / "verify.key").write_bytes((data / "keys" / "verify.key").read_bytes())
     monkeypatch.setenv("BOT_PUBLIC_KEY_FILE", str(data / "keys" / "org_public.key"))
     sealed_dir = in_tmp / "sealed"
     sealed_dir.mkdir()
@@ -290,7 +314,10 @@ def test_offline_key_export_is_sealed_and_decrypts_to_the_same_rows(
     printed = capsys.readouterr().out
     assert "the private key is offline" in printed and "python -m bot decrypt" in printed
     names = sorted(p.name for p in sealed_dir.iterdir())
-    assert names == ["c.csv.sealed", "c.jsonl.sealed", "c.xlsx.sealed"]  # nothing else
+    assert names == ["c.csv.sealed", "c.csv.sealed.sig", "c.jsonl.sealed",  # nothing else
+                     "c.jsonl.sealed.sig", "c.xlsx.sealed", "c.xlsx.sealed.sig"]
+    for path in sealed_dir.glob("*.sealed"):
+        assert path.read_bytes().startswith(b"age-encryption.org/v1\n")
     for path in sealed_dir.iterdir():
         blob = path.read_bytes()
         for needle in (*NAMES, "Reporter 1", "4821-0001", "sister"):
@@ -316,8 +343,9 @@ def test_offline_key_export_is_sealed_and_decrypts_to_the_same_rows(
     # A wrong key, and a file that is not sealed, each get one line.
     other = in_tmp / "other"
     assert main(["keys", "generate", "--out", str(other)]) == 0
-    assert main(["decrypt", "--key", str(other / "org_private.key"), "--input",
-                 str(sealed_dir / "c.csv.sealed"), "--output", str(plain / "x")]) == 1
+    assert main(["decrypt", "--key", str(other / "org_private.key"), "--verify-key",
+                 str(offline / "verify.key"), "--input", str(sealed_dir / "c.csv.sealed"),
+                 "--output", str(plain / "x")]) == 1
     assert main(["decrypt", "--key", key, "--input", str(plain / "cases.csv"),
                  "--output", str(plain / "y")]) == 1
     err = lines(capsys.readouterr().err)
@@ -427,3 +455,140 @@ async def test_sigterm_mid_journey_loses_nothing(emulator: Emulator, tmp_path: P
     assert [a["kind"] for a in stored["persons"][0]["attachments"]] == ["photo"]
     assert tr(lang, "Welcome back. We continue where you stopped:") not in user.last.plain
 
+
+
+# ----------------------------------------------------------------------------- mistakes
+
+
+def _first_schema(path: Path) -> None:
+    """A database at schema version 1 (what an old bot left), with one user."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _version, name, sql = migrations()[0]
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
+                 "name TEXT NOT NULL, applied_at TEXT NOT NULL)")
+    for statement in _statements(sql):
+        conn.execute(statement)
+    conn.execute("INSERT INTO schema_migrations VALUES (1, ?, '2024-01-01')", (name,))
+    conn.execute("INSERT INTO users VALUES (7, 'kk', 1, 1, '2024-01-01', '2024-01-02')")
+    conn.commit()
+    conn.close()
+
+
+def _schema_version(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0])
+    finally:
+        conn.close()
+
+
+async def test_check_export_and_broadcast_never_migrate(emulator: Emulator,
+                                                        tmp_path: Path) -> None:
+    """Issue 16: run beside the bot, they must not change its schema; they say "run migrate"
+    and exit 2. `check` opens the database read-only (Docker's health check runs it)."""
+    data = tmp_path / "data"
+    env = cli_env(token=emulator.token, api_base_url=emulator.base_url, data_dir=str(data))
+    db_path = data / "bot.sqlite3"
+    latest = migrations()[-1][0]
+
+    # No database yet: nothing is created.
+    rc, _out, err = await run_cli("check", env=env, cwd=tmp_path)
+    assert rc == 2 and lines(err) == [
+        f"BOT_DATA_DIR: there is no database at {db_path} yet: run migrate (or start the bot) "
+        "first"]
+    assert not db_path.exists()
+
+    _first_schema(db_path)
+    behind = (f"the database schema is at version 1, this bot needs {latest}: run migrate "
+              "first (with the bot stopped, or restart the bot)")
+    rc, _out, err = await run_cli("check", env=env, cwd=tmp_path)
+    assert (rc, lines(err)) == (2, [f"BOT_DATA_DIR: {behind}"])
+    rc, _out, err = await run_cli("export", "--format", "csv", "--output",
+                                  str(tmp_path / "cases.csv"), env=env, cwd=tmp_path)
+    assert (rc, lines(err)) == (2, [f"export: {behind}"])
+    assert not (tmp_path / "cases.csv").exists()
+    rc, _out, err = await run_cli("broadcast", "--text", "en=News", "--yes", "--no-wait",
+                                  env=env, cwd=tmp_path)
+    assert (rc, lines(err)) == (2, [f"broadcast: {behind}"])
+    assert _schema_version(db_path) == 1
+    assert not (data / "bot.sqlite3-wal").exists()
+
+    rc, out, err = await run_cli("migrate", env=env, cwd=tmp_path)
+    assert rc == 0 and f"schema version {latest}" in out
+    rc, out, err = await run_cli("check", env=env, cwd=tmp_path)
+    assert (rc, err) == (0, ""), err
+    assert f"database schema version {latest}" in out
+
+
+@pytest.mark.parametrize(("args", "error"), [
+    (["--status", "nwe"], "argument --status: invalid choice: 'nwe' (choose from 'new', "
+     "'in_review', 'needs_info', 'verified', 'referred', 'located', 'closed', 'withdrawn')"),
+    (["--lang", "de"], "argument --lang: invalid choice: 'de' (choose from 'kk', 'ru', 'en')"),
+    (["--since", "2024-03-05", "--until", "2024-03-01"],
+     "argument --since: 2024-03-05 is after --until 2024-03-01; --since must be on or before "
+     "--until"),
+    (["--since", "2024-3-5"], "argument --since: '2024-3-5' is not a date as YYYY-MM-DD"),
+])
+def test_export_refuses_filters_that_can_only_be_mistakes(
+        in_tmp: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        args: list[str], error: str) -> None:
+    """Issue 16: these used to export 0 rows with exit 0."""
+    data = in_tmp / "data"
+    asyncio.run(seed_cases(data, []))
+    monkeypatch.setenv("BOT_DATA_DIR", str(data))
+    out = in_tmp / "cases.csv"
+    with pytest.raises(SystemExit) as stopped:
+        main(["export", "--format", "csv", "--output", str(out), *args])
+    assert stopped.value.code == 2
+    err = lines(capsys.readouterr().err)
+    assert err[-1].endswith(f"export: error: {error}"), err
+    assert any(e.startswith("usage: ") for e in err) and not out.exists()
+
+
+def test_export_errors_name_the_real_output_path(
+        in_tmp: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = in_tmp / "data"
+    asyncio.run(seed_cases(data, []))
+    monkeypatch.setenv("BOT_DATA_DIR", str(data))
+    missing = in_tmp / "no-such-folder" / "cases.csv"
+    assert main(["export", "--format", "csv", "--output", str(missing)]) == 2
+    # (Only our lines: a handler an earlier in-process test left may add "Logging error"s.)
+    assert [e for e in lines(capsys.readouterr().err) if e.startswith("export")] == [
+        f"export: cannot write {missing}: the folder {missing.parent} does not exist"]
+    taken = in_tmp / "cases.xlsx"
+    (taken / "inside").mkdir(parents=True)  # a folder where the file should go
+    assert main(["export", "--format", "xlsx", "--output", str(taken)]) == 1
+    err = capsys.readouterr().err
+    assert f"export: cannot write {taken}: " in err and ".part" not in err
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["cases.xlsx", "data"]
+
+
+def test_every_command_and_option_explains_itself(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from bot.__main__ import _parser
+
+    def walk(parser: argparse.ArgumentParser, name: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub_name, sub in action.choices.items():
+                    if sub_name == "broadcast" and not sub.description:
+                        continue  # its parser is built only when it runs (checked below)
+                    assert sub.description, f"{name} {sub_name}: no description"
+                    walk(sub, f"{name} {sub_name}")
+            elif action.option_strings and "-h" not in action.option_strings:
+                assert action.help, f"{name} {action.option_strings}: no help"
+
+    walk(_parser(["run"])[0], "bot")
+    walk(_parser(["broadcast"])[0], "bot")
+    monkeypatch.setattr(sys, "argv", ["atazhurt-bot"])
+    with pytest.raises(SystemExit) as stopped:
+        main(["--version"])
+    assert stopped.value.code == 0
+    assert re.fullmatch(r"atazhurt-bot \S+\n", capsys.readouterr().out)
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "Exit codes: 0 done; 1" in capsys.readouterr().out

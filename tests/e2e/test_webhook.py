@@ -22,7 +22,7 @@ from bot.sandbox.emulator import Emulator
 from tests.e2e.conftest import click, tr
 from tests.journeys import prompt
 
-SECRET = "webhook_Secret-0123456789"
+SECRET = "webhook_Secret-0123456789abcdefghijklmnop"  # 40 characters
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -153,3 +153,78 @@ async def test_sigterm_in_webhook_mode(emulator: Emulator, tmp_path: Path) -> No
     answered = prompt("en", "consent_store").split("\n")[0] in user.last.plain
     assert answered or emulator.world.updates, log
     assert tr("en", "Missing person %(number)s", number=1) not in user.last.plain
+
+
+def _rss_kb() -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+async def _raw_request(port: int, head: str, body: bytes = b"") -> tuple[str, float]:
+    """Send a request's head (and the start of a body) and read the answer's status line
+    without sending the rest: (status line, seconds it took)."""
+    started = asyncio.get_running_loop().time()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(head.encode() + body)
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), 5)
+    finally:
+        writer.close()
+    return line.decode().strip(), asyncio.get_running_loop().time() - started
+
+
+async def test_webhook_refuses_big_bodies_unread_and_compares_the_secret_in_full(
+        emulator: Emulator, tmp_path: Path) -> None:
+    """Security review L1: a body over 1 MB is refused from its length before it is read
+    (the answer comes while the client has sent only a few bytes of it), one sent without a
+    length is cut off at 1 MB, and memory does not grow; updates still arrive."""
+    port = free_port()
+    settings = webhook_settings(emulator, tmp_path / "data", port)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_bot(settings, stop=stop))
+    try:
+        await wait_for_webhook(emulator)
+        path = "/telegram/hook"
+        big = 50 * 1024 * 1024
+
+        # 50 MB announced, 10 bytes sent: refused at once, unread (413), with the secret;
+        # without it 403 (the same for a missing and a wrong secret).
+        for headers, status in ((f"X-Telegram-Bot-Api-Secret-Token: {SECRET}\r\n", "413"),
+                                ("", "403"),
+                                ("X-Telegram-Bot-Api-Secret-Token: x\r\n", "403")):
+            head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}"
+                    f"Content-Type: application/json\r\nContent-Length: {big}\r\n\r\n")
+            line, seconds = await _raw_request(port, head, b'{"update_')
+            assert line.split()[1] == status, line
+            assert seconds < 2.0
+
+        # Bodies without a length (chunked), 8 MB each: cut off at 1 MB; memory stays flat.
+        async def chunks() -> Any:
+            block = b" " * 65536
+            for _ in range(128):
+                yield block
+
+        before = _rss_kb()
+        statuses = []
+        async with aiohttp.ClientSession() as http:
+            for _ in range(5):
+                try:
+                    async with http.post(settings.webhook_url, data=chunks(), headers={
+                            "X-Telegram-Bot-Api-Secret-Token": SECRET}) as r:
+                        statuses.append(r.status)
+                except (aiohttp.ClientError, ConnectionError):
+                    statuses.append(0)  # closed by the server while the body was coming
+        assert set(statuses) <= {413, 0}, statuses
+        assert _rss_kb() - before < 20_000, (before, _rss_kb())
+
+        # An update of an ordinary size still goes through, and the bot answers.
+        user = emulator.user(4545, language_code="en")
+        await user.send_text("/start")
+        assert user.last.buttons
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(task, 30) == 0

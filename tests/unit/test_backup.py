@@ -16,8 +16,11 @@ import pytest
 from nacl.public import PrivateKey
 
 from bot.config import Settings
+from bot.crypto import sealedfile
+from bot.crypto.keyring import Keyring, load_keyring
+from bot.crypto.sealing import Sealer, sealer_for
+from bot.crypto.signing import load_verify_key, sign_file, signature_path
 from bot.logs import OneLineFormatter, RepeatFilter
-from bot.services import sealedfile
 from bot.services.backup import (
     BackupError,
     backup_to,
@@ -27,7 +30,6 @@ from bot.services.backup import (
     run_daily_backup,
     take_backup,
 )
-from bot.services.crypto import load_keyring
 from bot.storage.cases import CaseRepository, NewCase
 from bot.storage.db import Database
 
@@ -36,6 +38,14 @@ MARKER = "PLAINMARKER-Гүлжан-7f3a"
 
 def settings_for(data_dir: Path, **extra: object) -> Settings:
     return Settings(data_dir=data_dir, **extra)  # type: ignore[arg-type]
+
+
+def sealer(keys: Keyring) -> Sealer:
+    return sealer_for(keys.public, keys.signing, keys.draft_key)
+
+
+def verify(data_dir: Path) -> object:
+    return load_verify_key(data_dir / "keys" / "verify.key")
 
 
 def new_case(i: int, text: str = "") -> NewCase:
@@ -94,7 +104,7 @@ async def test_backup_while_writing_restores_every_committed_row(tmp_path: Path)
     await asyncio.sleep(0.05)
     before = list(committed)
     output = tmp_path / "out" / "b.sealed"
-    result = await take_backup(s, keys.public, output)
+    result = await take_backup(s, sealer(keys), output)
     await asyncio.sleep(0.05)
     stop.set()
     await task
@@ -107,10 +117,12 @@ async def test_backup_while_writing_restores_every_committed_row(tmp_path: Path)
         assert needle not in sealed
     assert not [p for p in data_dir.iterdir() if ".tmp" in p.name]  # the plain copy is gone
     assert output.stat().st_mode & 0o077 == 0
+    assert signature_path(output).exists()
 
     await db.close()
     assert keys.private is not None
-    restored = restore_from(s, output, keys.private)
+    restored = restore_from(s, output, keys.private, verify_key=verify(data_dir))
+    assert restored.signed
     assert restored.cases == result.cases
     numbers = db_numbers(s.db_path)
     assert set(before) <= set(numbers)  # every answer acknowledged before the backup
@@ -138,19 +150,28 @@ async def test_refused_backups_leave_the_database_untouched(tmp_path: Path) -> N
     await CaseRepository(db).submit(new_case(1), "2024-01-01", lambda: "N1")
     await db.checkpoint()
     await db.close()
-    good = tmp_path / "good.sealed"
-    backup_to(s, keys.public, good)
+    good = tmp_path / "good.age"
+    backup_to(s, sealer(keys), good)
     before = digest(s.db_path)
+    vk = verify(data_dir)
 
     other = PrivateKey.generate()
-    foreign = tmp_path / "foreign.sealed"
-    backup_to(s, other.public_key, foreign)
-    corrupted = tmp_path / "corrupted.sealed"
+    foreign = tmp_path / "foreign.age"
+    backup_to(s, sealer_for(other.public_key, keys.signing), foreign)
+    corrupted = tmp_path / "corrupted.age"
     raw = bytearray(good.read_bytes())
     raw[len(raw) // 2] ^= 0x55
     corrupted.write_bytes(bytes(raw))
-    truncated = tmp_path / "truncated.sealed"
+    signature_path(corrupted).write_bytes(signature_path(good).read_bytes())
+    resigned = tmp_path / "resigned.age"  # damaged, then signed: age itself refuses it
+    resigned.write_bytes(bytes(raw))
+    assert keys.signing is not None
+    sign_file(resigned, keys.signing, "backup")
+    truncated = tmp_path / "truncated.age"
     truncated.write_bytes(good.read_bytes()[: len(raw) - 100])
+    sign_file(truncated, keys.signing, "backup")
+    unsigned = tmp_path / "unsigned.age"
+    unsigned.write_bytes(good.read_bytes())
     not_db = tmp_path / "notdb.sealed"
     plain = tmp_path / "plain.bin"
     plain.write_bytes(b"this is not a database" * 1000)
@@ -174,46 +195,80 @@ async def test_refused_backups_leave_the_database_untouched(tmp_path: Path) -> N
     sealedfile.seal_file(other_db, export, keys.public, {"kind": "export"})
     unsealed = tmp_path / "unsealed.sqlite3"
     unsealed.write_bytes(s.db_path.read_bytes())
+    extra_index = tmp_path / "index.sealed"
+    indexed = tmp_path / "indexed.sqlite3"
+    indexed.write_bytes(s.db_path.read_bytes())
+    conn = sqlite3.connect(indexed)
+    conn.execute("CREATE INDEX spy ON cases(number)")
+    conn.commit()
+    conn.close()
+    sealedfile.seal_file(indexed, extra_index, keys.public, {"kind": "backup"})
 
+    # (words in the one line, allow_unsigned)
     expected = {
-        foreign: "this key cannot open this file",
-        corrupted: "damaged",
-        truncated: "damaged or truncated",
-        not_db: "not a database",
-        no_schema: "no schema_migrations",
-        newer: "newer version",
-        export: "not a backup",
-        unsealed: "not a sealed file",
-        tmp_path / "missing.sealed": "does not exist",
+        foreign: ("this key cannot open this file", False),
+        corrupted: ("does not match its signature", False),
+        resigned: ("damaged", False),
+        truncated: ("damaged", False),
+        unsigned: ("is not signed", False),
+        not_db: ("not a database", True),
+        no_schema: ("no schema_migrations", True),
+        newer: ("newer version", True),
+        export: ("not a backup", True),
+        unsealed: ("not a backup written by this bot", True),
+        extra_index: ("index 'spy' is not made by our migrations", True),
+        tmp_path / "missing.sealed": ("does not exist", False),
     }
-    for path, words in expected.items():
+    for path, (words, allow) in expected.items():
         with pytest.raises(BackupError) as caught:
-            restore_from(s, path, keys.private)
+            restore_from(s, path, keys.private, verify_key=vk, allow_unsigned=allow)
         message = str(caught.value)
         assert words in message, (path.name, message)
         assert "\n" not in message
         assert digest(s.db_path) == before, path.name
         assert sorted(p.name for p in data_dir.iterdir()) == ["bot.sqlite3", "keys"], path.name
-    restore_from(s, good, keys.private)  # and the good one still works
+    # Refused when not confirmed, too.
+    with pytest.raises(BackupError, match="not confirmed"):
+        restore_from(s, good, keys.private, verify_key=vk, confirm=lambda summary: False)
+    assert digest(s.db_path) == before
+    shown: list[list[str]] = []
+    restore_from(s, good, keys.private, verify_key=vk,  # and the good one still works
+                 confirm=lambda summary: shown.append(summary.lines()) or True)
+    assert "signed by this organisation's signing key" in shown[0][0]
+    assert shown[0][1] == "Staff in it: none"
+    assert shown[0][2] == "Cases in it: 1, submitted 2024-01-01 to 2024-01-01"
 
 
-def test_restore_brings_back_the_draft_key(tmp_path: Path) -> None:
-    """Drafts are sealed with the server's draft key: a restore on a new server needs it."""
+def test_restore_brings_back_the_draft_key_only_from_a_signed_file(tmp_path: Path) -> None:
+    """Drafts are sealed with the server's draft key: a restore on a new server needs it, but
+    only a signed backup may install it (H3)."""
     old = tmp_path / "old"
     s_old = settings_for(old)
     keys = load_keyring(old, None, None)
     asyncio.run(_make_db(s_old.db_path))
-    out = tmp_path / "b.sealed"
-    backup_to(s_old, keys.public, out)
+    out = tmp_path / "b.age"
+    backup_to(s_old, sealer(keys), out)
+    # The new server runs with the private key offline and its draft key on tmpfs.
     new = tmp_path / "new"
-    s_new = settings_for(new, public_key_file=old / "keys" / "org_public.key")
-    new_keys = load_keyring(new, s_new.public_key_file, None)
+    run = tmp_path / "run"
+    run.mkdir()
+    s_new = settings_for(new, public_key_file=old / "keys" / "org_public.key",
+                         draft_key_file=run / "draft.key")
+    new_keys = load_keyring(new, s_new.public_key_file, None, s_new.draft_key_file)
     assert new_keys.draft_box._key != keys.draft_box._key
     assert keys.private is not None
-    restore_from(s_new, out, keys.private)
-    again = load_keyring(new, s_new.public_key_file, None)
+    unsigned = tmp_path / "unsigned.age"
+    unsigned.write_bytes(out.read_bytes())
+    result = restore_from(s_new, unsigned, keys.private, allow_unsigned=True)
+    assert not result.signed and result.draft_key == "not taken (unsigned file)"
+    assert load_keyring(new, s_new.public_key_file, None, s_new.draft_key_file
+                        ).draft_box._key == new_keys.draft_box._key
+    result = restore_from(s_new, out, keys.private, verify_key=verify(old))
+    assert result.signed and result.draft_key == "installed"
+    again = load_keyring(new, s_new.public_key_file, None, s_new.draft_key_file)
     assert again.draft_box._key == keys.draft_box._key
-    assert list((new / "keys").glob("draft.key.before-restore-*"))
+    assert list(run.glob("draft.key.before-restore-*"))
+    assert not (new / "keys" / "draft.key").exists()  # never on the data disk
 
 
 async def _make_db(path: Path) -> None:
@@ -254,11 +309,15 @@ async def test_daily_backup_rotation(tmp_path: Path) -> None:
     for name in names:
         (folder / name).write_bytes(b"old")
     (folder / "keep-me.sealed").write_bytes(b"manual")
-    result, removed = await run_daily_backup(s, keys.public)
+    for name in names[:2]:
+        (folder / (name + ".sig")).write_bytes(b"sig")
+    result, removed = await run_daily_backup(s, sealer(keys))
     assert removed == 3
     left = sorted(p.name for p in folder.iterdir())
-    assert left == sorted([*names[3:], result.path.name, "keep-me.sealed"])
+    assert left == sorted([*names[3:], result.path.name, result.path.name + ".sig",
+                           "keep-me.sealed"])
     assert rotate(folder, 1) == [folder / names[3], folder / names[4]]
+    assert result.path.name.endswith(".tar.age")
 
 
 def test_repeat_filter_counts_identical_errors() -> None:

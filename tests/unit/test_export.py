@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import random
+import re
 import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,17 +19,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl.utils import get_column_letter  # type: ignore[import-untyped]
 
-from bot.form.model import load_form
-from bot.services import export as ex
-from bot.services.case_numbers import new_case_number
-from bot.services.export import (
+from bot import export as ex
+from bot.export import (
     ExportError,
     ExportPlan,
     column_names,
     csv_cells,
     csv_safe,
     export_cases,
+    workers,
+    xlsx,
 )
+from bot.export import plan as plan_module
+from bot.form.model import load_form
+from bot.services.case_numbers import new_case_number
 from bot.storage.cases import CaseRepository, NewCase
 from bot.storage.db import Database
 from bot.storage.export_queries import count_cases, iter_cases
@@ -150,8 +154,12 @@ def _text_cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+_GUARD_MARK = re.compile("(^|[,;\t\r\n\"])'(?=[=+\\-@\t\r])")
+
+
 def _unguard(cell: str) -> str:
-    return cell[1:] if cell[:1] == "'" and cell[1:2] in ex.FORMULA_TRIGGERS else cell
+    """A CSV cell without the apostrophes the formula guard put in."""
+    return _GUARD_MARK.sub("\\1", cell)
 
 
 def _leftovers(folder: Path) -> list[Path]:
@@ -260,6 +268,77 @@ def test_csv_encoding_matches_the_csv_module(cells: list[str | int | None]) -> N
     assert ",".join(csv_cells(cells)) + "\r\n" == buf.getvalue()
 
 
+TRIGGERS = "=+-@\t\r"
+#: Text rich in what matters here: triggers, separators, quotes, line breaks.
+HOSTILE = st.text(alphabet=st.sampled_from(list('=+-@\t\r\n;,"\' aЖ1|!')), max_size=30)
+
+
+def _cell_starts(text: str) -> list[str]:
+    """Every cell of a CSV text split naively: lines on CR/LF, then cells on ",", ";" and TAB,
+    leading quotes dropped (what a spreadsheet would see at a cell's start)."""
+    return [piece.lstrip('"') for line in re.split("\r\n|\r|\n", text)
+            for piece in re.split("[,;\t]", line)]
+
+
+@pytest.mark.parametrize(("answer", "guarded"), [
+    ("=1+1", "'=1+1"),
+    ("a;=1+1;b", "a;'=1+1;b"),
+    ("x;=cmd|' /C calc'!A0;", "x;'=cmd|' /C calc'!A0;"),
+    ("note\t@SUM(A1)", "note\t'@SUM(A1)"),
+    ("+77011234567", "'+77011234567"),
+    ("2018-03; -", "2018-03; -"),  # a space first: no cell starts with the trigger
+    ("a;-b", "a;'-b"),
+    ("\t\t=", "'\t'\t'="),
+])
+def test_the_csv_guard_works_after_semicolons_and_tabs(answer: str, guarded: str) -> None:
+    assert csv_safe(answer) == guarded
+    assert all(not c.startswith(tuple(TRIGGERS)) for c in _cell_starts(csv_cells([answer])[0]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.integers(0, 99), HOSTILE, st.text(max_size=20)),
+                min_size=1, max_size=6))
+def test_no_split_of_a_csv_line_starts_a_cell_with_a_formula_trigger(
+        cells: list[str | int | None]) -> None:
+    line = ",".join(csv_cells(cells)) + "\r\n"
+    starts = _cell_starts(line)
+    assert not [c for c in starts if c[:1] in set(TRIGGERS)], line
+    if len(cells) > 1:  # what the csv module reads back: the text, apostrophes added
+        read = next(csv.reader(io.StringIO(line, newline="")))
+        assert read == ["" if c is None else csv_safe(c) if isinstance(c, str) else str(c)
+                        for c in cells]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(HOSTILE, min_size=4, max_size=4))
+def test_a_whole_csv_export_has_no_cell_starting_with_a_trigger(texts: list[str]) -> None:
+    """The export's own encoder (its inline hot path, choices, attachments, the header)."""
+    from bot.export.csv import _CsvEncoder, _CsvWriter
+    from bot.storage.export_queries import CaseRow
+
+    plan = ExportPlan(FORM)
+    person = {q.id: texts[i % 4] for i, q in enumerate(FORM.repeat_group.questions)
+              if q.type in ("text", "date", "phone")}
+    person["attachments"] = [{"kind": "document", "file_unique_id": "u1", "name": texts[0]}]
+    reporter = {q.id: texts[(i + 1) % 4] for i, q in enumerate(FORM.groups[1].questions)}
+    data = {"reporter": reporter, "persons": [person, {"relation": [texts[2], texts[3]]}],
+            "consent": {"store": "agree"}, "notice_version": texts[1]}
+    case = CaseRow(1, "1000-0001", "new", "kk", "2025-01-01T10:00:00+05:00",
+                   "2025-01-01T10:00:00+05:00", None, 2, None, 1, None, None, 1,
+                   json.dumps(data).encode())
+    fh = io.BytesIO()
+    writer = _CsvWriter(fh, plan)
+    writer.write(_CsvEncoder(plan).encode([case], ex.identity))
+    text = fh.getvalue().decode("utf-8-sig")
+    assert not [c for c in _cell_starts(text) if c[:1] in set(TRIGGERS)]
+    with io.StringIO(text, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2
+    for q in FORM.repeat_group.questions:
+        if q.id in person and q.type == "text":
+            assert rows[0][f"person_{q.id}"] == csv_safe(person[q.id])
+
+
 # --------------------------------------------------------------------------- XLSX
 
 
@@ -355,10 +434,10 @@ async def test_xlsx_holds_cell_for_cell_what_xlsxwriter_writes(tmp_path: Path) -
     plan = ExportPlan(FORM)
     ours = tmp_path / "ours.xlsx"
     with ours.open("wb") as fh:
-        writer = ex._XlsxWriter(fh, plan)
-        encoder = ex._XlsxEncoder(plan)
+        writer = xlsx._XlsxWriter(fh, plan)
+        encoder = xlsx._XlsxEncoder(plan)
         for i in range(0, len(cases), 64):
-            writer.write(encoder.encode(cases[i:i + 64], ex.identity, ex._sample(i)))
+            writer.write(encoder.encode(cases[i:i + 64], ex.identity, workers._sample(i)))
         writer.close()
 
     theirs = tmp_path / "theirs.xlsx"
@@ -425,7 +504,7 @@ async def test_worker_processes_write_exactly_what_one_process_writes(tmp_path: 
     there: the same bytes (CSV, JSONL) and the same sheet (XLSX) as without workers."""
     from nacl.public import PrivateKey
 
-    from bot.services.sealed_export import case_opener
+    from bot.export.sealed import case_opener
     from tests.bench.bench_export import sealer
 
     private = PrivateKey.generate()
@@ -497,8 +576,8 @@ def test_the_case_opener_travels_to_worker_processes() -> None:
 
     from nacl.public import PrivateKey
 
+    from bot.export.sealed import case_opener
     from bot.services.crypto import MAGIC
-    from bot.services.sealed_export import case_opener
     from tests.bench.bench_export import sealer
 
     private = PrivateKey.generate()
@@ -536,7 +615,7 @@ async def test_json_fallback_without_orjson(stored: Stored, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     await export_cases(stored.db, FORM, fmt="jsonl", output=tmp_path / "a.jsonl")
     await export_cases(stored.db, FORM, fmt="csv", output=tmp_path / "a.csv")
-    monkeypatch.setattr(ex, "_orjson", None)
+    monkeypatch.setattr(plan_module, "_orjson", None)
     await export_cases(stored.db, FORM, fmt="jsonl", output=tmp_path / "b.jsonl")
     await export_cases(stored.db, FORM, fmt="csv", output=tmp_path / "b.csv")
     a = [json.loads(x) for x in (tmp_path / "a.jsonl").read_bytes().splitlines()]
@@ -677,3 +756,65 @@ async def test_decode_is_applied_and_files_are_private(stored: Stored, tmp_path:
     await export_cases(stored.db, FORM, fmt="jsonl", output=out, decode=xor)
     assert json.loads(out.read_bytes().splitlines()[0])["persons"][0]["story"] == STORY
     assert out.stat().st_mode & 0o777 == 0o600
+
+
+async def test_xlsx_is_deflated_at_level_6_unless_the_caller_asks_for_speed(
+        tmp_path: Path) -> None:
+    """/export in Telegram uses the default (level 6: smaller, Telegram's 50 MB limit comes
+    later); the CLI asks for level 1. Both files hold the same sheet."""
+    path = tmp_path / "lv.sqlite3"
+    await seed(path, 300)
+    db = await Database.open(path)
+    try:
+        small, fast = tmp_path / "six.xlsx", tmp_path / "one.xlsx"
+        await export_cases(db, FORM, fmt="xlsx", output=small)
+        await export_cases(db, FORM, fmt="xlsx", output=fast, deflate_level=1)
+    finally:
+        await db.close()
+    assert ex.DEFLATE_LEVEL == 6
+    assert small.stat().st_size < fast.stat().st_size * 0.85
+    with zipfile.ZipFile(small) as a, zipfile.ZipFile(fast) as b:
+        assert a.read("xl/worksheets/sheet1.xml") == b.read("xl/worksheets/sheet1.xml")
+
+
+@pytest.mark.parametrize(("item", "path", "name"), [
+    ({"kind": "document", "file_unique_id": "U1", "name": "scan.PDF"}, None, "document-U1.pdf"),
+    ({"kind": "document", "file_unique_id": "U1", "name": "a.docx"}, None, "document-U1.docx"),
+    ({"kind": "document", "file_unique_id": "U1", "name": "run.exe"}, None, "document-U1.bin"),
+    ({"kind": "document", "file_unique_id": "U1", "name": "x.lnk"}, None, "document-U1.bin"),
+    ({"kind": "document", "file_unique_id": "U1", "name": "page.html"}, None, "document-U1.bin"),
+    ({"kind": "document", "file_unique_id": "U1", "name": "m.docm"}, None, "document-U1.bin"),
+    ({"kind": "document", "file_unique_id": "U1"}, "documents/file_3.hta", "document-U1.bin"),
+    ({"kind": "document", "file_unique_id": "U1"}, None, "document-U1.bin"),
+    ({"kind": "photo", "file_unique_id": "U/2"}, "photos/file_1.jpg", "photo-U_2.jpg"),
+    ({"kind": "photo", "file_unique_id": "U2"}, None, "photo-U2.jpg"),
+    ({"kind": "voice", "file_unique_id": "U3"}, "voice/file_9.oga", "voice-U3.oga"),
+    ({"kind": "audio", "file_unique_id": "U4", "name": "song.flac"}, None, "audio-U4.bin"),
+])
+def test_downloaded_files_keep_only_allow_listed_extensions(
+        item: dict[str, str], path: str | None, name: str) -> None:
+    from bot.export.files import file_name
+
+    assert file_name({"file_id": "F", **item}, path) == name
+
+
+async def test_an_export_without_worker_processes_runs_in_this_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sandbox without working semaphores (no /dev/shm) cannot start the process pool:
+    the export is encoded in this process instead, with the same result."""
+    path = tmp_path / "nosem.sqlite3"
+    await seed(path, 120)
+    db = await Database.open(path)
+    try:
+        await export_cases(db, FORM, fmt="csv", output=tmp_path / "a.csv", workers=2, batch=20)
+
+        def no_pool(*args: Any, **kwargs: Any) -> Any:
+            raise OSError(38, "Function not implemented")
+
+        monkeypatch.setattr(workers, "ProcessPoolExecutor", no_pool)
+        result = await export_cases(db, FORM, fmt="csv", output=tmp_path / "b.csv", workers=2,
+                                    batch=20)
+    finally:
+        await db.close()
+    assert result.cases == 120
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from telegram.error import BadRequest, NetworkError, TimedOut
 
-from bot.services.outbox import ResilientRateLimiter, is_send, maybe_delivered
+from bot.telegram.retries import ResilientRateLimiter, is_send, maybe_delivered
 
 
 class Flaky:

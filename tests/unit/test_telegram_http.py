@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from telegram.error import TelegramError
 
-from bot.services.telegram_http import AiohttpRequest
+from bot.telegram.http import AiohttpRequest
 
 parse = AiohttpRequest.parse_json_payload
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import openpyxl  # type: ignore[import-untyped]
 import pytest
 
-from bot.services import xlsx_stream as xs
-from bot.services.xlsx_stream import (
+from bot.export import xlsx as xs
+from bot.export.xlsx import (
     STYLE_HEADER,
     STYLE_TOP,
     STYLE_TOP_QUOTED,

@@ -3,7 +3,10 @@
 Files are found in the opened answers (every object with a ``file_id``), fetched with getFile
 and downloaded from ``{BOT_API_BASE_URL}/file/bot<token>/<file_path>`` into
 ``DIR/<case number>/<kind>-<file_unique_id><extension>``, the name the export's attachment
-columns refer to (``kind:file_unique_id``). Files over Telegram's 20 MB download limit, or
+columns refer to (``kind:file_unique_id``). The extension is the one the relative's file had
+only when it is on :data:`ALLOWED_EXTENSIONS` (documents, pictures, sound and video that staff
+may open with a double click); any other (``.exe``, ``.lnk``, ``.hta``, ``.html``, ``.docm``
+...) becomes ``.bin``. Files over Telegram's 20 MB download limit, or
 that Telegram no longer has, are counted and listed by reference, never by content. Errors
 never show the URL (it holds the token).
 """
@@ -28,6 +31,9 @@ MAX_DOWNLOAD = 20 * 1024 * 1024
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _EXT = {"photo": ".jpg", "voice": ".ogg", "video": ".mp4", "video_note": ".mp4",
         "audio": ".mp3", "animation": ".mp4"}
+#: Extensions a downloaded file may keep; anything else is saved as ".bin" (security review L5).
+ALLOWED_EXTENSIONS = frozenset((".jpg", ".jpeg", ".png", ".webp", ".pdf", ".ogg", ".oga", ".mp3",
+                                ".m4a", ".mp4", ".mov", ".doc", ".docx", ".txt"))
 
 
 @dataclass
@@ -53,7 +59,8 @@ def find_media(value: Any) -> Iterator[dict[str, Any]]:
 
 
 def file_name(media: dict[str, Any], file_path: str | None = None) -> str:
-    """``<kind>-<file_unique_id><ext>``, with characters unsafe in file names replaced."""
+    """``<kind>-<file_unique_id><ext>``, with characters unsafe in file names replaced and
+    ``<ext>`` from :data:`ALLOWED_EXTENSIONS` or ``.bin``."""
     kind = _SAFE.sub("_", str(media.get("kind") or "file"))
     ref = _SAFE.sub("_", str(media.get("file_unique_id") or media["file_id"]))[:80]
     ext = ""
@@ -62,7 +69,8 @@ def file_name(media: dict[str, Any], file_path: str | None = None) -> str:
             ext = PurePosixPath(str(candidate)).suffix.lower()
             if ext:
                 break
-    ext = ext if re.fullmatch(r"\.[a-z0-9]{1,8}", ext) else _EXT.get(kind, "")
+    if ext not in ALLOWED_EXTENSIONS:
+        ext = ".bin" if ext else _EXT.get(kind, ".bin")
     return f"{kind}-{ref}{ext}"
 
 

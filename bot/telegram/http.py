@@ -16,10 +16,10 @@ from typing import Any
 
 import aiohttp
 import orjson
-from telegram._utils.types import JSONDict
 from telegram.error import NetworkError, TelegramError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+JSONDict = dict[str, Any]
 _DEFAULT = type(BaseRequest.DEFAULT_NONE)  # "not given for this call": use the instance's
 
 

@@ -1,4 +1,5 @@
-"""Long polling that one unreadable update cannot stop.
+"""The bot's ExtBot: long polling that one unreadable update cannot stop, and no parameter a
+method does not have. The one module that relies on python-telegram-bot internals.
 
 python-telegram-bot parses a whole getUpdates batch at once (`Update.de_list`). When one
 update in it cannot be parsed (a Bot API change the library does not know yet, a malformed
@@ -10,6 +11,16 @@ batch, personal data included.
 logged with its update_id and its top-level field only (no content) and replaced by a bare
 `Update(update_id)`, which no handler takes, so the offset moves past it and polling goes on
 with the updates after it.
+
+python-telegram-bot sends the parse_mode of its Defaults with every call that goes through its
+`_send_message`, including methods that have no such parameter (editMessageReplyMarkup,
+sendVideoNote, ...). Telegram ignores it today; `ReadingBot._post` leaves it out, and the
+emulator refuses unknown parameters so that tests notice any other.
+
+Internals used, all here: `Bot._post` (the one call every method makes; overridden, and called
+by get_updates as the library's own get_updates does) and the shape of `Bot.get_updates` (its
+read-timeout arithmetic is copied). tests/unit/test_ptb_adapter.py fails on a
+python-telegram-bot release that changes either; pyproject.toml pins the tested minor release.
 """
 
 from __future__ import annotations
@@ -20,11 +31,18 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from telegram import Update
-from telegram._utils.defaultvalue import DEFAULT_NONE, DefaultValue
-from telegram._utils.types import JSONDict, ODVInput, TimePeriod
 from telegram.ext import ExtBot
+from telegram.request import BaseRequest
 
 log = logging.getLogger(__name__)
+
+JSONDict = dict[str, Any]
+#: "Not given for this call" (python-telegram-bot's DEFAULT_NONE, through its public name).
+DEFAULT_NONE: Any = BaseRequest.DEFAULT_NONE
+_DEFAULT = type(DEFAULT_NONE)
+#: Methods python-telegram-bot sends Defaults' parse_mode to although they have none.
+NO_PARSE_MODE = frozenset(("editMessageReplyMarkup", "sendVideoNote", "sendSticker",
+                           "sendLocation", "sendVenue", "sendContact", "sendDice"))
 
 
 def read_update(data: JSONDict, bot: Any) -> tuple[Update | None, bool]:
@@ -48,31 +66,45 @@ def read_update(data: JSONDict, bot: Any) -> tuple[Update | None, bool]:
 
 
 class ReadingBot(ExtBot[Any]):
-    """ExtBot whose get_updates skips unreadable updates instead of failing the whole batch."""
+    """ExtBot whose get_updates skips unreadable updates instead of failing the whole batch,
+    and whose calls carry only parameters their method has."""
 
     skipped = 0  # updates replaced by a bare Update, in this process (class-wide, for tests)
+
+    def __init__(self, token: str, *, get_updates_request: BaseRequest | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(token, get_updates_request=get_updates_request, **kwargs)
+        # Its own read timeout, which long polls add their timeout to (as the library does).
+        self._updates_read_timeout = (get_updates_request.read_timeout
+                                      if get_updates_request is not None else 5.0)
+
+    async def _post(self, endpoint: str, data: JSONDict | None = None, *args: Any,
+                    **kwargs: Any) -> Any:
+        if data is not None and endpoint in NO_PARSE_MODE:
+            data.pop("parse_mode", None)
+        return await super()._post(endpoint, data, *args, **kwargs)
 
     async def get_updates(
         self,
         offset: int | None = None,
         limit: int | None = None,
-        timeout: TimePeriod | None = None,
+        timeout: float | dtm.timedelta | None = None,
         allowed_updates: Sequence[str] | None = None,
         *,
-        read_timeout: ODVInput[float] = DEFAULT_NONE,
-        write_timeout: ODVInput[float] = DEFAULT_NONE,
-        connect_timeout: ODVInput[float] = DEFAULT_NONE,
-        pool_timeout: ODVInput[float] = DEFAULT_NONE,
+        read_timeout: Any = DEFAULT_NONE,
+        write_timeout: Any = DEFAULT_NONE,
+        connect_timeout: Any = DEFAULT_NONE,
+        pool_timeout: Any = DEFAULT_NONE,
         api_kwargs: JSONDict | None = None,
     ) -> tuple[Update, ...]:
         # As Bot.get_updates (python-telegram-bot 22): the read timeout is the long poll's
         # timeout plus the request's own read timeout.
         data: JSONDict = {"timeout": timeout, "offset": offset, "limit": limit,
                           "allowed_updates": allowed_updates}
-        if not isinstance(read_timeout, DefaultValue):
+        if not isinstance(read_timeout, _DEFAULT):
             base: float = read_timeout or 0
         else:
-            base = self._request[0].read_timeout or 0
+            base = self._updates_read_timeout or 0
         if isinstance(timeout, dtm.timedelta):
             effective: float = base + timeout.total_seconds()
         else:

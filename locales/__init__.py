@@ -1,0 +1,1 @@
+"""The translation catalogs, installed as the package ``bot.locales`` (see setup.py)."""
