@@ -43,6 +43,7 @@ from bot.handlers.common import (
     deps_of,
 )
 from bot.i18n import LANGUAGES, translator
+from bot.services import erasures
 from bot.services.broadcast import ActivityMeter
 from bot.services.crypto import load_keyring
 from bot.services.outbox import ResilientRateLimiter, register_outbox_hook
@@ -104,6 +105,8 @@ async def open_deps(settings: Settings) -> Deps:
     keys = load_keyring(settings.data_dir, settings.public_key_file, settings.private_key_file,
                         settings.draft_key_file)
     db = await Database.open(settings.db_path)
+    # Cases a relative erased stay erased, even in a database restored from an older backup.
+    await asyncio.to_thread(erasures.reapply, settings.db_path, settings.data_dir)
     return Deps(
         settings=settings,
         db=db,
@@ -247,6 +250,7 @@ def register_handlers(app: AnyApp, d: Deps) -> None:
     data.announce_case = staff.announce_case
     data.personal_menu = menus.set_personal_menu
     register_outbox_hook(app, staff.QUESTION_KIND, staff.question_outcome)
+    register_outbox_hook(app, staff.alerts.ALERT_KIND, staff.alerts.alert_refused)
     app.add_error_handler(_on_error)
 
 

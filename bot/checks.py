@@ -128,6 +128,37 @@ async def _check_token(settings: Settings, report: CheckReport) -> None:
                         f"office, relatives are told to check it)")
     if settings.webhook_url:
         await _check_webhook_delivery(settings, report)
+    if settings.staff_chat_id is not None:
+        await _check_staff_chat(settings, report)
+
+
+async def _check_staff_chat(settings: Settings, report: CheckReport) -> None:
+    """Can the bot reach BOT_STAFF_CHAT_ID (getChat), and is it a group?"""
+    url = f"{settings.api_base_url}/bot{settings.token}/getChat"
+    chat_id = settings.staff_chat_id
+    try:
+        async with httpx.AsyncClient(timeout=15.0) as client:
+            response = await client.post(url, json={"chat_id": chat_id})
+        body = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        report.problems.append(f"BOT_STAFF_CHAT_ID: cannot ask Telegram about chat {chat_id} "
+                               f"({type(exc).__name__})")
+        return
+    if response.status_code != 200 or not isinstance(body, dict) or not body.get("ok"):
+        hint = ("add the bot to the staff group, or correct the id (a supergroup's id starts "
+                "with -100; send /start@yourbot in the group and read it in the log, or ask "
+                "@RawDataBot)")
+        report.problems.append(f"BOT_STAFF_CHAT_ID: Telegram cannot reach chat {chat_id} "
+                               f"({response.status_code} {_description(body, 'not ok')}): "
+                               f"{hint}")
+        return
+    chat = body.get("result")
+    kind = chat.get("type") if isinstance(chat, dict) else None
+    if kind not in ("group", "supergroup"):
+        report.problems.append(f"BOT_STAFF_CHAT_ID: chat {chat_id} is a {kind or 'chat'}, not "
+                               "a group: use the id of the staff group")
+        return
+    report.facts.append(f"staff chat: a {kind} the bot can reach")
 
 
 async def _check_webhook_delivery(settings: Settings, report: CheckReport) -> None:

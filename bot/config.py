@@ -66,6 +66,13 @@ class Settings(BaseSettings):
     # relatives need the rest.
     broadcast_rate: float = Field(default=25.0, gt=0, le=30)
     backup_time: str = "02:30"
+    # Cards, answers, files and exports sent to staff are deleted from their chats after this
+    # many hours (Telegram lets a bot delete its messages only while under 48 hours old).
+    card_ttl_hours: float = Field(default=24.0, gt=0, le=47)
+    # Submitted cases a relative may send in 24 hours; past it their draft waits.
+    max_cases_per_day: int = Field(default=3, ge=1)
+    # New-case alerts to the staff chat in an hour; past it, one digest an hour instead.
+    alerts_per_hour: int = Field(default=30, ge=1)
     # More age recipients (age1..., e.g. a second key custodian's) that backups and sealed
     # exports are encrypted to, besides the organisation's public key; commas or spaces.
     backup_recipients: str = ""

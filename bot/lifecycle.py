@@ -27,7 +27,8 @@ from telegram.ext import Updater
 from bot.app import set_command_menus
 from bot.config import Settings
 from bot.context import AnyApp
-from bot.handlers import privacy
+from bot.handlers import privacy, staff
+from bot.services import takeback
 from bot.services.backup import schedule_backups
 from bot.services.broadcast import start_background, stop_background
 from bot.services.outbox import start_outbox, stop_outbox
@@ -67,10 +68,13 @@ async def running(app: AnyApp, settings: Settings, updates: StartUpdates
 
 
 def schedule_jobs(app: AnyApp, settings: Settings) -> None:
-    """The daily jobs: the sealed backup (BOT_BACKUP_TIME) and the purge of old drafts."""
+    """The daily jobs (the sealed backup at BOT_BACKUP_TIME, the purge of old drafts), the
+    hourly digest of new cases, and the deletion of what staff were sent."""
     schedule_backups(app, settings)
     if app.job_queue is not None:
         app.job_queue.run_daily(privacy.purge_job, time=PURGE_AT, name="purge-drafts")
+    staff.alerts.schedule_jobs(app)  # the hourly digest of new cases, missed alerts
+    takeback.schedule(app, settings.card_ttl_hours)  # what staff were sent, deleted
 
 
 async def _stop(app: AnyApp, started: bool,

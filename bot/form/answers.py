@@ -43,7 +43,18 @@ def check_typed(q: Question, text: str, today: date) -> Valid | Invalid:
         if cleaned.code == "too_long":
             return Invalid("too_long", {"length": len(text), "limit": q.max_len})
         return Invalid(cleaned.code)
+    if single_line(q) and "\n" in cleaned:
+        return Invalid("one_line")
     return Valid(cleaned)
+
+
+#: Text questions allowing at most this many characters take one line (names, places,
+#: occupation): a line break there could make the answer pass for other lines of a card.
+SINGLE_LINE_MAX = 500
+
+
+def single_line(q: Question) -> bool:
+    return q.type == "text" and q.max_len <= SINGLE_LINE_MAX
 
 
 @dataclass(frozen=True, slots=True)

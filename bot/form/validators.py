@@ -599,6 +599,15 @@ TextResult: TypeAlias = str | Invalid[TextErrorCode]
 # C0 controls but tab and newline, DEL, C1 controls, and lone surrogates (which cannot be
 # stored as UTF-8).
 _CONTROL_RE: Final = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+#: Bidirectional embedding, override and isolate controls (U+202A-U+202E, U+2066-U+2069): they
+#: can make text look like something else (reverse a line, hide where it ends). Removed from
+#: everything relatives write. The marks U+200E/U+200F, which only set a direction, stay.
+_BIDI_RE: Final = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def strip_bidi(text: str) -> str:
+    """`text` without bidi embedding, override and isolate characters."""
+    return _BIDI_RE.sub("", text)
 # Invisible characters that mean nothing at the start or end of an answer: zero-width
 # characters, bidi marks, embeddings, overrides and isolates, and blank "filler" letters used
 # to send empty-looking messages. Inside the text they are kept (ZWJ joins emoji, ZWNJ shapes
@@ -618,11 +627,13 @@ def clean_text(text: str, *, max_len: int) -> TextResult:
     """Tidy a free-text answer while keeping it as typed, in any script.
 
     Line breaks become "\\n" (CRLF and CR included), control characters other than newline
-    and tab are removed, and whitespace and invisible characters are trimmed from both ends.
+    and tab are removed, and so are bidi embedding, override and isolate characters
+    (``strip_bidi``); whitespace and invisible characters are trimmed from both ends.
     Returns the text, or Invalid("empty") / Invalid("too_long") (more than ``max_len`` code
     points after cleaning).
     """
     text = _CONTROL_RE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = strip_bidi(text)
     start, end = 0, len(text)
     while start < end and _is_edge_garbage(text[start]):
         start += 1

@@ -33,6 +33,7 @@ from bot.handlers.common import (
 )
 from bot.handlers.relative import STATUS_LABELS, action_button, with_language
 from bot.i18n import LANGUAGE_NAMES, N_, Translator, translator
+from bot.services import erasures, takeback
 from bot.services.crypto import NoPrivateKey
 from bot.storage.privacy import PrivacyRepository
 
@@ -51,7 +52,13 @@ MYDATA_INTRO = N_(
 )
 
 DELETE_DONE = N_(
-    "Everything you sent has been deleted. Volunteers will only see that the case was withdrawn. "
+    "Deleted from our database: your report in progress, your submitted cases and your answers "
+    "to volunteers. Volunteers will only see that the case was withdrawn. The bot also deleted "
+    "the messages about your cases that it had sent volunteers in the last 48 hours.\n\n"
+    "Not deleted: older messages to volunteers, files a volunteer saved on their own device, "
+    "and our encrypted backups until they are replaced (after %(days)s days on our server; "
+    "copies kept elsewhere last longer, but your cases are erased again whenever a backup is "
+    "restored).\n\n"
     "You can remove this chat from your phone too: in Telegram, delete the chat."
 )
 
@@ -71,7 +78,10 @@ async def delete_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     t = translator(lang)
     await update.effective_chat.send_message(
         t._("Delete everything you have sent us: the report in progress, your submitted cases "
-            "and your answers to volunteers? This cannot be undone."),
+            "and your answers to volunteers? This cannot be undone.") + "\n\n" + t._(
+            "Not everything can be erased at once: messages volunteers received more than 48 "
+            "hours ago, files they saved, and our encrypted backups until they are replaced. "
+            "After deleting, I will tell you exactly what remains."),
         reply_markup=keyboard([[button(t._("Yes, delete everything"), f"{DELETE_PREFIX}yes"),
                                 button(t._("No, keep it"), f"{DELETE_PREFIX}no")]]),
     )
@@ -88,9 +98,15 @@ async def on_delete_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if query.data != f"{DELETE_PREFIX}yes":
         await edit_or_send(query, t._("Nothing was deleted."))
         return
+    # The case numbers (nothing else) are written down outside the database first, so that
+    # restoring an older backup can never bring these cases back (bot/services/erasures.py).
+    numbers = [case.number for case in await d.cases.for_user(user.id)]
+    erasures.remember(d.settings.data_dir, numbers)
     erased = await repo(context).erase_user(user.id, d.now_iso())
     log.info("erased a relative's data: cases=%d", len(erased.withdrawn_cases))
-    await edit_or_send(query, t._(DELETE_DONE))
+    # What staff were sent about these cases (cards, answers, files, exports) is taken back.
+    await takeback.take_back_cases(context.bot, d, erased.withdrawn_cases)
+    await edit_or_send(query, t._(DELETE_DONE) % {"days": d.settings.backup_keep})
 
 
 # ----------------------------------------------------------------------------- /mydata

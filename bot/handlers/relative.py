@@ -47,6 +47,7 @@ from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator, guess_language, 
 from bot.services.case_numbers import new_case_number
 from bot.storage.cases import NewCase
 from bot.storage.privacy import PrivacyRepository
+from bot.storage.staff_messages import CaseAlerts
 
 log = logging.getLogger(__name__)
 
@@ -664,6 +665,20 @@ async def submit(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps, la
     user = update.effective_user
     assert user is not None
     t = translator(lang)
+    # At most BOT_MAX_CASES_PER_DAY reports a day from one person (floods of fake reports
+    # would bury real ones); the draft stays, to be sent later with the same button.
+    since = (d.now() - timedelta(hours=24)).isoformat(timespec="seconds")
+    if await CaseAlerts(d.db).submissions_since(user.id, since) >= d.settings.max_cases_per_day:
+        log.info("a relative reached the daily limit of submissions")
+        await _send(update, "⏳ " + t.ngettext(
+            "You have already sent %(limit)s report in the last 24 hours, the most we can take "
+            "from one person in a day. This report is saved: press the same button again "
+            "tomorrow to send it. If it is urgent, write to the organisation directly.",
+            "You have already sent %(limit)s reports in the last 24 hours, the most we can "
+            "take from one person in a day. This report is saved: press the same button again "
+            "tomorrow to send it. If it is urgent, write to the organisation directly.",
+            d.settings.max_cases_per_day) % {"limit": d.settings.max_cases_per_day})
+        return
     consent = state.answers.get("consent", {})
     persons = [state.answers[b] for b in state.person_blocks()]
     data = {

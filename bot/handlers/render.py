@@ -25,6 +25,7 @@ ERRORS: dict[str, str] = {
     "type_text_or_voice": N_("Please type the answer, or send a voice message."),
     "type_text": N_("Please type the answer."),
     "empty": N_("The answer is empty. Please type it again."),
+    "one_line": N_("Please write this answer on one line, without line breaks."),
     "too_long": N_(
         "The answer is too long: %(length)s characters, and the limit is %(limit)s. "
         "Please shorten it, or send a voice message."

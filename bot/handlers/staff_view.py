@@ -101,10 +101,22 @@ def escaped_chunks(text: str, budget: int) -> list[str]:
     return pieces
 
 
+_QUOTE = ("<blockquote>", "</blockquote>")
+
+
+def quote(text: str) -> str:
+    """Someone's text as a quote: escaped, inside <blockquote>, so a relative's lines can never
+    pass for the bot's own (a fake "Status: Verified" line, a header for another case)."""
+    return f"{_QUOTE[0]}{esc(text)}{_QUOTE[1]}"
+
+
 def text_blocks(head: str, text: str, limit: int = BLOCK_LIMIT) -> list[str]:
-    """A heading (our HTML) followed by a relative's or staff member's text, in blocks."""
-    pieces = escaped_chunks(text, limit - _units(head) - 1) or [""]
-    return [f"{head}\n{pieces[0]}", *pieces[1:]]
+    """A heading (our HTML) followed by a relative's or staff member's text, quoted, in
+    blocks."""
+    extra = len(_QUOTE[0]) + len(_QUOTE[1])
+    pieces = escaped_chunks(text, limit - _units(head) - 1 - extra) or [""]
+    quoted = [f"{_QUOTE[0]}{p}{_QUOTE[1]}" for p in pieces]
+    return [f"{head}\n{quoted[0]}", *quoted[1:]]
 
 
 def pack_lines(lines: Sequence[str], limit: int = BLOCK_LIMIT) -> list[str]:
@@ -203,6 +215,8 @@ def _group_blocks(t: Translator, form: Form, group: Group, block: str,
             blocks += pack_lines(lines) if len(lines) > 1 else []
             blocks += text_blocks(f"<b>{esc(block_title(t, form, block))} · {label}</b>", value)
             lines = [title]
+        elif q.type == "text" and isinstance(value, str):  # free text: quoted
+            lines.append(f"{label}: {_QUOTE[0]}{format_answer(t, q, value)}{_QUOTE[1]}")
         else:
             lines.append(f"{label}: {format_answer(t, q, value)}")
     return blocks + (pack_lines(lines) if len(lines) > 1 else [])
@@ -328,7 +342,7 @@ def history_blocks(t: Translator, events: Sequence[CaseEvent], reveal: Reveal) -
             continue
         text = _content(t, content)
         if _units(head) + _units(esc(text)) < LONG_ANSWER * 2 and "\n" not in text:
-            lines.append(f"{head} {esc(text)}")
+            lines.append(f"{head} {quote(text)}")
             continue
         blocks += pack_lines(lines)
         blocks += text_blocks(head, text)

@@ -56,6 +56,7 @@ from bot.crypto.keyring import DRAFT_NAME
 from bot.crypto.sealedfile import SealedFileError, is_sealed_stream, open_to_file
 from bot.crypto.sealing import Sealer
 from bot.crypto.signing import SignatureError, signature_path, verify_file
+from bot.services import erasures
 from bot.storage import snapshot
 
 log = logging.getLogger(__name__)
@@ -406,7 +407,7 @@ def restore_from(settings: Settings, source: Path, key: PrivateKeys | PrivateKey
         _fsync_dir(db_path.parent)
     finally:
         _discard(tmp)
-    # Whatever must be re-applied to every restored database (e.g. erasures) goes here.
+    erasures.reapply(settings.db_path, settings.data_dir)  # erased cases stay erased
     return RestoreResult(version, cases, moved, summary.created_at, signed, draft_state)
 
 

@@ -282,6 +282,27 @@ class Workflow:
                          {"case": str(row[0]), "from": row[1], "to": assignee_id})
         return True
 
+    async def unassign_all(self, assignee_id: int, actor_id: int, now: str) -> list[str]:
+        """Take every open case away from `assignee_id` (removed from staff), each change an
+        event and an audit entry; returns the case numbers."""
+        async with self._db.transaction() as conn:
+            cur = await conn.execute(
+                "SELECT case_id, number FROM cases WHERE assignee_id = ?"
+                f" AND status NOT IN ({', '.join('?' for _ in FINISHED)}) ORDER BY case_id",
+                (assignee_id, *FINISHED))
+            rows = list(await cur.fetchall())
+            for case_id, number in rows:
+                await conn.execute(
+                    "UPDATE cases SET assignee_id = NULL, updated_at = ? WHERE case_id = ?",
+                    (now, case_id))
+                await conn.execute(
+                    "INSERT INTO case_events (case_id, at, actor_id, kind, detail)"
+                    " VALUES (?, ?, ?, 'assigned', '')", (case_id, now, actor_id))
+                await _audit(conn, now, actor_id, "assign",
+                             {"case": str(number), "from": assignee_id, "to": None,
+                              "why": "staff_remove"})
+        return [str(r[1]) for r in rows]
+
     async def add_note(self, case_id: int, text: str, actor_id: int, now: str) -> None:
         """An internal note (sealed); relatives never see notes."""
         async with self._db.transaction() as conn:

@@ -105,6 +105,21 @@ async def test_check(emulator: Emulator, tmp_path: Path) -> None:
     rc, _out, err = await run_cli("check", env=both, cwd=tmp_path)
     assert rc == 2 and len(lines(err)) == 2
 
+    # The staff chat: unknown to Telegram (the bot is not in it), a private chat, a group.
+    rc, _out, err = await run_cli("check", env={**good, "BOT_STAFF_CHAT_ID": "-100555"},
+                                  cwd=tmp_path)
+    assert rc == 2
+    assert lines(err)[0].startswith("BOT_STAFF_CHAT_ID: Telegram cannot reach chat -100555 "
+                                    "(400 Bad Request: chat not found): add the bot")
+    emulator.user(4242).chat.known = True
+    rc, _out, err = await run_cli("check", env={**good, "BOT_STAFF_CHAT_ID": "4242"},
+                                  cwd=tmp_path)
+    assert rc == 2 and "is a private, not a group" in err
+    emulator.group(-100555, "Volunteers").state.known = True
+    rc, out, err = await run_cli("check", env={**good, "BOT_STAFF_CHAT_ID": "-100555"},
+                                 cwd=tmp_path)
+    assert (rc, err) == (0, "") and "staff chat: a group the bot can reach" in out
+
 
 def test_check_reports_each_bad_setting_on_its_own_line(
         in_tmp: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

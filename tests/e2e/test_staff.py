@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import csv
 import io
 import json
 import time
@@ -16,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import openpyxl  # type: ignore[import-untyped]
 import pytest
 
 from bot.form.model import load_form
@@ -122,20 +122,29 @@ async def snapshot(bot: BotRunner) -> dict[str, list[tuple[Any, ...]]]:
             for t in tables}
 
 
+def xlsx_rows(emulator: Emulator, message: SentMessage) -> list[list[Any]]:
+    """The rows of the first sheet of an XLSX the bot sent (None cells as "")."""
+    stored = emulator.world.files.get(message.file_id or "")
+    assert stored is not None
+    book = openpyxl.load_workbook(io.BytesIO(stored.data), read_only=True)
+    return [["" if v is None else v for v in row] for row in book.worksheets[0].values]
+
+
 def workflow(bot: BotRunner) -> Workflow:
     return Workflow(bot.d.db, bot.d.keys.seal, bot.d.keys.unseal)
 
 
-async def open_card(user: SimUser, chat: SimChat | SimUser, press: tuple[str, SentMessage] | str
+async def open_card(user: SimUser, chat: SimUser, press: tuple[str, SentMessage] | str
                     ) -> list[SentMessage]:
-    """Open a case card (by a button or a /case command) and return its messages."""
+    """Open a case card (by a button or a /case command, in `user`'s chat) and return its
+    messages, which arrive in `chat`: the staff member's private chat, wherever they asked."""
     before = len(chat.messages)
     if isinstance(press, str):
         await user.send_text(press)
     else:
         await user.press(*press)
     # The card's last message ends with the Refresh button (an "open" button), in any language.
-    last = await user.wait_for(lambda m: any(x.startswith("🔄") for x in m.button_labels)
+    last = await chat.wait_for(lambda m: any(x.startswith("🔄") for x in m.button_labels)
                                and m in chat.messages[before:])
     return chat.messages[before:chat.messages.index(last) + 1]
 
@@ -147,7 +156,8 @@ async def test_staff_follow_a_case_up(emulator: Emulator, staff_bot: BotRunner) 
     bot = staff_bot
     group = staff_group(emulator)
     staff = emulator.user(STAFF, language_code="en").in_chat(group)
-    await emulator.user(STAFF).send_text("/staffhelp")  # opens the private chat for exports
+    private = emulator.user(STAFF)
+    await private.send_text("/staffhelp")  # opens the private chat (cards, answers, exports)
 
     # A relative reports two people in Russian; the staff group is told, without names.
     relative = emulator.user(3001, language_code="ru")
@@ -167,8 +177,9 @@ async def test_staff_follow_a_case_up(emulator: Emulator, staff_bot: BotRunner) 
     case = await workflow(bot).case(number)
     assert case is not None and (case.assignee_id, case.status) == (STAFF, "in_review")
 
-    # The card: every answer exactly as written, labels in English, files, no message too long.
-    card = await open_card(staff, group, ("📂 Open", ann))
+    # The card (in the private chat only): every answer exactly as written, labels in English,
+    # files, no message too long.
+    card = await open_card(staff, private, ("📂 Open", ann))
     assert len(card) >= 2 and all(len(m.plain) <= 4096 for m in card)
     text = "\n".join(m.plain for m in card)
     for exact in ("Әлия Нұрланқызы Төлеубаева", "王小明", "ئابدۇللا 🙏",
@@ -184,12 +195,12 @@ async def test_staff_follow_a_case_up(emulator: Emulator, staff_bot: BotRunner) 
     # A file is sent again by its file_id.
     document = next(m for m in relative.all_messages if m.kind == "document" and not m.from_bot)
     labels = card[-1].button_labels
-    await staff.press(next(x for x in labels if "document" in x), card[-1])
-    resent = await staff.wait_for(lambda m: m.kind == "document")
+    await private.press(next(x for x in labels if "document" in x), card[-1])
+    resent = await private.wait_for(lambda m: m.kind == "document")
     assert resent.file_id == document.file_id
 
     # A status button: recorded with who and when, the relative told in Russian.
-    await staff.press("Verified", card[-1])
+    await private.press("Verified", card[-1])
     notice = await relative.wait_for(tr("ru", STATUS_LABELS["verified"]))
     assert tr("ru", STATUS_LABELS["verified"]) != STATUS_LABELS["verified"]
     case = await workflow(bot).case(number)
@@ -206,10 +217,11 @@ async def test_staff_follow_a_case_up(emulator: Emulator, staff_bot: BotRunner) 
     answer = "В марте 2018, по телефону & WeChat <b>"
     await relative.send_text(answer, reply_to=asked.message_id)
     assert number in relative.last.plain
-    posted = await staff.wait_for(lambda m: answer in m.plain)
+    posted = await private.wait_for(lambda m: answer in m.plain)  # to the assignee
     assert number in posted.plain
+    await staff.wait_for(f"New answer on case {number}")
     photo = await relative.send_photo(caption="паспорт")
-    copied = await staff.wait_for(lambda m: m.kind == "photo")
+    copied = await private.wait_for(lambda m: m.kind == "photo")
     assert copied.file_id == photo.file_id and copied.plain == "паспорт"
     assert number in relative.last.plain
 
@@ -226,7 +238,8 @@ async def test_staff_follow_a_case_up(emulator: Emulator, staff_bot: BotRunner) 
         assert e.detail is not None and base64.b64decode(e.detail).startswith(b"S1")
         assert "консульство" not in e.detail and "марте" not in e.detail
     assert workflow(bot).reveal(personal[1]) == {"question": 1, "kind": "text", "text": answer}
-    card = await open_card(staff, group, f"/case {number}")
+    card = await open_card(staff, private, f"/case {number}")
+    await staff.wait_for("I sent it to you in a private chat.")
     history = "\n".join(m.plain for m in card)
     for exact in (question, answer, "[photo] паспорт", "Позвонить в консульство\nв понедельник",
                   "status: In review → Verified", f"{STAFF}: asked the relative:",
@@ -240,26 +253,46 @@ async def test_staff_follow_a_case_up(emulator: Emulator, staff_bot: BotRunner) 
     card = await open_card(admin, admin, f"/case {number}")
     assert tr("ru", FORM.question("person", "full_name").short) in "".join(m.plain for m in card)
 
-    # /export in the group: the file goes to the private chat only.
-    private = emulator.user(STAFF)
+    # /export in the group: an XLSX without names, to the private chat only.
     before = len(private.messages)
-    await staff.send_text("/export csv")
+    await staff.send_text("/export")
     sent = await private.wait_for(lambda m: m.kind == "document" and m in private.messages[before:])
     await staff.wait_for("I sent the file to you in a private chat.")
-    assert not any(m.kind == "document" for m in group.messages if m is not resent)
-    stored = emulator.world.files.get(sent.file_id or "")
-    assert stored is not None and stored.data.startswith(b"\xef\xbb\xbf")
-    rows = list(csv.DictReader(io.StringIO(stored.data.decode("utf-8-sig"))))
-    assert [r["person_full_name"] for r in rows] == ["Әлия Нұрланқызы Төлеубаева", "ئابدۇللا 🙏"]
-    assert rows[0]["person_story"] == LONG_STORY.strip()
+    assert not any(m.kind == "document" for m in group.messages)
+    rows = xlsx_rows(emulator, sent)
+    assert rows[0][:4] == ["Case number", "Submitted at (ISO 8601)", "Last change (ISO 8601)",
+                           "Status (code)"]
+    assert [r[0] for r in rows[1:]] == [number]
+    assert "detained;camp | no_contact" in rows[1]
+    sheet = json.dumps(rows, ensure_ascii=False)
+    for name in ("Әлия", "王小明", "ئابدۇللا", "Гүлжан", "Лагерь", LONG_STORY[:30]):
+        assert name not in sheet
+
+    # Every answer only for admins, after a warning about Telegram's cloud.
+    await staff.send_text("/export csv")
+    assert "XLSX only" in group.messages[-1].plain
+    await staff.send_text("/export full")
+    assert "Only admins" in group.messages[-1].plain
+    admin_private = emulator.user(ADMIN)
+    await admin_private.send_text("/export full")
+    warning = admin_private.last
+    assert "Telegram's cloud" in warning.plain or "Telegram" in warning.plain
+    before = len(admin_private.messages)
+    await admin_private.press(warning.button_labels[0], warning)
+    full = await admin_private.wait_for(
+        lambda m: m.kind == "document" and m in admin_private.messages[before:])
+    sheet = json.dumps(xlsx_rows(emulator, full), ensure_ascii=False)
+    assert "Әлия Нұрланқызы Төлеубаева" in sheet and "ئابدۇللا 🙏" in sheet
+    assert not list((bot.settings().data_dir / "tmp").iterdir())  # nothing left behind
 
     # The audit log: who did what, with no personal data.
     audit = await bot.d.db.fetchall("SELECT actor_id, action, detail FROM audit_log")
     actions = [r[1] for r in audit]
     for action in ("assign", "status", "ask", "note", "export", "case_view", "file"):
         assert action in actions, action
-    export = json.loads(next(r[2] for r in audit if r[1] == "export"))
-    assert (export["rows"], export["cases"], export["format"]) == (2, 1, "csv")
+    exports = [json.loads(r[2]) for r in audit if r[1] == "export"]
+    assert [(e["cases"], e["format"], e["columns"]) for e in exports] == [
+        (1, "xlsx", "summary"), (1, "xlsx", "full")]
     dump = " ".join(str(r[2]) for r in audit)
     for secret in ("Әлия", "консульство", "Когда", "марте", "Гүлжан"):
         assert secret not in dump
@@ -273,10 +306,11 @@ async def test_nobody_else_can_use_staff_commands_or_buttons(
     bot = staff_bot
     group = staff_group(emulator)
     staff = emulator.user(STAFF).in_chat(group)
+    await emulator.user(STAFF).send_text("/staffhelp")
     relative = emulator.user(3002, language_code="kk")
     number = await short_case(relative, "kk")
     ann = await staff.wait_for(lambda m: number in m.plain)
-    card = await open_card(staff, group, ("📂 Open", ann))
+    card = await open_card(staff, emulator.user(STAFF), ("📂 Open", ann))
     buttons = [d for m in (ann, card[-1]) for row in m.buttons for _, d in row if d]
     assert any(":st:" in d for d in buttons) and any(":take:" in d for d in buttons)
     before = await snapshot(bot)
@@ -425,13 +459,10 @@ async def test_without_a_staff_chat_each_staff_member_is_told(
         assert number in page.plain
         await staff.send_text("/cases mine")
         assert number in staff.last.plain and "1, page 1 of 1" in staff.last.plain
-        await staff.send_text("/export jsonl needs_info")
+        await staff.send_text("/export needs_info")
         exported = staff.last
         assert exported.kind == "document"
-        stored = emulator.world.files.get(exported.file_id or "")
-        assert stored is not None
-        lines = stored.data.decode().splitlines()
-        assert len(lines) == 1 and json.loads(lines[0])["case_number"] == number
+        assert [r[0] for r in xlsx_rows(emulator, exported)[1:]] == [number]
     finally:
         await bot.stop()
 
@@ -557,7 +588,8 @@ async def test_notices_and_questions_arrive_once_through_outages_and_restarts(
         assert len(questions()) == 1
         assert len([m for m in staff.messages if "The question was sent" in m.plain]) == 1
         rows = await bot.d.db.fetchall("SELECT kind, state, attempts, length(text) FROM outbox"
-                                       " WHERE kind != 'case_confirmation' ORDER BY outbox_id")
+                                       " WHERE kind NOT IN ('case_confirmation', 'case_alert')"
+                                       " ORDER BY outbox_id")
         assert [(r[0], r[1], r[2] >= 2, r[3]) for r in rows] == [
             ("status_notice", "sent", True, 0), ("staff_question", "sent", True, 0),
             ("status_notice", "sent", True, 0)]

@@ -71,6 +71,10 @@ def test_long_story_blocks_fit_a_message() -> None:
     story = ("«Ерлан» \"исчез\"; <b>не</b> тег & амперсанд.\n" * 120).strip()
     blocks = text_blocks("<b>Story</b>", story)
     assert len(blocks) > 1 and all(len(b) <= 3800 for b in blocks)
-    assert html.unescape("\n".join(blocks).removeprefix("<b>Story</b>\n")) == story
+    # The relative's text is quoted (L2): every block holds one <blockquote> around its part.
+    body = "\n".join(blocks).removeprefix("<b>Story</b>\n")
+    assert all(b.count("<blockquote>") == 1 and b.endswith("</blockquote>") for b in blocks)
+    unquoted = body.replace("<blockquote>", "").replace("</blockquote>", "")
+    assert html.unescape(unquoted) == story
     assert pack_lines(["a", "b"], limit=3) == ["a", "b"]
     assert pack_lines(["a", "b"]) == ["a\nb"]

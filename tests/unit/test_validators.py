@@ -688,11 +688,43 @@ def test_any_text_gives_a_phone_result_never_an_exception(text: str) -> None:
         "👨\u200d👩\u200d👧 family",
         "❤️",
         "🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f",  # Scotland: tag chars
-        "a\u202eb",  # a bidi override inside the text is as typed
     ],
 )
 def test_text_in_any_script_is_kept_exactly(text: str) -> None:
     assert clean_text(text, max_len=4096) == text
+
+
+BIDI_CONTROLS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+
+@given(st.text(alphabet=st.sampled_from(f"ab ئ\u200e\n{BIDI_CONTROLS}"), max_size=40))
+def test_bidi_controls_never_survive_and_nothing_else_goes(text: str) -> None:
+    """L2: embedding, override and isolate characters are removed anywhere in the text; the
+    other characters (direction marks U+200E included) stay, in order."""
+    cleaned = clean_text(text, max_len=4096)
+    kept = "".join(ch for ch in text if ch not in BIDI_CONTROLS)
+    if isinstance(cleaned, str):
+        assert not set(cleaned) & set(BIDI_CONTROLS)
+        assert cleaned in kept
+    else:
+        assert not kept.strip(" \n\u200e")
+
+
+def test_one_line_answers_refuse_line_breaks() -> None:
+    from bot.form.answers import Invalid, Valid, check_typed
+    from bot.form.model import load_form
+
+    form = load_form()
+    today = date(2026, 12, 3)
+    for group, qid in (("reporter", "reporter_name"), ("person", "full_name"),
+                       ("person", "place"), ("person", "occupation"),
+                       ("reporter", "reporter_city")):
+        q = form.question(group, qid)
+        assert check_typed(q, "Name\n📂 Case 1234-5678\nStatus: Verified", today) \
+            == Invalid("one_line"), qid
+        assert check_typed(q, "Name\u202e Surname", today) == Valid("Name Surname"), qid
+    story = form.question("person", "story")
+    assert check_typed(story, "Line one\nLine two", today) == Valid("Line one\nLine two")
 
 
 @pytest.mark.parametrize(
