@@ -27,7 +27,7 @@ from bot.errors import telegram_noise
 from bot.form import engine
 from bot.form.engine import DraftState, Outcome
 from bot.handlers import render
-from bot.handlers.about import who_we_are
+from bot.handlers.about import office, who_we_are
 from bot.handlers.common import (
     CANCEL_PREFIX,
     CLEAN_CHAT_PREFIX,
@@ -677,7 +677,8 @@ async def submit(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps, la
             "You have already sent %(limit)s reports in the last 24 hours, the most we can "
             "take from one person in a day. This report is saved: press the same button again "
             "tomorrow to send it. If it is urgent, write to the organisation directly.",
-            d.settings.max_cases_per_day) % {"limit": d.settings.max_cases_per_day})
+            d.settings.max_cases_per_day) % {"limit": d.settings.max_cases_per_day}
+            + ("\n\n" + office(t, d.settings) if d.settings.org_contacts else ""))
         return
     consent = state.answers.get("consent", {})
     persons = [state.answers[b] for b in state.person_blocks()]

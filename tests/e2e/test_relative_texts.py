@@ -249,3 +249,27 @@ async def test_keep_button_is_short(emulator: Emulator, bot: BotRunner, lang: st
     labels = [label for label, _ in row]
     assert tr(lang, "Keep") in labels and len(row) == 3
     assert all(len(label) <= 12 for label in labels), labels
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_the_daily_limit_points_to_the_office(emulator: Emulator, tmp_path: Path,
+                                                    lang: str) -> None:
+    """"If it is urgent, write to the organisation directly": with the office's contacts."""
+    runner = BotRunner(emulator, tmp_path / "data", max_cases_per_day=1,
+                       org_contacts=json.dumps(CONTACTS, ensure_ascii=False))
+    await runner.start()
+    try:
+        user = emulator.user(7190 + LANGS.index(lang), language_code=lang)
+        await start(user, lang)
+        now = runner.d.now().isoformat(timespec="seconds")
+        await runner.d.db.execute(  # a case sent earlier today
+            "INSERT INTO cases (number, user_id, language, persons_count, notice_version,"
+            " form_version, data, submitted_at, updated_at) VALUES ('7000-0002', ?, ?, 1, 1,"
+            " 1, X'', ?, ?)", (user.id, lang, now, now))
+        await fill(user, {**CONSENT, **SISTER})
+        await click(user, "finish")
+        await click(user, "submit")
+        assert CONTACTS[lang] in user.last.plain and tr(lang, OFFICE) in user.last.plain
+        assert await runner.d.drafts.get(user.id) is not None  # kept for tomorrow
+    finally:
+        await runner.stop()
