@@ -1,5 +1,5 @@
 """The command line: `python -m bot run | sandbox | migrate | check | keys | decrypt | backup |
-restore | export | broadcast`.
+restore | export | dossier | broadcast`.
 
 Every failure is one line on stderr saying what to fix. Exit codes: 0 all well, 1 the
 operation was refused or failed, 2 a wrong argument, setting or environment (a database that
@@ -37,25 +37,48 @@ def _err(message: str) -> None:
 # ----------------------------------------------------------------------------- run, sandbox
 
 
-async def sandbox(settings: Settings) -> int:
-    """Start the offline emulator, run the bot against it, and chat in this terminal."""
+#: The people of `sandbox --as`: (user id, first name, @username, language) per role.
+SANDBOX_CAST = {"relative": (1, "Айгүл", None, "kk"), "staff": (2, "Arman", "arman", "ru"),
+                "admin": (3, "Dana", "dana", "en")}
+SANDBOX_GROUP = -1001
+
+
+async def sandbox(settings: Settings, role: str | None = None) -> int:
+    """Start the offline emulator, run the bot against it, and chat in this terminal.
+
+    With `role` (relative, staff or admin) the sandbox has one person per role and a staff
+    group, and the terminal can switch between them (/as) and write in the group (/group).
+    """
     from bot.sandbox.emulator import Emulator
-    from bot.sandbox.terminal import chat_in_terminal
+    from bot.sandbox.terminal import Cast, chat_in_terminal
 
     emulator = Emulator()
     await emulator.start()
     # Its own data folder, keys included: sandbox chats never mix with real cases.
-    local = settings.model_copy(update={"token": emulator.token,
-                                        "api_base_url": emulator.base_url,
-                                        "data_dir": settings.data_dir / "sandbox",
-                                        "webhook_url": "", "public_key_file": None,
-                                        "private_key_file": None, "draft_key_file": None})
+    update: dict[str, Any] = {"token": emulator.token, "api_base_url": emulator.base_url,
+                              "data_dir": settings.data_dir / "sandbox", "webhook_url": "",
+                              "public_key_file": None, "private_key_file": None,
+                              "draft_key_file": None}
+    cast = None
+    if role is not None:
+        users = {r: emulator.user(uid, first_name=name, username=username, language_code=lang)
+                 for r, (uid, name, username, lang) in SANDBOX_CAST.items()}
+        group = emulator.group(SANDBOX_GROUP, title="Volunteers")
+        group.state.known = True  # the bot was added to the staff group
+        cast = Cast(users, group)
+        update.update(admin_ids=frozenset({SANDBOX_CAST["admin"][0]}),
+                      staff_ids=frozenset({SANDBOX_CAST["staff"][0]}),
+                      staff_chat_id=SANDBOX_GROUP)
+    local = settings.model_copy(update=update)
     stop = asyncio.Event()
     bot_task = asyncio.create_task(run_bot(local, webhook=False, stop=stop))
     print(f"Sandbox: a local Bot API emulator at {emulator.base_url}; data in "
           f"{local.data_dir}. Type /start. Numbers press buttons; /quit ends.")
     try:
-        await chat_in_terminal(emulator)
+        if cast is not None and role is not None:
+            await chat_in_terminal(emulator, cast=cast, role=role)
+        else:
+            await chat_in_terminal(emulator)
     finally:
         stop.set()
         await bot_task
@@ -272,6 +295,40 @@ def decrypt(key: Path, source: Path, output: Path, verify_key: Path | None = Non
         return 1
 
 
+def duplicates(key: Path, source: Path, output: Path) -> int:
+    """Possible duplicates in an export, on the offline computer (bot/casework/offline.py).
+
+    A sealed export is opened first exactly as `decrypt` opens it (signature checked), into a
+    temporary folder that is removed afterwards."""
+    import tempfile
+
+    from bot.casework import offline
+
+    if not source.is_file():
+        _err(f"{source} does not exist")
+        return 1
+    with tempfile.TemporaryDirectory(prefix="duplicates-") as tmp:
+        plain = source
+        if not offline.is_plain_export(source):
+            plain = Path(tmp) / "export"
+            code = decrypt(key, source, plain)
+            if code != 0:
+                return code
+            if not offline.is_plain_export(plain):
+                _err(f"{source}: export as JSONL or CSV for duplicates (not XLSX)")
+                return 1
+        try:
+            pairs = offline.write_report(plain, output)
+        except (ValueError, KeyError) as exc:
+            _err(f"{source}: not an export this bot wrote ({type(exc).__name__})")
+            return 1
+        except OSError as exc:
+            _err(f"cannot write {output}: {exc.strerror}")
+            return 1
+    print(f"wrote {pairs} possible duplicates to {output}")
+    return 0
+
+
 def _write_private(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.part")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -283,7 +340,30 @@ def _write_private(path: Path, data: bytes) -> None:
 # ----------------------------------------------------------------------------- backups
 
 
-async def backup(settings: Settings, output: Path) -> int:
+async def backup(settings: Settings, output: Path | None, files: Path | None = None) -> int:
+    """Take a consistent sealed backup of the database into `output` (the bot may run), and
+    with `--files DIR` an incremental copy of the evidence vault (bot/evidence/backup_files)."""
+    if output is None and files is None:
+        _err("backup needs --output FILE (the database), --files DIR (the evidence vault), "
+             "or both")
+        return 2
+    code = await _backup_db(settings, output) if output is not None else 0
+    if code == 0 and files is not None:
+        from bot.evidence.backup_files import MANIFEST, backup_files
+
+        try:
+            done = await asyncio.to_thread(backup_files, settings.data_dir, files)
+        except OSError as exc:
+            _err(f"files backup failed: {exc.strerror} ({exc.filename})")
+            return 1
+        print(f"evidence files backed up into {files}: {done.copied} new "
+              f"({done.copied_bytes} bytes), {done.kept} already there, {done.removed} "
+              f"erased from the vault removed; check with: cd {files} && sha256sum -c "
+              f"{MANIFEST}")
+    return code
+
+
+async def _backup_db(settings: Settings, output: Path) -> int:
     """Take a consistent, signed age backup of the database into `output` (the bot may run)."""
     from bot.crypto.sealing import sealer_of
     from bot.services.backup import BackupError, take_backup
@@ -433,7 +513,7 @@ async def export(settings: Settings, args: argparse.Namespace) -> int:
 
     output = Path(args.output)
     filters = {"since": args.since, "until": args.until, "status": args.status,
-               "lang": args.lang}
+               "lang": args.lang, "consent": args.consent}
     if not output.parent.is_dir():  # before anything else is opened
         _err(f"export: cannot write {output}: the folder {output.parent} does not exist")
         return 2
@@ -508,18 +588,25 @@ async def export(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _download_files(settings: Settings, db: Any, folder: Path,
                           decode: Callable[[bytes], bytes], filters: dict[str, Any]) -> int:
-    from bot.export.files import download_case_files
+    """The attachments from the evidence vault (bot/evidence/reading.py), with SHA256SUMS."""
+    from bot.evidence.reading import MANIFEST, export_case_files
+    from bot.services.crypto import load_keyring
 
-    report = await download_case_files(db, api_base_url=settings.api_base_url,
-                                       token=settings.token, out_dir=folder, decode=decode,
-                                       **filters)
-    print(f"attachments: {report.saved} downloaded, {report.skipped} already there, "
-          f"{len(report.failed)} not available, into {folder}")
+    keys = load_keyring(settings.data_dir, settings.public_key_file, settings.private_key_file,
+                        settings.draft_key_file, mode="cli")
+    assert keys.private is not None
+    report = await export_case_files(
+        db, data_dir=settings.data_dir, private=keys.private, out_dir=folder, decode=decode,
+        unseal=keys.unseal, api_base_url=settings.api_base_url, token=settings.token,
+        **filters)
+    print(f"attachments: {report.from_vault} from the vault, {report.from_telegram} from "
+          f"Telegram, {len(report.failed)} not available, into {folder} (check them with: "
+          f"cd {folder} && sha256sum -c {MANIFEST})")
     for line in report.failed[:50]:
-        _err(f"  not downloaded: {line}")
+        _err(f"  not available: {line}")
     if len(report.failed) > 50:
         _err(f"  ... and {len(report.failed) - 50} more")
-    return report.saved
+    return report.from_vault + report.from_telegram
 
 
 async def _audit_export(db: Any, detail: dict[str, Any]) -> None:
@@ -530,6 +617,25 @@ async def _audit_export(db: Any, detail: dict[str, Any]) -> None:
         return
     now = datetime.now(UTC).isoformat(timespec="seconds")
     await AuditLog(db).record(None, "export", detail, now)
+
+
+async def dossier(settings: Settings, args: argparse.Namespace) -> int:
+    """One .docx per missing person for the UN Working Group (bot/evidence/dossier.py)."""
+    from bot.evidence.dossier_cli import DossierError, write_dossiers
+
+    if bool(args.case) == bool(args.all):
+        _err("dossier needs --case NUMBER or --all --consent share")
+        return 2
+    try:
+        written = await write_dossiers(settings, case=args.case, person=args.person,
+                                       all_cases=args.all, consent=args.consent,
+                                       output=args.output, key=args.key)
+    except DossierError as exc:
+        _err(f"dossier: {exc}")
+        return 1
+    print(f"wrote {len(written)} dossier(s): " + ", ".join(str(p) for p in written[:10])
+          + (" ..." if len(written) > 10 else ""))
+    return 0
 
 
 async def _broadcast(settings: Settings, args: argparse.Namespace) -> int:
@@ -587,10 +693,14 @@ def _parser(argv: list[str]) -> tuple[argparse.ArgumentParser, argparse.Argument
                     "when BOT_WEBHOOK_URL is set or --webhook is given.")
     run.add_argument("--webhook", action="store_true",
                      help="receive updates by webhook (BOT_WEBHOOK_URL, BOT_WEBHOOK_SECRET)")
-    sub.add_parser("sandbox", help="try the bot offline in this terminal",
-                   description="Start a local Bot API emulator and chat with the bot in this "
-                               "terminal (numbers press buttons). Its data is kept apart, in "
-                               "BOT_DATA_DIR/sandbox.")
+    sandbox_parser = sub.add_parser(
+        "sandbox", help="try the bot offline in this terminal",
+        description="Start a local Bot API emulator and chat with the bot in this terminal "
+                    "(numbers press buttons). Its data is kept apart, in BOT_DATA_DIR/sandbox.")
+    sandbox_parser.add_argument(
+        "--as", dest="role", choices=("relative", "staff", "admin"),
+        help="play this role among a relative, a staff member and an admin, with a staff "
+             "group (switch with /as ROLE, write in the group with /group TEXT)")
     sub.add_parser("migrate", help="apply database migrations and exit",
                    description="Apply the database migrations not yet applied (the bot does "
                                "this at every start; check, export and broadcast never do and "
@@ -629,12 +739,28 @@ def _parser(argv: list[str]) -> tuple[argparse.ArgumentParser, argparse.Argument
     dec.add_argument("--allow-unsigned", action="store_true",
                      help="open a file without a signature (older files); a wrong signature "
                           "is still refused")
+    dup = sub.add_parser("duplicates", help="find persons reported twice in an export "
+                         "(offline computer, when the bot cannot read names)",
+                         description="Compare every missing person of an export (JSONL or "
+                                     "CSV, sealed or opened) with those reported before, by "
+                                     "the bot's rules: the same Chinese ID, or a similar name "
+                                     "with the same prefecture and birth year within one. "
+                                     "Writes a CSV of case and person numbers, never names.")
+    dup.add_argument("--key", required=True, type=Path, metavar="FILE",
+                     help="the organisation's private key")
+    dup.add_argument("--input", required=True, type=Path, metavar="EXPORT",
+                     help="an export, sealed or opened (JSONL or CSV)")
+    dup.add_argument("--output", required=True, type=Path, metavar="REPORT",
+                     help="the report: a CSV of case and person numbers, no names")
     bak = sub.add_parser("backup", help="write a sealed backup of the database",
                          description="Write a consistent backup while the bot runs: age, "
                                      "encrypted to the organisation's public key and "
                                      "BOT_BACKUP_RECIPIENTS, signed into FILE.sig.")
-    bak.add_argument("--output", required=True, type=Path, metavar="FILE",
+    bak.add_argument("--output", type=Path, metavar="FILE",
                      help="the backup file to write (FILE.sig is written beside it)")
+    bak.add_argument("--files", type=Path, metavar="DIR",
+                     help="also bring an incremental copy of the evidence vault up to date "
+                          "(bot/evidence/backup_files.py)")
     res = sub.add_parser("restore", help="replace the database by a backup (bot stopped)",
                          description="Check a backup (signature, key, integrity, schema), "
                                      "show what it holds, ask, then put it in place of the "
@@ -669,8 +795,33 @@ def _parser(argv: list[str]) -> tuple[argparse.ArgumentParser, argparse.Argument
                      help=f"only cases with this status: {', '.join(statuses)}")
     exp.add_argument("--lang", choices=LANGUAGES, metavar="LANG",
                      help=f"only cases in this language: {', '.join(LANGUAGES)}")
+    exp.add_argument("--consent", choices=("share", "publish"),
+                     help="only cases whose relatives agreed to sharing with international "
+                          "organisations (share) or to publication, by name or anonymously "
+                          "(publish)")
     exp.add_argument("--with-files", type=Path, metavar="DIR",
-                     help="also download the attachments into DIR")
+                     help="also write the attachments (from the evidence vault) into DIR, "
+                          "with a SHA256SUMS manifest")
+    dos = sub.add_parser(
+        "dossier", help="a .docx per missing person for the UN WGEID",
+        description="Write one Word document per missing person for the UN Working Group on "
+                    "Enforced or Involuntary Disappearances: its required elements, the "
+                    "testimony, the evidence list with SHA-256 and what is still missing. "
+                    "Needs the private key (here, or --key on the offline computer).")
+    dos.add_argument("--case", metavar="NUMBER", help="the case, e.g. 4821-0736")
+    dos.add_argument("--person", type=int, metavar="K",
+                     help="only the K-th missing person of the case (default: each of them)")
+    dos.add_argument("--all", action="store_true",
+                     help="every case (with --consent share), one file per person into DIR")
+    dos.add_argument("--consent", choices=("share",),
+                     help="only persons whose relative agreed to share with international "
+                          "organisations")
+    dos.add_argument("--output", required=True, type=Path, metavar="FILE.docx|DIR",
+                     help="the .docx to write (FILE-K.docx for several persons), or with --all "
+                          "the folder")
+    dos.add_argument("--key", type=Path, metavar="FILE",
+                     help="the organisation's private key (default: BOT_PRIVATE_KEY_FILE or "
+                          "BOT_DATA_DIR/keys)")
     if argv[:1] == ["broadcast"]:  # its parser imports the sender: only when it is used
         from bot.services.broadcast_cli import add_broadcast_parser
 
@@ -704,6 +855,9 @@ def main(argv: list[str] | None = None) -> int:
             setup_logging("WARNING")
             return decrypt(args.key, args.input, args.output, args.verify_key,
                            args.allow_unsigned)
+        if args.command == "duplicates":
+            setup_logging("WARNING")
+            return duplicates(args.key, args.input, args.output)
         try:
             settings = load_settings()
         except SettingsError as exc:
@@ -718,13 +872,14 @@ def main(argv: list[str] | None = None) -> int:
                        in ("INFO", "DEBUG") else settings.log_level)
         commands: dict[str, Callable[[], Coroutine[Any, Any, int]]] = {
             "run": lambda: run_bot(settings, webhook=True if args.webhook else None),
-            "sandbox": lambda: sandbox(settings),
+            "sandbox": lambda: sandbox(settings, args.role),
             "migrate": lambda: migrate(settings),
             "check": lambda: check(settings),
-            "backup": lambda: backup(settings, args.output),
+            "backup": lambda: backup(settings, args.output, args.files),
             "restore": lambda: restore(settings, args.input, args.key, args.verify_key,
                                        args.allow_unsigned, args.yes),
             "export": lambda: export(settings, args),
+            "dossier": lambda: dossier(settings, args),
             "broadcast": lambda: _broadcast(settings, args),
         }
         return int(asyncio.run(commands[args.command]()))

@@ -26,7 +26,18 @@ from telegram.ext import (
 from bot.config import Settings
 from bot.context import AnyApp, BotData, Context, bot_data, data_of
 from bot.form.model import load_form
-from bot.handlers import access, admin, menus, privacy, relative, staff, updates
+from bot.handlers import (
+    access,
+    admin,
+    casework,
+    conversation,
+    menus,
+    privacy,
+    relative,
+    staff,
+    staff_view,
+    updates,
+)
 from bot.handlers.common import (
     BROADCAST_PREFIX,
     CANCEL_PREFIX,
@@ -146,6 +157,7 @@ def build_application(d: Deps, *, rate_limit: bool = True) -> AnyApp:
            .context_types(ContextTypes(context=Context, bot_data=BotData)).build())
     data = bot_data(app)
     data.deps = d
+    staff_view.set_timezone(s.timezone)  # staff read times in BOT_TIMEZONE
     data.flood_guard = privacy.FloodGuard()
     register_handlers(app, d)
     return app
@@ -157,9 +169,10 @@ def build_application(d: Deps, *, rate_limit: bool = True) -> AnyApp:
 # ApplicationHandlerStop ends the update there. Within MAIN_GROUP the first match wins, so the
 # specific handlers come before the catch-alls at its end.
 
-METER_GROUP = -5  # counts every update so broadcasts slow down for relatives; never stops one
-FLOOD_GROUP = -4  # stops a user's updates while they send too fast (privacy.flood_gate)
-GATE_GROUP = -3  # stops staff and admin commands and buttons from people without the role
+METER_GROUP = -6  # counts every update so broadcasts slow down for relatives; never stops one
+FLOOD_GROUP = -5  # stops a user's updates while they send too fast (privacy.flood_gate)
+GATE_GROUP = -4  # stops staff and admin commands and buttons from people without the role
+PROMPT_GROUP = -3  # a staff member's reply to the bot's prompt, an admin's pick for /staff add
 COMPOSE_GROUP = -2  # an admin's message that is part of the broadcast being composed (stops)
 ANSWER_GROUP = -1  # a relative's answer to a staff question (stops), not a questionnaire answer
 MAIN_GROUP = 0  # commands, buttons, then the questionnaire's catch-all
@@ -185,6 +198,15 @@ def handler_table(d: Deps, gate: access.Gate, meter: ActivityMeter
         (FLOOD_GROUP, TypeHandler(Update, privacy.flood_gate)),
         (GATE_GROUP, TypeHandler(Update, gate)),
     ]
+    # Case work (bot/handlers/casework.py): the question for needs_info or a Reply to a
+    # relative, typed as a reply to the bot's prompt; the person an admin picks or forwards
+    # after /staff add. Each stops the update when it is one; else it goes on.
+    if d.settings.admin_ids:
+        table.append((PROMPT_GROUP, MessageHandler(
+            private & filters.User(user_id=d.settings.admin_ids)
+            & (filters.StatusUpdate.USERS_SHARED | filters.FORWARDED), staff.on_pick)))
+    table.append((PROMPT_GROUP, MessageHandler(message & filters.REPLY & ~filters.COMMAND,
+                                               casework.prompt_reply)))
     if d.settings.admin_ids:
         admins = filters.User(user_id=d.settings.admin_ids)
         table.append((COMPOSE_GROUP, MessageHandler(
@@ -228,6 +250,7 @@ def handler_table(d: Deps, gate: access.Gate, meter: ActivityMeter
         CLEAN_CHAT_PREFIX: privacy.on_clean_chat,
         MYDATA_PREFIX: privacy.on_mydata_file,
         UPDATES_PREFIX: updates.on_updates_button,
+        conversation.PREFIX + ":": conversation.on_press,
     }
     table += [(MAIN_GROUP, CallbackQueryHandler(callback, pattern=f"^{prefix}"))
               for prefix, callback in buttons.items()]
@@ -248,6 +271,8 @@ def register_handlers(app: AnyApp, d: Deps) -> None:
         app.add_handler(handler, group=group)
     # What the relative's journey calls in staff code, which it cannot import.
     data.announce_case = staff.announce_case
+    if app.job_queue is not None:  # the person index is built in memory at start-up
+        app.job_queue.run_once(casework.build_index, 0, name="person-index")
     data.personal_menu = menus.set_personal_menu
     register_outbox_hook(app, staff.QUESTION_KIND, staff.question_outcome)
     register_outbox_hook(app, staff.alerts.ALERT_KIND, staff.alerts.alert_refused)

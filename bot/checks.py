@@ -14,6 +14,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -65,8 +66,26 @@ async def _check_database(settings: Settings, report: CheckReport) -> None:
         return
     try:
         report.facts.append(f"database schema version {await db.schema_version()}")
+        await _check_vault(settings, db, report)
     finally:
         await db.close()
+
+
+async def _check_vault(settings: Settings, db: Any, report: CheckReport) -> None:
+    """The evidence vault (bot/evidence/): its folder, and its files by state."""
+    from bot.evidence.vault import vault_dir
+    from bot.storage.evidence import EvidenceRepository
+
+    folder = vault_dir(settings.data_dir)
+    if folder.exists() and (problem := _writable(folder)) is not None:
+        report.problems.append(f"BOT_DATA_DIR: the evidence vault {folder} is not writable "
+                               f"({problem})")
+    repo = EvidenceRepository(db)
+    states = await repo.by_state()
+    report.facts.append(
+        f"evidence vault: {states.get('stored', 0)} files "
+        f"({await repo.stored_bytes() / 1_048_576:.1f} MB), {states.get('pending', 0)} being "
+        f"fetched, {states.get('failed', 0)} could not be fetched")
 
 
 def _check_keys(settings: Settings, report: CheckReport) -> None:

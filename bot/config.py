@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     # relatives need the rest.
     broadcast_rate: float = Field(default=25.0, gt=0, le=30)
     backup_time: str = "02:30"
+    # Case work: the staff group's language (notices, /staffhelp there), the time zone staff
+    # read times in, and how long a status notice waits so the change can be undone.
+    staff_language: str = "ru"
+    timezone: str = "Asia/Almaty"
+    status_undo_seconds: int = Field(default=60, ge=0, le=3600)
     # Cards, answers, files and exports sent to staff are deleted from their chats after this
     # many hours (Telegram lets a bot delete its messages only while under 48 hours old).
     card_ttl_hours: float = Field(default=24.0, gt=0, le=47)
@@ -76,6 +81,10 @@ class Settings(BaseSettings):
     # More age recipients (age1..., e.g. a second key custodian's) that backups and sealed
     # exports are encrypted to, besides the organisation's public key; commas or spaces.
     backup_recipients: str = ""
+    # The evidence vault (BOT_DATA_DIR/files): the largest file a bot may download, in MB.
+    # 0: Telegram's limit, 20 MB on its cloud Bot API, 2000 MB on a self-hosted Bot API
+    # server (any other BOT_API_BASE_URL).
+    file_download_limit_mb: int = Field(default=0, ge=0, le=2000)
     # Who runs the bot, shown to relatives before consent, in /help and after a refusal.
     org_name: str = ""
     # The office's address, phone and hours per language: a JSON object {"kk": ..., "ru": ...,
@@ -169,6 +178,25 @@ class Settings(BaseSettings):
                              "(make one with: openssl rand -hex 32)")
         return value
 
+    @field_validator("staff_language")
+    @classmethod
+    def _staff_language(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in ("kk", "ru", "en"):
+            raise ValueError("must be kk, ru or en")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        value = value.strip()
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be a time zone name such as Asia/Almaty") from None
+        return value
     @field_validator("backup_recipients")
     @classmethod
     def _recipients(cls, value: str) -> str:

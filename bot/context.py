@@ -20,6 +20,8 @@ from telegram.ext import Application, CallbackContext, ExtBot
 from bot.errors import ErrorReport
 
 if TYPE_CHECKING:
+    from bot.casework.live import LiveIndex
+    from bot.evidence.vault import VaultWorker
     from bot.handlers.common import Deps
     from bot.handlers.privacy import FloodGuard
     from bot.services.broadcast import ActivityMeter, BroadcastSender
@@ -44,12 +46,15 @@ class BotData:
     # Set by the life cycle while they run (bot/lifecycle.py).
     outbox: OutboxSender | None = None
     broadcasts: BroadcastSender | None = None
+    vault: VaultWorker | None = None  # the evidence vault's fetcher (bot/evidence/intake.py)
     # What an outbox row's kind runs once its outcome is known (register_outbox_hook).
     outbox_hooks: dict[str, AppHook] = field(default_factory=dict)
     # Calls from the relative's journey into staff code, which it cannot import (staff.py
     # imports relative.py): wired in bot/app.py.
     announce_case: CaseAnnouncer | None = None
     personal_menu: MenuSetter | None = None
+    # The in-memory person index for /find and duplicates (bot/casework/live.py).
+    person_index: LiveIndex | None = None
 
 
 class Context(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):

@@ -13,13 +13,13 @@ import gettext
 import importlib.resources
 import io
 import logging
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from functools import cache
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from babel.core import Locale
-from babel.dates import format_date, format_datetime, format_skeleton
+from babel.dates import format_date, format_datetime, format_skeleton, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -106,6 +106,12 @@ class Translator:
 
     def format_datetime(self, value: datetime) -> str:
         return format_datetime(value, format="medium", locale=self.locale)
+
+    def format_local_time(self, value: datetime, tz: tzinfo) -> str:
+        """Date and time in `tz`, to the minute (staff read when, not the seconds)."""
+        local = value.astimezone(tz)
+        return (format_date(local.date(), format="medium", locale=self.locale) + ", "
+                + format_time(local, format="short", locale=self.locale))
 
     def format_number(self, value: int | float) -> str:
         return format_decimal(value, locale=self.locale)

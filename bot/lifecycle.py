@@ -4,9 +4,10 @@
 end-to-end harness (tests/e2e/conftest.py) all start and stop the bot through it.
 
 Start: initialize (getMe), the command menus, the daily jobs (backup, purge of abandoned
-drafts), `app.start()` (handlers and job queue), the outbox sender (it sends what a previous
-run left pending), the broadcast sender, and last the updates (`updates`: long polling or a
-webhook), so that no update is handled before everything it may call runs.
+drafts) and the one-off re-sending of questions relatives may not have on screen,
+`app.start()` (handlers and job queue), the outbox sender (it sends what a previous run left
+pending), the broadcast sender, and last the updates (`updates`: long polling or a webhook),
+so that no update is handled before everything it may call runs.
 
 Stop, in this order (each step best-effort): no new updates; the broadcast sender finishes the
 messages in flight while the bot can still call Telegram; `app.stop()` lets the updates in hand
@@ -27,7 +28,8 @@ from telegram.ext import Updater
 from bot.app import set_command_menus
 from bot.config import Settings
 from bot.context import AnyApp
-from bot.handlers import privacy, staff
+from bot.evidence.intake import start_vault, stop_vault
+from bot.handlers import privacy, relative, staff
 from bot.services import takeback
 from bot.services.backup import schedule_backups
 from bot.services.broadcast import start_background, stop_background
@@ -59,6 +61,7 @@ async def running(app: AnyApp, settings: Settings, updates: StartUpdates
         await app.start()
         started = True
         await start_outbox(app)
+        await start_vault(app)  # fetches every file relatives send into the evidence vault
         await start_background(app)
         assert app.updater is not None
         stop_updates = await updates(app.updater)
@@ -73,6 +76,8 @@ def schedule_jobs(app: AnyApp, settings: Settings) -> None:
     schedule_backups(app, settings)
     if app.job_queue is not None:
         app.job_queue.run_daily(privacy.purge_job, time=PURGE_AT, name="purge-drafts")
+        # Once, just after start: questions that may not have reached relatives mid-answer.
+        app.job_queue.run_once(relative.resend_unseen_job, 0.5, name="resend-unseen")
     staff.alerts.schedule_jobs(app)  # the hourly digest of new cases, missed alerts
     takeback.schedule(app, settings.card_ttl_hours)  # what staff were sent, deleted
 
@@ -94,6 +99,9 @@ async def _stop(app: AnyApp, started: bool,
             await stop_background(app)
         except Exception as exc:
             log.warning("stopping the broadcast sender failed: %s", type(exc).__name__)
+    if started:
+        with contextlib.suppress(Exception):
+            await stop_vault(app)  # a download in flight is cut short, retried at the start
     if started and app.running:
         await app.stop()  # waits for the updates being processed
     if started:

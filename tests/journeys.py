@@ -196,6 +196,8 @@ async def answer(user: SimUser, screen: Screen, value: Answer) -> None:
         action = value.action
         if action == "skip" and screen.question.type == "attachments":
             action = "done"
+        elif action == "skip" and "skip" not in screen.actions() and "unknown" in screen.actions():
+            action = "unknown"  # a date: one "I do not know" button instead of Skip
         elif action == "unknown" and "unknown" not in screen.actions():
             action = "idk"
         await user.press(button(message, action, value.arg), message)
@@ -241,8 +243,9 @@ async def fill(user: SimUser, plan: Mapping[str, Answer] | None = None, *,
         answered.add(key)
         q = screen.question
         value = plan.get(screen.qid, default)
-        if value == SKIP and q.required:
-            value = auto(q) if screen.qid not in plan else value
+        required = "skip" not in screen.actions() and q.type not in ("attachments", "date")
+        if value == SKIP and required and screen.qid not in plan:
+            value = auto(q)  # required (maybe by an earlier answer): a plain valid answer
         await answer(user, screen, value)
         await _settle(user, seq)
     raise AssertionError(f"no end after {limit} questions")
@@ -280,10 +283,11 @@ CONSENT: dict[str, Answer] = {"consent_store": opt("agree"), "consent_share": op
                               "consent_publish": opt("anonymous")}
 REPORTER: dict[str, Answer] = {
     "reporter_name": "Гүлжан <b>Тохтасын</b> & Co", "reporter_country": opt("kz"),
-    "reporter_city": "Алматы", "reporter_phone": "8 701 123 45 67",
+    "reporter_more": opt("yes"), "reporter_city": "Алматы", "reporter_phone": "8 701 123 45 67",
 }
 SISTER: dict[str, Answer] = {
     "relation": opt("sister"), "full_name": "Әлия Нұрланқызы Төлеубаева",
+    "taken_from": opt("home"), "in_danger": opt("no"), "more_details": opt("yes"),
     "chinese_name": "王小明", "gender": opt("female"), "birth_date": "03.1975",
     "ethnicity": opt("kazakh"), "citizenship": opt("cn"), "prefecture": opt("ili"),
     "place": "Құлжа, Іле", "chinese_id": female_id(),
@@ -299,8 +303,14 @@ SISTER: dict[str, Answer] = {
 BROTHER: dict[str, Answer] = {
     "relation": opt("brother"), "full_name": "ئابدۇللا 🙏", "gender": opt("male"),
     "birth_date": UNKNOWN, "prefecture": opt("altay"), "what_happened": multi("no_contact"),
-    "happened_date": UNKNOWN,
+    "happened_date": UNKNOWN, "taken_from": opt("unknown"), "in_danger": opt("no"),
+    "more_details": opt("no"),
 }
+
+
+#: Words of a report() with the default answers that must never be stored or logged in plain text.
+MARKERS = ["Гүлжан", "Тохтасын", "Әлия Нұрланқызы", "王小明", "ئابدۇللا", "Лагерь №3",
+           "Алматы", "Құлжа", "77011234567", "исчез"]
 
 
 async def submit(user: SimUser) -> str:
@@ -309,6 +319,7 @@ async def submit(user: SimUser) -> str:
     if screen.kind == "add_person":
         assert screen.message is not None
         await user.press(button(screen.message, "finish"), screen.message)
+        await user.wait_for(lambda m: "submit" in Screen("", m).actions())
         screen = current(user)
     assert screen.kind == "review" and screen.message is not None, screen
     await user.press(button(screen.message, "submit"), screen.message)

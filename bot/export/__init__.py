@@ -16,7 +16,9 @@ the questionnaire, in its order, so a new question appears in exports without co
   Telegram gave one, joined by "; ") and ``<col>_count``;
 - free text is exported exactly as the relative wrote it; a voice answer is shown as
   ``[voice message, file_unique_id=..., 0:12]``; dates stay as stored (ISO 8601 ``1975``,
-  ``2018-03``, ``2018-03-12``, or ``unknown``); phones in E.164. Answers to questions no longer
+  ``2018-03``, ``2018-03-12``, or ``unknown``, with the EDTF extensions for what relatives
+  write: ``2019-21`` spring 2019 (22 summer, 23 autumn, 24 winter), ``197X`` the 1970s, and a
+  trailing ``~`` when approximate, ``1975~``); phones in E.164. Answers to questions no longer
   in the form are only in JSONL.
 
 Formula injection (OWASP "CSV injection"): a spreadsheet reads a cell that starts with ``=``,
@@ -163,6 +165,7 @@ async def export_cases(
     until: str | None = None,
     status: str | None = None,
     lang: str | None = None,
+    consent: str | None = None,
     decode: Decode = identity,
     progress: Callable[[int], None] | None = None,
     batch: int = 500,
@@ -187,7 +190,8 @@ async def export_cases(
         raise ValueError("batch must be at least 1")
     check_filters(since, until, status, lang)
     plan = ExportPlan(form)
-    filters = {"since": since, "until": until, "status": status, "lang": lang}
+    filters = {"since": since, "until": until, "status": status, "lang": lang,
+               "consent": consent}  # consent: share or publish (storage/export_queries.py)
     # Counting reads the filters first, so a bad date fails before any file is made.
     total = await count_cases(db, **filters)
     n_workers = _worker_count(db, decode, total, batch, workers)

@@ -22,6 +22,7 @@ from bot.export.plan import (
     _option_key,
     _other_text,
     _sync_now,
+    person_levels,
 )
 from bot.storage.export_queries import CaseRow
 
@@ -89,7 +90,7 @@ class _CsvEncoder:
         self._plan = plan
         self._once = [(key, self._compile(fields), extra) for key, fields, extra in plan.once]
         self._person = self._compile(plan.person_fields)
-        self._blank = ",".join(csv_cells([None] * plan.person_width))
+        self._blank = ",".join(csv_cells([None] * (plan.person_width + 2)))  # + key, level
 
     @staticmethod
     def _compile(fields: list[_Field]) -> _Compiled:
@@ -162,9 +163,12 @@ class _CsvEncoder:
                 append(f"{before},,0,{after},{self._blank}")
                 continue
             n = len(persons)
+            levels = person_levels(case) if case.verification else {}
             for i, person in enumerate(persons, 1):
                 cells = [f"{before},{i},{n},{after}"]
                 part(person if person.__class__ is dict else {}, person_fields, cells)
+                cells += csv_cells([case.person_key(i)])
+                cells.append(levels.get(i, "reported"))
                 append(",".join(cells))
         append("")
         encoded = "\r\n".join(lines).encode("utf-8") if len(lines) > 1 else b""

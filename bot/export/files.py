@@ -85,6 +85,7 @@ async def download_case_files(
     until: str | None = None,
     status: str | None = None,
     lang: str | None = None,
+    consent: str | None = None,
     client: httpx.AsyncClient | None = None,
 ) -> DownloadReport:
     """Download the attachments of the cases the filters select into `out_dir`."""
@@ -93,7 +94,8 @@ async def download_case_files(
     own = client is None
     http = client or httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=15.0))
     try:
-        async for case in iter_cases(db, since=since, until=until, status=status, lang=lang):
+        async for case in iter_cases(db, since=since, until=until, status=status, lang=lang,
+                                     consent=consent):
             try:
                 data = json.loads(decode(case.data) or b"{}")
             except Exception:

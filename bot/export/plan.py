@@ -44,6 +44,10 @@ CASE_COLUMNS = (
     ("persons_in_case", "Missing persons in the case"),
 )
 _NUMBER_COLUMNS = frozenset(("assignee_id", "person_index", "persons_in_case"))
+#: Added after every column derived from the form (columns are never renamed or reused).
+VERIFICATION_COLUMN = ("person_verification",
+                       "Verification level: reported (one source), corroborated (a second "
+                       "independent source) or documented (an official document or evidence)")
 _INT_OR_STR = (int, str)
 
 
@@ -195,6 +199,12 @@ class ExportPlan:
         self.person_fields, person_columns = _fields(form.repeat_group, len(columns))
         columns += person_columns
         self.person_width = len(person_columns)
+        # Last: the key shared by persons linked as the same person (case work, duplicates).
+        self.key_col = len(columns)
+        columns.append(Column("person_key", "The same for every row of one person reported in "
+                                            "several cases (NUMBER/person of the first)"))
+        self.verification_col = len(columns)
+        columns.append(Column(*VERIFICATION_COLUMN))
         names = [c.name for c in columns]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -236,12 +246,15 @@ class ExportPlan:
         head = self.head(case)
         persons = self.persons(data)
         if not persons:
-            return [[*head, None, 0, *shared, *([None] * self.person_width)]]
+            return [[*head, None, 0, *shared, *([None] * self.person_width), None, None]]
         out = []
+        levels = person_levels(case)
         for i, person in enumerate(persons, 1):
             row = [*head, i, len(persons), *shared]
             for f in self.person_fields:
                 row += _field_cells(f, person.get(f.key))
+            row.append(case.person_key(i))
+            row.append(levels.get(i, "reported"))
             out.append(row)
         return out
 
@@ -257,7 +270,23 @@ def json_case(case: CaseRow, data: dict[str, Any]) -> dict[str, Any]:
         "notice_version": case.notice_version,
     }
     meta.update(data)
+    persons = data.get("persons")
+    if isinstance(persons, list):  # one key per person, shared by persons linked as the same
+        meta["person_keys"] = [case.person_key(i) for i in range(1, len(persons) + 1)]
+    levels = person_levels(case)
+    meta["person_verification"] = [levels.get(i, "reported") for i in
+                                   range(1, (len(persons) if isinstance(persons, list) else 0) + 1)]
     return meta
+
+
+def person_levels(case: CaseRow) -> dict[int, str]:
+    """Each person's verification level as staff set it (missing: reported)."""
+    out: dict[int, str] = {}
+    for item in (case.verification or "").split(","):
+        person, _, level = item.partition(":")
+        if person.isdigit() and level:
+            out[int(person)] = level
+    return out
 
 
 def column_names(form: Form) -> list[str]:

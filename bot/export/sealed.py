@@ -100,6 +100,7 @@ async def write_sealed_export(
     until: str | None = None,
     status: str | None = None,
     lang: str | None = None,
+    consent: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> SealedExportResult:
     """Write the matching cases, still sealed, into the signed age file `output`."""
@@ -109,14 +110,15 @@ async def write_sealed_export(
         "kind": EXPORT_KIND,
         "format": fmt,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "filters": {"since": since, "until": until, "status": status, "lang": lang},
+        "filters": {"since": since, "until": until, "status": status, "lang": lang,
+                    "consent": consent},
         "columns": list(CaseRow._fields),
     }
     cases = 0
     with age_output(output, sealer.recipients, sealer.signing, EXPORT_KIND) as writer:
         writer.write(json.dumps(meta, ensure_ascii=False).encode("utf-8") + b"\n")
         async for batch in iter_case_batches(db, since=since, until=until, status=status,
-                                             lang=lang):
+                                             lang=lang, consent=consent):
             writer.write(b"".join(_row_json(row) for row in batch))
             cases += len(batch)
             if progress is not None:

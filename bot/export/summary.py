@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.export.workers import DEFLATE_LEVEL
 from bot.export.xlsx import STYLE_HEADER, XlsxStream
 from bot.storage.db import Database
 from bot.storage.export_queries import iter_cases
@@ -52,20 +53,22 @@ def _what_happened(data: dict[str, Any]) -> str:
 
 async def export_summary(db: Database, output: Path, *, decode: Any,
                          since: str | None = None, until: str | None = None,
-                         status: str | None = None, lang: str | None = None) -> SummaryResult:
+                         status: str | None = None, lang: str | None = None,
+                         consent: str | None = None) -> SummaryResult:
     """Write the summary XLSX to `output` (created 0600). `decode` opens a case's stored data
     (raising when the private key is offline: "what happened" then reads "(sealed)")."""
     fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     cases = 0
     with os.fdopen(fd, "wb") as fh:
-        book = XlsxStream(fh, title="Cases (summary)")
+        # Sent through Telegram: the smaller file (see bot/export/workers.DEFLATE_LEVEL).
+        book = XlsxStream(fh, title="Cases (summary)", compresslevel=DEFLATE_LEVEL)
         try:
             sheet = book.add_sheet("Cases", columns=len(SUMMARY_COLUMNS),
                                    widths=[12, 22, 22, 12, 8, 14, 40, 8, 8, 8],
                                    freeze_header=True, autofilter=True)
             sheet.write_row([h for _, h in SUMMARY_COLUMNS], STYLE_HEADER)
             async for case in iter_cases(db, since=since, until=until, status=status,
-                                         lang=lang):
+                                         lang=lang, consent=consent):
                 try:
                     data = json.loads(decode(case.data)) if case.data else {}
                     happened = _what_happened(data if isinstance(data, dict) else {})

@@ -54,6 +54,7 @@ from bot.export.plan import (
     _option_key,
     _other_text,
     _sync_now,
+    person_levels,
 )
 from bot.storage.export_queries import CaseRow
 
@@ -513,9 +514,12 @@ class _XlsxEncoder:
                 out.append((start + before + cell(7, 0) + after + "</row>").encode())
                 continue
             count = cell(7, len(persons))
+            levels = person_levels(case) if case.verification else {}
             for i, person in enumerate(persons, 1):
                 cells = [start, before, cell(6, i), count, after]
                 self._part(person, plan.person_fields, cells)
+                cells.append(cell(plan.key_col, case.person_key(i)))
+                cells.append(cell(plan.verification_col, levels.get(i, "reported")))
                 cells.append("</row>")
                 out.append("".join(cells).encode())
         return _Chunk(_ROW_END.encode().join(out), len(out), len(cases), widths)

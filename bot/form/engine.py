@@ -20,6 +20,9 @@ StepKind = Literal["question", "confirm_id", "add_person", "review"]
 MAX_PERSONS = 20
 MAX_FILES_PER_PERSON = 20
 MAX_FILE_MB = 20  # the Bot API lets a bot download at most 20 MB per file
+_MIN_YEAR = 1900
+#: The years offered as buttons for recent events (the mass detentions began in 2017).
+EVENT_YEARS = tuple(str(y) for y in range(2016, 2023))
 
 
 # --------------------------------------------------------------------------- state
@@ -151,6 +154,7 @@ class View:
     can_skip: bool = False
     id_info: ans.ChineseIdInfo | None = None
     persons: int = 0
+    same_as: Any = None  # the first person's answer, offered as "Same as person 1"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -161,6 +165,8 @@ def _group(form: Form, block: str) -> Group:
 
 
 def relevant(q: Question, block_answers: dict[str, Any]) -> bool:
+    if q.type == "attachments" and block_answers.get(q.id):
+        return True  # files sent at another question (a passport at the name) are kept
     for ref, codes in q.when:
         given = block_answers.get(ref)
         chosen = set(given) if isinstance(given, list) else {given}
@@ -169,12 +175,29 @@ def relevant(q: Question, block_answers: dict[str, Any]) -> bool:
     return True
 
 
+def is_required(q: Question, state: DraftState) -> bool:
+    """Required always, or because of an answer in an earlier part (a name for the UN)."""
+    if q.required:
+        return True
+    for ref, codes in q.required_when:
+        for block_answers in state.answers.values():
+            if ref in block_answers:
+                given = block_answers[ref]
+                chosen = set(given) if isinstance(given, list) else {given}
+                if chosen & codes:
+                    return True
+    return False
+
+
 def _first_from(form: Form, state: DraftState, block: str, start: int) -> Position | None:
     group = _group(form, block)
     answers = state.answers.get(block, {})
     for q in group.questions[start:]:
-        if relevant(q, answers):
-            return Position("question", block, q.id)
+        if not relevant(q, answers):
+            continue
+        if q.infer and answers.get(q.id) is not None and answers.get(q.id) == q.inferred(answers):
+            continue  # follows from an earlier answer (a brother is a man): not asked
+        return Position("question", block, q.id)
     return None
 
 
@@ -201,9 +224,28 @@ def missing_required(form: Form, state: DraftState) -> Position | None:
     for block in [g.id for g in form.groups if not g.repeat] + state.person_blocks():
         answers = state.answers.get(block, {})
         for q in _group(form, block).questions:
-            if q.required and relevant(q, answers) and answers.get(q.id) is None:
+            if is_required(q, state) and relevant(q, answers) and answers.get(q.id) is None:
                 return Position("question", block, q.id)
     return None
+
+
+#: Questions added in form version 2 to put optional details behind a "Yes": a draft begun on
+#: version 1 answers them "yes", so that it goes on asking what it asked before.
+_V2_GATES = {"reporter": "reporter_more", "person": "more_details"}
+
+
+def upgrade(form: Form, state: DraftState) -> DraftState:
+    """A draft begun on an older form, made to work on this one (every question id of the old
+    form still exists; new required questions are asked before submitting)."""
+    if state.form_version >= form.version:
+        return state
+    if state.form_version < 2:
+        for block, answers in state.answers.items():
+            gate = _V2_GATES.get(block.split(".", 1)[0])
+            if gate is not None and gate in _group(form, block).by_id:
+                answers.setdefault(gate, "yes")
+    state.form_version = form.version
+    return state
 
 
 def start(form: Form) -> DraftState:
@@ -242,11 +284,19 @@ def _advance(form: Form, state: DraftState) -> None:
     _enter(form, state, _after(form, state, pos.block, pos.qid))
 
 
-def _store(state: DraftState, q: Question, value: Any, now: datetime) -> None:
+def _store(state: DraftState, q: Question, value: Any, now: datetime,
+           form: Form | None = None) -> None:
     block = state.pos.block
-    state.answers.setdefault(block, {})[q.id] = value
+    answers = state.answers.setdefault(block, {})
+    answers[q.id] = value
     if block == "consent":
         state.answered_at[q.id] = now.isoformat(timespec="seconds")
+    if form is not None:
+        for other in _group(form, block).questions:
+            if any(ref == q.id for ref, _ in other.infer):
+                inferred = other.inferred(answers)
+                if inferred is not None:
+                    answers[other.id] = inferred
 
 
 def _current_question(form: Form, state: DraftState) -> Question:
@@ -264,6 +314,9 @@ def view(form: Form, state: DraftState) -> View:
     if pos.step == "confirm_id" and state.pending_id is not None:
         id_info = ans.chinese_id_info(state.pending_id, state.answers.get(pos.block, {}))
     answer = state.answers.get(pos.block, {}).get(q.id) if q is not None else None
+    same_as = None
+    if q is not None and q.same_as_first and person:
+        same_as = state.answers.get(f"{form.repeat_group.id}.0", {}).get(q.id)
     return View(
         step=pos.step,
         seq=state.seq,
@@ -273,9 +326,10 @@ def view(form: Form, state: DraftState) -> View:
         answer=answer,
         pending=tuple(state.pending or ()),
         can_back=bool(state.history) or state.editing,
-        can_skip=q is not None and not q.required and pos.step == "question",
+        can_skip=q is not None and not is_required(q, state) and pos.step == "question",
         id_info=id_info,
         persons=len(state.person_blocks()),
+        same_as=same_as,
     )
 
 
@@ -291,8 +345,13 @@ def _done(state: DraftState, event: str | None = None) -> Outcome:
     return Outcome(state=state, event=event)
 
 
-def apply(form: Form, state: DraftState, inp: Input, now: datetime) -> Outcome:
-    """Apply one input to a copy of `state`; the caller's state is never modified."""
+def apply(form: Form, state: DraftState, inp: Input, now: datetime, *,
+          max_file_mb: int = MAX_FILE_MB) -> Outcome:
+    """Apply one input to a copy of `state`; the caller's state is never modified.
+
+    `max_file_mb`: the largest file the bot can fetch (20 MB on Telegram's cloud Bot API,
+    up to 2000 MB with a self-hosted Bot API server).
+    """
     state = DraftState.from_json(state.to_json())
     if isinstance(inp, Press):
         if inp.seq != state.seq:
@@ -300,12 +359,12 @@ def apply(form: Form, state: DraftState, inp: Input, now: datetime) -> Outcome:
         return _press(form, state, inp, now)
     step = state.pos.step
     if step == "question":
-        return _answer(form, state, inp, now)
+        return _answer(form, state, inp, now, max_file_mb)
     if step == "confirm_id":
         if isinstance(inp, Text):
             # A fresh number typed while we wait for the confirmation replaces the pending one.
             state.pos = replace(state.pos, step="question")
-            return _answer(form, state, inp, now)
+            return _answer(form, state, inp, now, max_file_mb)
         return _fail(state, "use_buttons")
     if step == "add_person":
         return _fail(state, "use_buttons")
@@ -363,7 +422,7 @@ def _question_press(form: Form, state: DraftState, p: Press, now: datetime) -> O
     q = _current_question(form, state)
     block_answers = state.answers.setdefault(state.pos.block, {})
     if p.action == "skip":
-        if q.required:
+        if is_required(q, state):
             return _fail(state, "required")
         if q.type != "attachments":  # files already sent are kept; Skip just moves on
             block_answers.pop(q.id, None)
@@ -374,13 +433,28 @@ def _question_press(form: Form, state: DraftState, p: Press, now: datetime) -> O
             return _fail(state, "required")
         _advance(form, state)
         return _done(state)
+    if p.action == "same" and q.same_as_first:
+        first = state.answers.get(f"{form.repeat_group.id}.0", {}).get(q.id)
+        if first is None or state.pos.block == f"{form.repeat_group.id}.0":
+            return _fail(state, "use_buttons")
+        _store(state, q, first, now, form)
+        _advance(form, state)
+        return _done(state)
+    if q.type == "date" and q.year_buttons and p.action == "year":
+        if not (p.arg.isdigit() and len(p.arg) == 4 and _MIN_YEAR <= int(p.arg) <= now.year):
+            return _fail(state, "use_buttons")
+        _store(state, q, p.arg, now, form)
+        _advance(form, state)
+        return _done(state, "year_only")
+    if q.type == "date" and q.year_buttons and p.action == "earlier":
+        return _fail(state, "type_year")
     if q.type == "single" and p.action == "opt":
         if q.option(p.arg) is None:
             return _fail(state, "use_buttons")
         if q.must_be is not None and p.arg != q.must_be:
             _store(state, q, p.arg, now)
             return _done(state, "declined")
-        _store(state, q, p.arg, now)
+        _store(state, q, p.arg, now, form)
         _advance(form, state)
         return _done(state)
     if q.type == "multi" and p.action == "tog":
@@ -454,11 +528,12 @@ def _bump(state: DraftState) -> DraftState:
     return state
 
 
-def _answer(form: Form, state: DraftState, inp: Input, now: datetime) -> Outcome:
+def _answer(form: Form, state: DraftState, inp: Input, now: datetime,
+            max_file_mb: int = MAX_FILE_MB) -> Outcome:
     q = _current_question(form, state)
     block_answers = state.answers.setdefault(state.pos.block, {})
-    if isinstance(inp, Media) and (inp.size or 0) > MAX_FILE_MB * 1024 * 1024:
-        return _fail(state, "file_too_big", limit=MAX_FILE_MB)
+    if isinstance(inp, Media) and (inp.size or 0) > max_file_mb * 1024 * 1024:
+        return _fail(state, "file_too_big", limit=max_file_mb)
     if isinstance(inp, Media) and q.type == "attachments":
         files = list(block_answers.get(q.id) or [])
         if len(files) >= MAX_FILES_PER_PERSON:
@@ -466,22 +541,32 @@ def _answer(form: Form, state: DraftState, inp: Input, now: datetime) -> Outcome
         files.append(inp.as_answer())
         _store(state, q, files, now)
         return _done(state, "file_added")
-    if isinstance(inp, Media) and q.type == "text" and inp.kind in ("voice", "audio"):
-        _store(state, q, {"voice": inp.as_answer()}, now)
+    voice = isinstance(inp, Media) and inp.kind in ("voice", "audio", "video_note")
+    if voice and q.type == "text" and not q.typed_only:
+        _store(state, q, {"voice": inp.as_answer()}, now)  # type: ignore[union-attr]
         _advance(form, state)
         return _done(state)
-    if isinstance(inp, Media) and q.media_to is not None:
-        files = list(block_answers.get(q.media_to) or [])
+    if voice and q.typed_only:
+        return _fail(state, "name_voice")
+    files_to = q.media_to or _files_question(form, state.pos.block)
+    if isinstance(inp, Media) and files_to is not None and q.type != "attachments":
+        # A passport photographed at the name question is kept with the person's files.
+        files = list(block_answers.get(files_to) or [])
         if len(files) >= MAX_FILES_PER_PERSON:
             return _fail(state, "too_many_files", limit=MAX_FILES_PER_PERSON)
         files.append(inp.as_answer())
-        block_answers[q.media_to] = files
+        block_answers[files_to] = files
         return _done(state, "media_saved")
     if isinstance(inp, Contact) and q.type == "phone":
         inp = Text(inp.phone)
     if not isinstance(inp, Text):
         return _fail(state, _wrong_kind(q))
     return _typed(form, state, q, inp.text, now)
+
+
+def _files_question(form: Form, block: str) -> str | None:
+    """The attachments question of a part, where files sent elsewhere in it are kept."""
+    return next((q.id for q in _group(form, block).questions if q.type == "attachments"), None)
 
 
 def _wrong_kind(q: Question) -> str:
@@ -506,9 +591,11 @@ def _typed(form: Form, state: DraftState, q: Question, text: str, now: datetime)
         state.pending_id = str(checked.value)
         state.pos = replace(state.pos, step="confirm_id")
         return _done(state)
-    _store(state, q, checked.value, now)
+    _store(state, q, checked.value, now, form)
     _advance(form, state)
-    return _done(state)
+    year_only = q.year_buttons and isinstance(checked.value, str) and \
+        checked.value.rstrip("~").isdigit()
+    return _done(state, "typed_year" if year_only else "typed")
 
 
 # --------------------------------------------------------------------------- results

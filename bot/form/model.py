@@ -37,9 +37,24 @@ class Question:
     must_be: str | None = None
     max_len: int = 1000
     media_to: str | None = None
+    #: required only when an answer in an earlier part is one of these codes
+    required_when: tuple[tuple[str, frozenset[str]], ...] = ()
+    #: the answer that follows from an earlier one: ((question id, {its code: this code}), ...)
+    infer: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    same_as_first: bool = False  # offer "Same as person 1" from the second person on
+    year_buttons: bool = False  # a date asked with buttons for recent years
+    typed_only: bool = False  # a voice message is not taken as the answer (names)
 
     def option(self, code: str) -> Option | None:
         return next((o for o in self.options if o.code == code), None)
+
+    def inferred(self, answers: dict[str, Any]) -> str | None:
+        """The answer that follows from earlier answers (a brother is a man), if one does."""
+        for ref, pairs in self.infer:
+            value = dict(pairs).get(str(answers.get(ref)))
+            if value is not None:
+                return value
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +111,8 @@ def _options(raw: Any, shared: dict[str, tuple[Option, ...]], where: str) -> tup
 
 
 def _question(raw: dict[str, Any], shared: dict[str, tuple[Option, ...]], group: str,
-              earlier: dict[str, Question]) -> Question:
+              earlier: dict[str, Question], before: dict[str, Question] | None = None
+              ) -> Question:
     qid = str(raw["id"])
     where = f"{group}.{qid}"
     qtype = str(raw["type"])
@@ -113,6 +129,23 @@ def _question(raw: dict[str, Any], shared: dict[str, tuple[Option, ...]], group:
         if not set(codes) <= valid:
             raise FormError(f"{where}: 'when' uses codes that {ref!r} does not have")
         when.append((ref, frozenset(codes)))
+    required_when: list[tuple[str, frozenset[str]]] = []
+    for ref, codes in dict(raw.get("required_when", {})).items():
+        target = (before or {}).get(ref)
+        if target is None:
+            raise FormError(f"{where}: 'required_when' refers to {ref!r}, not an earlier part's")
+        if not set(codes) <= {o.code for o in target.options}:
+            raise FormError(f"{where}: 'required_when' uses codes that {ref!r} does not have")
+        required_when.append((ref, frozenset(codes)))
+    infer: list[tuple[str, tuple[tuple[str, str], ...]]] = []
+    for ref, mapping in dict(raw.get("infer", {})).items():
+        if ref not in earlier:
+            raise FormError(f"{where}: 'infer' refers to {ref!r}, not an earlier question here")
+        pairs = tuple((str(k), str(val)) for k, val in dict(mapping).items())
+        if not {k for k, _ in pairs} <= {o.code for o in earlier[ref].options} or \
+                not {val for _, val in pairs} <= {o.code for o in options}:
+            raise FormError(f"{where}: 'infer' uses unknown codes")
+        infer.append((ref, pairs))
     must_be = raw.get("must_be")
     if must_be is not None and not any(o.code == must_be for o in options):
         raise FormError(f"{where}: must_be {must_be!r} is not an option")
@@ -127,6 +160,11 @@ def _question(raw: dict[str, Any], shared: dict[str, tuple[Option, ...]], group:
         must_be=must_be,
         max_len=int(raw.get("max_len", 1000)),
         media_to=raw.get("media_to"),
+        required_when=tuple(required_when),
+        infer=tuple(infer),
+        same_as_first=bool(raw.get("same_as_first", False)),
+        year_buttons=bool(raw.get("year_buttons", False)),
+        typed_only=bool(raw.get("typed_only", False)),
     )
 
 
@@ -136,17 +174,19 @@ def parse_form(data: dict[str, Any]) -> Form:
         for name, spec in dict(data.get("options", {})).items()
     }
     groups: list[Group] = []
+    before: dict[str, Question] = {}  # questions of earlier parts, for required_when
     for graw in data["groups"]:
         gid = str(graw["id"])
         by_id: dict[str, Question] = {}
         for qraw in graw["questions"]:
-            q = _question(qraw, shared, gid, by_id)
+            q = _question(qraw, shared, gid, by_id, before)
             if q.id in by_id:
                 raise FormError(f"{gid}: duplicate question id {q.id!r}")
             by_id[q.id] = q
         for q in by_id.values():
             if q.media_to is not None and q.media_to not in by_id:
                 raise FormError(f"{gid}.{q.id}: media_to names no question in this part")
+        before.update(by_id)
         groups.append(Group(id=gid, title=str(graw["title"]), questions=tuple(by_id.values()),
                             repeat=bool(graw.get("repeat", False)), by_id=by_id))
     if sum(g.repeat for g in groups) != 1:

@@ -156,6 +156,22 @@ DateErrorCode: TypeAlias = Literal["format", "invalid", "future", "too_old"]
 
 _MIN_YEAR: Final = 1900
 _ISO_RE: Final = re.compile(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?")
+# "about 1975": words that make a date approximate, before or after it.
+_APPROX_RE: Final = re.compile(
+    r"^(?:~|≈|примерно|приблизительно|около|где-то|шамамен|шамасы|about|around"
+    r"|approximately|approx\.?|circa|ca\.|c\.)\s*|\s*(?:шамасында|шамасы|шамамен|примерно|\?)$"
+)
+# "1970-е", "1970-х", "1970s", "1970-жылдар", "1970 жылдары": a decade.
+_DECADE_RE: Final = re.compile(
+    r"(?:в\s+)?([0-9]{3})0\s*(?:-?е|-?х|-?ые|-?ых|'?s|-?ж\.?ж\.?|-?жылдар[а-яәіңғүұқөһ]*|"
+    r"-?жж)\.?(?:\s*(?:годы|годах|года|г\.?г?\.?))?"
+)
+_SEASON_STEMS: Final = (
+    (("весн", "весна", "көктем", "koktem", "spring"), 21),
+    (("лет", "лето", "жаз", "jaz", "summer"), 22),
+    (("осен", "күз", "куз", "kuz", "autumn", "fall"), 23),
+    (("зим", "қыс", "кыс", "qys", "winter"), 24),
+)
 
 
 def _days_in_month(year: int, month: int) -> int:
@@ -173,42 +189,74 @@ def _is_valid_ymd(year: int, month: int | None, day: int | None) -> bool:
     return day is None or 1 <= day <= _days_in_month(year, month)
 
 
+Precision: TypeAlias = Literal["decade", "year", "season", "month", "day"]
+#: EDTF (ISO 8601-2) codes of the seasons, used as a month: 2019-21 is spring 2019.
+SPRING, SUMMER, AUTUMN, WINTER = 21, 22, 23, 24
+
+
 @dataclass(frozen=True, slots=True)
 class PartialDate:
-    """A date known to the year, the month or the day ("1975", "March 2018", "12.03.2018")."""
+    """A date known to the decade, the year, the season, the month or the day, maybe approximate
+    ("1970s", "1975", "spring 2019", "March 2018", "12.03.2018", "about 1975")."""
 
     year: int
     month: int | None = None
     day: int | None = None
+    season: int | None = None  # SPRING..WINTER; then month and day are None
+    decade: bool = False  # the ten years from `year` (a multiple of ten)
+    approx: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.year <= 9999 or not _is_valid_ymd(self.year, self.month, self.day):
             raise ValueError(f"not a calendar date: {self.year}-{self.month}-{self.day}")
+        if self.season is not None and (self.month is not None
+                                        or self.season not in (SPRING, SUMMER, AUTUMN, WINTER)):
+            raise ValueError(f"not a season: {self.year}-{self.season}")
+        if self.decade and (self.year % 10 or self.month is not None or self.season is not None):
+            raise ValueError(f"not a decade: {self.year}")
 
     @property
-    def precision(self) -> Literal["year", "month", "day"]:
+    def precision(self) -> Precision:
         """How much of the date is known."""
+        if self.decade:
+            return "decade"
+        if self.season is not None:
+            return "season"
         if self.month is None:
             return "year"
         return "month" if self.day is None else "day"
 
     def iso(self) -> str:
-        """ISO 8601 with reduced precision: "1975", "2018-03" or "2018-03-12"."""
-        if self.month is None:
-            return f"{self.year:04d}"
-        if self.day is None:
-            return f"{self.year:04d}-{self.month:02d}"
-        return f"{self.year:04d}-{self.month:02d}-{self.day:02d}"
+        """ISO 8601 with reduced precision ("1975", "2018-03", "2018-03-12"), with the EDTF
+        extensions for the rest: "2019-21" (spring 2019), "197X" (the 1970s), "1975~" (about)."""
+        if self.decade:
+            text = f"{self.year // 10:03d}X"
+        elif self.season is not None:
+            text = f"{self.year:04d}-{self.season}"
+        elif self.month is None:
+            text = f"{self.year:04d}"
+        elif self.day is None:
+            text = f"{self.year:04d}-{self.month:02d}"
+        else:
+            text = f"{self.year:04d}-{self.month:02d}-{self.day:02d}"
+        return text + ("~" if self.approx else "")
 
     @classmethod
     def from_iso(cls, text: str) -> PartialDate:
         """Inverse of ``iso()``; raises ValueError on anything else (stored data, not input)."""
-        match = _ISO_RE.fullmatch(text)
+        approx = text.endswith("~")
+        core = text.removesuffix("~")
+        decade = _DECADE_ISO_RE.fullmatch(core)
+        if decade is not None:
+            return cls(int(decade.group(1)) * 10, decade=True, approx=approx)
+        match = _ISO_RE.fullmatch(core)
         if match is None:
             raise ValueError(f"not a reduced-precision ISO date: {text!r}")
         year, month, day = (None if part is None else int(part) for part in match.groups())
         assert year is not None  # the pattern requires it
-        return cls(year, month, day)
+        if month is not None and month > 12 and day is None:
+            return cls(year, season=month, approx=approx)
+        return cls(year, month, day, approx=approx)
 
     def to_date_or_none(self) -> date | None:
         """The full date if the day is known, else None."""
@@ -218,6 +266,10 @@ class PartialDate:
 
     def matches(self, other: date) -> bool:
         """True if ``other`` agrees with every part of this date that is known."""
+        if self.approx:
+            return abs(self.year - other.year) <= 2
+        if self.decade:
+            return self.year // 10 == other.year // 10
         return (
             self.year == other.year
             and (self.month is None or self.month == other.month)
@@ -226,11 +278,14 @@ class PartialDate:
 
     def is_after(self, today: date) -> bool:
         """True if the whole period this date names lies after ``today``."""
-        if self.year != today.year:
+        if self.year != today.year or self.decade or self.season is not None:
             return self.year > today.year
         if self.month is None or self.month != today.month:
             return self.month is not None and self.month > today.month
         return self.day is not None and self.day > today.day
+
+
+_DECADE_ISO_RE: Final = re.compile(r"([0-9]{3})X")
 
 
 DateResult: TypeAlias = PartialDate | Unknown | Invalid[DateErrorCode]
@@ -366,6 +421,8 @@ def _parse_with_month_name(text: str) -> tuple[int, int | None, int | None] | No
             months.append(month)
         else:
             return None
+    if len(years) == 1 and not months and not days:
+        return years[0], None, None  # "в 2018 году", "2018 жылы"
     if len(years) != 1 or len(months) != 1 or len(days) > 1:
         return None
     return years[0], months[0], days[0] if days else None
@@ -384,6 +441,23 @@ def parse_partial_date(text: str, *, today: date) -> DateResult:
     if is_unknown_answer(text):
         return UNKNOWN
     norm = _normalise_short(text)
+    approx = False
+    while (stripped := _APPROX_RE.sub("", norm, count=1).strip()) != norm:
+        norm, approx = stripped, True
+    decade = _DECADE_RE.fullmatch(norm)
+    if decade is not None:
+        year = int(decade.group(1)) * 10
+        if year < _MIN_YEAR:
+            return Invalid("too_old")
+        result = PartialDate(year, decade=True, approx=approx)
+        return Invalid("future") if result.is_after(today) else result
+    season = _parse_season(norm)
+    if season is not None:
+        year, code = season
+        if year < _MIN_YEAR:
+            return Invalid("too_old")
+        result = PartialDate(year, season=code, approx=approx)
+        return Invalid("future") if result.is_after(today) else result
     parsed = _parse_numeric(norm) or _parse_with_month_name(norm)
     if parsed is None:
         return Invalid("format")
@@ -392,10 +466,40 @@ def parse_partial_date(text: str, *, today: date) -> DateResult:
         return Invalid("invalid")
     if year < _MIN_YEAR:
         return Invalid("too_old")
-    result = PartialDate(year, month, day)
+    result = PartialDate(year, month, day, approx=approx)
     if result.is_after(today):
         return Invalid("future")
     return result
+
+
+def _season_of(word: str) -> int | None:
+    for stems, code in _SEASON_STEMS:
+        for stem in stems:
+            if word.startswith(stem) and len(word) - len(stem) <= _MAX_ENDING + 2:
+                return code
+    return None
+
+
+def _parse_season(text: str) -> tuple[int, int] | None:
+    """"весной 2019", "2018 жылдың күзі", "spring 2019", "осень 2017 года": (year, season)."""
+    tokens = _TOKEN_RE.findall(text)
+    if not tokens or _TOKEN_GAP_RE.fullmatch(_TOKEN_RE.sub("", text)) is None:
+        return None
+    years, seasons = [], []
+    for token in tokens:
+        if token.isdigit():
+            if len(token) != 4:
+                return None
+            years.append(int(token))
+        elif token in _FILLER_WORDS or token.startswith(_FILLER_PREFIXES):
+            continue
+        elif (code := _season_of(token)) is not None:
+            seasons.append(code)
+        else:
+            return None
+    if len(years) != 1 or len(seasons) != 1:
+        return None
+    return years[0], seasons[0]
 
 
 # --------------------------------------------------------------------------------------------

@@ -23,8 +23,9 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.errors import telegram_noise
-from bot.handlers import access, relative
+from bot.handlers import access, evidence, relative
 from bot.handlers.common import BROADCAST_PREFIX, Deps, button, deps, esc, keyboard
+from bot.handlers.staff_view import status_label
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator, guess_language, translator
 from bot.services.broadcast import (
     Tally,
@@ -76,7 +77,7 @@ async def admin_language(update: Update, d: Deps) -> str:
 
 
 def _repo(d: Deps) -> BroadcastRepository:
-    return BroadcastRepository(d.db)
+    return BroadcastRepository(d.db, d.settings.staff_ids | d.settings.admin_ids)
 
 
 # ----------------------------------------------------------------------------- the dialog
@@ -461,8 +462,11 @@ async def stats_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return esc(code) if code else t._("not given")
 
     blocks = [t._("<b>Cases: %(n)s</b>") % {"n": n(stats.total)}, t._("<b>By status</b>")]
-    blocks += [f"• <code>{esc(code)}</code> {esc(t._(relative.STATUS_LABELS.get(code, code)))}:"
-               f" {n(count)}" for code, count in stats.by_status]
+    blocks += [f"• {esc(status_label(t, code))}: {n(count)}" for code, count in stats.by_status]
+    from bot.handlers.casework import person_stats  # it imports the staff side, which uses us
+
+    persons = await person_stats(context, d, t)
+    blocks += persons.lines
     blocks.append(t._("<b>By language</b>"))
     blocks += [f"• {LANGUAGE_NAMES.get(lang, esc(lang))}: {n(count)}"
                for lang, count in stats.by_language]
@@ -470,8 +474,13 @@ async def stats_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     blocks += [f"• {prefecture(code)}: {n(count)}" for code, count in stats.by_prefecture]
     blocks.append(t._("<b>New cases per week</b> (weeks start on Monday)"))
     blocks += [f"• {esc(t.format_date(week))}: {n(count)}" for week, count in stats.per_week]
+    blocks += await evidence.stats_blocks(d, t)  # verification levels, the evidence vault
     await chat.send_message("\n".join(blocks))
     png = bar_chart_png([c for _, c in stats.per_week],
                         [f"{w.day:02d}.{w.month:02d}" for w, _ in stats.per_week])
     await chat.send_photo(png, caption=t._("New cases per week, last %(n)s weeks")
                           % {"n": len(stats.per_week)})
+    if persons.years:
+        png = bar_chart_png([c for _, c in persons.years], [str(y) for y, _ in persons.years])
+        await chat.send_photo(png, caption=t._("Missing persons by the year it happened"))
+

@@ -17,6 +17,8 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.context import data_of
+from bot.evidence.intake import wake_vault
+from bot.evidence.reading import files_for_copy
 from bot.form import engine
 from bot.form.engine import DraftState
 from bot.handlers import render
@@ -100,10 +102,15 @@ async def on_delete_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         return
     # The case numbers (nothing else) are written down outside the database first, so that
     # restoring an older backup can never bring these cases back (bot/services/erasures.py).
-    numbers = [case.number for case in await d.cases.for_user(user.id)]
+    own = await d.cases.for_user(user.id)
+    numbers = [case.number for case in own]
     erasures.remember(d.settings.data_dir, numbers)
     erased = await repo(context).erase_user(user.id, d.now_iso())
+    wake_vault(context.application)  # their files were marked for erasure: removed now
     log.info("erased a relative's data: cases=%d", len(erased.withdrawn_cases))
+    from bot.handlers.casework import forget_cases  # the search index forgets them too
+
+    forget_cases(context, [case.case_id for case in own])
     # What staff were sent about these cases (cards, answers, files, exports) is taken back.
     await takeback.take_back_cases(context.bot, d, erased.withdrawn_cases)
     await edit_or_send(query, t._(DELETE_DONE) % {"days": d.settings.backup_keep})
@@ -156,6 +163,11 @@ async def _readable_copy(d: Deps, t: Translator, user_id: int, lang: str) -> lis
         if data is not None:
             blocks += render.answers_text(t, d.form, render.stored_blocks(d.form, data),
                                           only_answered=True, limit=MYDATA_TEXT_LIMIT)
+    files = await files_for_copy(d.db, user_id, d.keys.unseal)
+    if files:
+        blocks.append(t.ngettext("Files you sent that our archive keeps: %(count)s.",
+                                 "Files you sent that our archive keeps: %(count)s.",
+                                 len(files)) % {"count": len(files)})
     if draft is None and len(blocks) == 2:
         blocks.append(t._("You have not sent us any answers."))
     return blocks
@@ -194,6 +206,8 @@ async def on_mydata_file(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             sealed_only = True
             entry["answers"] = "encrypted: only the organisation can open it, offline"
         copy["cases"].append(entry)
+    # The evidence vault's record of every file they sent (bot/evidence/reading.py).
+    copy["files"] = await files_for_copy(d.db, user.id, d.keys.unseal)
     body = json.dumps(copy, ensure_ascii=False, indent=2).encode()
     note = t._("This is everything we keep about you. Keep the file safe, or delete it after "
                "reading: it contains your answers.")
@@ -302,4 +316,5 @@ async def purge_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     retention = timedelta(days=d.settings.draft_retention_days)
     cutoff = (d.now() - retention).isoformat(timespec="seconds")
     n = await repo(context).purge_drafts(cutoff, d.now_iso())
+    wake_vault(context.application)  # the purged drafts' files are swept from the vault
     log.info("purged abandoned drafts: %d", n)

@@ -7,6 +7,7 @@ only then shows the next step: a relative who sees the next question knows the a
 from __future__ import annotations
 
 import asyncio
+import difflib
 import json
 import logging
 from datetime import datetime, timedelta
@@ -22,11 +23,15 @@ from telegram import (
 from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import ContextTypes
 
+from bot.casework.status import RELATIVE_LABELS
 from bot.context import data_of
 from bot.errors import telegram_noise
+from bot.evidence.intake import attach_case_files, note_file
+from bot.evidence.vault import download_limit
 from bot.form import engine
 from bot.form.engine import DraftState, Outcome
-from bot.handlers import render
+from bot.form.model import Question
+from bot.handlers import conversation, render
 from bot.handlers.about import office, who_we_are
 from bot.handlers.common import (
     CANCEL_PREFIX,
@@ -51,16 +56,7 @@ from bot.storage.staff_messages import CaseAlerts
 
 log = logging.getLogger(__name__)
 
-STATUS_LABELS = {
-    "new": N_("received, waiting for a volunteer"),
-    "in_review": N_("a volunteer is working on it"),
-    "needs_info": N_("we need more information from you"),
-    "verified": N_("checked and confirmed"),
-    "referred": N_("sent to an international organisation"),
-    "located": N_("we know where the person is"),
-    "closed": N_("closed"),
-    "withdrawn": N_("withdrawn"),
-}
+STATUS_LABELS = RELATIVE_LABELS  # moved to bot/casework/status.py
 
 THANKS = N_(
     "<b>Thank you. Your report has been received.</b>\n\n"
@@ -170,6 +166,9 @@ async def _show(context: ContextTypes.DEFAULT_TYPE, d: Deps, user_id: int, state
     t = translator(lang)
     v = engine.view(d.form, state)
     send = context.bot.send_message
+    # From here the question may reach the relative even if we die before recording it as
+    # shown: their typed answer to it is then kept (see _is_stale_resume).
+    await d.drafts.mark_sending(user_id, state.seq)
     try:
         if v.step == "review":
             blocks = render.review_blocks(t, d.form, engine.answered_blocks(d.form, state))
@@ -220,6 +219,33 @@ async def _resend(context: ContextTypes.DEFAULT_TYPE) -> None:
     await _show(context, d, user_id, state, lang, None, row.question_message_id, attempt)
 
 
+#: At start-up, relatives active this recently whose question may not be on screen get it again.
+RESEND_ACTIVE_WITHIN = timedelta(hours=1)
+
+
+async def resend_unseen_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """After a restart: the current question again for relatives who were mid-answer and may
+    not have it on screen (the bot died after saving their answer, before or while sending
+    the next question), so that they have live buttons without having to write first."""
+    d = deps(context)
+    since = (d.now() - RESEND_ACTIVE_WITHIN).isoformat(timespec="seconds")
+    sent = 0
+    for user_id in await d.drafts.unseen_since(since):
+        loaded = await load_state(d, user_id)
+        lang = await d.users.language_of(user_id)
+        if loaded is None or lang is None:
+            continue
+        state, row = loaded
+        try:
+            await _show(context, d, user_id, state, lang, None, row.question_message_id)
+            sent += 1
+        except TelegramError as exc:  # blocked, or Telegram out of reach: they can write
+            log.info("could not send a question again after the restart: %s",
+                     type(exc).__name__)
+    if sent:
+        log.info("questions sent again after the restart: %d", sent)
+
+
 async def begin_draft(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps,
                       lang: str) -> None:
     user = update.effective_user
@@ -240,7 +266,7 @@ async def load_state(d: Deps, user_id: int) -> tuple[DraftState, Any] | None:
     row = await d.drafts.get(user_id)
     if row is None:
         return None
-    return DraftState.from_json(row.state), row
+    return engine.upgrade(d.form, DraftState.from_json(row.state)), row
 
 
 async def main_menu(update: Update, lang: str, d: Deps) -> None:
@@ -252,13 +278,16 @@ async def main_menu(update: Update, lang: str, d: Deps) -> None:
         "This bot takes reports about family members who disappeared in Xinjiang: detained, "
         "sent to a camp or prison, or out of contact. Volunteers read every report."
     )
-    await _send(update, text, menu_keyboard(t, has_cases=has_cases))
+    can_write = bool(await conversation.open_cases(d, user.id))
+    await _send(update, text, menu_keyboard(t, has_cases=has_cases, can_write=can_write))
 
 
-def menu_keyboard(t: Translator, *, has_cases: bool) -> InlineKeyboardMarkup | None:
+def menu_keyboard(t: Translator, *, has_cases: bool, can_write: bool
+                  ) -> InlineKeyboardMarkup | None:
     return keyboard([
         [button("📝 " + t._("Report a missing person"), f"{MENU_PREFIX}new")],
         [button("📋 " + t._("My cases"), f"{MENU_PREFIX}status")] if has_cases else [],
+        [conversation.write_button(t)] if can_write else [],
         [button("🌐 " + t._("Language"), f"{MENU_PREFIX}lang"),
          button("❓ " + t._("Help"), f"{MENU_PREFIX}help")],
     ])
@@ -276,7 +305,11 @@ def action_button(t: Translator, action: str) -> InlineKeyboardButton:
 
 async def start_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """The language is asked once; later /start goes on where the relative is (/language
-    changes it)."""
+    changes it). Staff get their own welcome."""
+    from bot.handlers.staff.members import staff_welcome
+
+    if await staff_welcome(update, context):
+        return
     d = deps(context)
     lang = await with_language(update, d)
     if lang is not None:
@@ -365,6 +398,8 @@ async def send_status(update: Update, d: Deps, lang: str) -> None:
         await _send(update, t._("You have no submitted cases yet."),
                     keyboard([[action_button(t, "new")]]))
         return
+    from bot.handlers.casework import person_lines  # each person's own status
+
     lines = [t.ngettext("<b>Your case</b>", "<b>Your cases</b>", len(cases))]
     for c in cases:
         submitted = t.format_date(datetime.fromisoformat(c.submitted_at).date())
@@ -373,7 +408,12 @@ async def send_status(update: Update, d: Deps, lang: str) -> None:
             % {"number": f"<code>{esc(c.number)}</code>", "date": esc(submitted),
                "status": esc(t._(STATUS_LABELS.get(c.status, c.status)))}
         )
-    await _send(update, "\n".join(lines), keyboard([[action_button(t, "new")]]))
+        lines += await person_lines(d, t, c.case_id, c.number, c.persons_count)
+    writable = any(c.status != "withdrawn" for c in cases)
+    await _send(update, "\n".join(lines), keyboard([
+        [conversation.write_button(t)] if writable else [],
+        [action_button(t, "new")],
+    ]))
 
 
 async def help_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -396,7 +436,9 @@ async def send_help(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps,
     has_cases = bool(await d.cases.for_user(user.id))
     for part in split_html([text]):
         await _send(update, part)
-    await _send(update, t._("Or use the buttons:"), menu_keyboard(t, has_cases=has_cases))
+    can_write = bool(await conversation.open_cases(d, user.id))
+    await _send(update, t._("Or use the buttons:"),
+                menu_keyboard(t, has_cases=has_cases, can_write=can_write))
 
 
 async def cancel_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -503,8 +545,8 @@ def to_input(message: Message) -> engine.Input:
 
 def _is_stale_resume(d: Deps, row: Any) -> bool:
     """True when the relative has not seen the current step, or comes back after a while."""
-    if row.shown_seq != row.seq:
-        return True
+    if row.shown_seq != row.seq and row.sent_seq != row.seq:
+        return True  # never sent: what they typed was not an answer to it
     last = datetime.fromisoformat(row.updated_at)
     return d.now() - last > timedelta(hours=d.settings.resume_after_hours)
 
@@ -521,15 +563,53 @@ async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     t = translator(lang)
     loaded = await load_state(d, user.id)
     if loaded is None:
-        await main_menu(update, lang, d)
+        # No report in progress: a message for the volunteers about a case, if there is one.
+        if not await conversation.take_message(update, context, lang):
+            await main_menu(update, lang, d)
         return
     state, row = loaded
     if _is_stale_resume(d, row):
         await show_step(update, context, d, state, lang, old_message_id=row.question_message_id,
                         notice=t._("Welcome back. We continue where you stopped:"))
         return
-    outcome = engine.apply(d.form, state, to_input(message), d.now())
-    await after_outcome(update, context, d, lang, outcome, row.question_message_id)
+    before = engine.view(d.form, state)
+    inp = to_input(message)
+    if isinstance(inp, engine.Text) and before.step == "question" and before.question is not None:
+        code = typed_option(t, before.question, inp.text)
+        if code is not None:  # a button's label typed out counts as pressing it
+            action = "tog" if before.question.type == "multi" else "opt"
+            inp = engine.Press(state.seq, action, code)
+    limit = download_limit(d.settings.api_base_url, d.settings.file_download_limit_mb)
+    outcome = engine.apply(d.form, state, inp, d.now(), max_file_mb=limit // (1024 * 1024))
+    if isinstance(inp, engine.Media) and outcome.changed and outcome.error is None:
+        # Fetched into the evidence vault at once, before Telegram can lose it (issue 15).
+        await note_file(context.application, d, user.id, inp, message.date)
+    echo = None
+    if outcome.error is None and outcome.changed and before.question is not None \
+            and outcome.event in ("typed", "typed_year", None) and before.step == "question":
+        value = outcome.state.answers.get(before.block, {}).get(before.question.id)
+        if value is not None:  # what was understood: "✔️ April 2018"
+            echo = render.chosen_line(t, before.question, value)
+    await after_outcome(update, context, d, lang, outcome, row.question_message_id, echo=echo)
+
+
+def typed_option(t: Translator, q: Question, text: str) -> str | None:
+    """The option of a choice question whose label (in the relative's language) was typed,
+    exactly or nearly ("казахстан" for «Қазақстан», one letter off)."""
+    if q.type not in ("single", "multi"):
+        return None
+    wanted = _label_key(text)
+    if not wanted or len(wanted) > 80:
+        return None
+    labels: dict[str, str] = {_label_key(t._(o.label)): o.code for o in q.options}
+    if wanted in labels:
+        return labels[wanted]
+    close = difflib.get_close_matches(wanted, list(labels), n=1, cutoff=0.85)
+    return labels[close[0]] if close else None
+
+
+def _label_key(text: str) -> str:
+    return " ".join("".join(c for c in text.casefold() if c.isalnum() or c.isspace()).split())
 
 
 async def on_form_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -570,13 +650,26 @@ async def on_form_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     before = engine.view(d.form, state)
     outcome = engine.apply(d.form, state, engine.Press(seq, action, arg), d.now())
     old_message_id = row.question_message_id
+    saved = await _save(d, user.id, outcome)
+    # Marked "✔️" only once saved: a crash before the save brings the same question back,
+    # and a mark would have said the answer was kept.
     if outcome.changed and outcome.event != "toggled" and before.question is not None \
             and pressed_id is not None and outcome.error is None \
             and await _mark_answered(query, t, d, before, outcome) \
             and pressed_id == old_message_id:
         old_message_id = None  # its buttons are gone already: no second edit to take them off
     await after_outcome(update, context, d, lang, outcome, old_message_id,
-                        pressed_id=pressed_id)
+                        pressed_id=pressed_id, saved=saved)
+
+
+async def _save(d: Deps, user_id: int, outcome: Outcome) -> bool:
+    """Keep the new draft state; False when there is nothing to keep here."""
+    if outcome.event == "stale" or not outcome.changed or outcome.event in ("submit", "declined"):
+        return False
+    state = outcome.state
+    await d.drafts.save(user_id, state.to_json().encode(), state.seq, d.form.version,
+                        d.now_iso())
+    return True
 
 
 async def _mark_answered(query: Any, t: Translator, d: Deps, before: engine.View,
@@ -614,16 +707,16 @@ async def show_review_menu(query: Any, t: Translator, d: Deps, state: DraftState
 
 async def after_outcome(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps, lang: str,
                         outcome: Outcome, old_message_id: int | None,
-                        pressed_id: int | None = None) -> None:
+                        pressed_id: int | None = None, *, saved: bool = False,
+                        echo: str | None = None) -> None:
     user = update.effective_user
     assert user is not None
     t = translator(lang)
     state = outcome.state
     if outcome.event == "stale":
         return
-    if outcome.changed and outcome.event not in ("submit", "declined"):
-        await d.drafts.save(user.id, state.to_json().encode(), state.seq, d.form.version,
-                            d.now_iso())
+    if not saved:
+        await _save(d, user.id, outcome)
     if outcome.event == "declined":
         await d.drafts.delete(user.id)
         await _strip_keyboard(context, user.id, old_message_id)
@@ -650,12 +743,16 @@ async def after_outcome(update: Update, context: ContextTypes.DEFAULT_TYPE, d: D
             return
         await d.drafts.mark_shown(user.id, state.seq, pressed_id, d.now_iso())
         return
-    notice = None
+    notice = echo
     if outcome.error is not None:
         notice = "⚠️ " + render.error_text(t, outcome.error, outcome.error_args)
     elif outcome.event == "media_saved":
-        notice = "📎 " + t._("Saved with the files for this person. You can also tell the story "
-                            "in text or a voice message, or press Skip.")
+        notice = "📎 " + t._("Kept with this person's photos and documents. Please also answer "
+                            "the question.")
+    if outcome.event in ("year_only", "typed_year"):  # after the echo of a typed year
+        note = "ℹ️ " + t._("The UN asks for the month as well. If you remember it, you can "
+                          "add it when you check your answers at the end.")
+        notice = f"{notice}\n{note}" if notice else note
     await show_step(update, context, d, state, lang, notice=notice,
                     old_message_id=old_message_id)
 
@@ -702,6 +799,7 @@ async def submit(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps, la
         notice_version=d.form.notice_version,
         form_version=d.form.version,
         data=json.dumps(data, ensure_ascii=False).encode(),
+        urgent=any(p.get("in_danger") == "yes" for p in persons),
     )
     from bot.services.outbox import outbox_repository, send_outbox_now
 
@@ -723,6 +821,7 @@ async def submit(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps, la
             kind="case_confirmation", dedup_key=f"case:{case_id}:confirmation")
         if outbox_id is not None:
             queued.append(outbox_id)
+        await attach_case_files(conn, d, user.id, case_id, data)
 
     number = await d.cases.submit(case, d.now_iso(), new_case_number, in_transaction=confirm)
     log.info("case submitted: persons=%d", case.persons_count)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+import phonenumbers
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.form.engine import AnsweredBlock, View
+from bot.form.engine import EVENT_YEARS, AnsweredBlock, View
 from bot.form.model import Form, Question
 from bot.handlers.common import button, esc, form_data, keyboard, rows_of, shorten
 from bot.i18n import N_, Translator
@@ -31,9 +32,13 @@ ERRORS: dict[str, str] = {
         "Please shorten it, or send a voice message."
     ),
     "date_format": N_(
-        "I could not read this date. Please write it like 1975, 03.2018 or 12.03.2018, "
-        "or press Unknown."
+        "I could not read this date. Please write it like 04.2018, 12.03.2018, 1975, "
+        "spring 2019 or about 1975, or press «I do not know»."
     ),
+    "type_year": N_("Please type the year, for example 2014, or the month and the year: "
+                    "04.2014."),
+    "name_voice": N_("Please type the name, or send a photo of a document that shows it. "
+                     "We cannot keep a name from a voice message."),
     "date_invalid": N_("This date does not exist. Please check the day and the month."),
     "date_future": N_("This date is in the future. Please check it."),
     "date_too_old": N_("This year is too early. Please check it."),
@@ -61,7 +66,7 @@ ERRORS: dict[str, str] = {
 TYPE_HINTS: dict[str, str] = {
     "multi": N_("Choose all that apply, then press Done."),
     "text": N_("Type the answer, or send a voice message."),
-    "date": N_("For example: 1975, 03.2018 or 12.03.2018. If you do not know, press Unknown."),
+    "date": N_("For example: 04.2018, 12.03.2018, 1975, spring 2019 or about 1975."),
     "phone": N_("For example: +7 701 123 45 67."),
     "chinese_id": N_("18 characters, for example 654001197503120013."),
 }
@@ -85,15 +90,42 @@ def option_label(t: Translator, q: Question, code: str) -> str:
     return t._(opt.label) if opt else code
 
 
+SEASONS = {21: N_("spring %(year)s"), 22: N_("summer %(year)s"), 23: N_("autumn %(year)s"),
+           24: N_("winter %(year)s")}
+
+
 def format_date_answer(t: Translator, value: str) -> str:
+    """A stored date (ISO 8601 / EDTF: 2018, 2018-04, 2018-04-12, 2019-21 for spring 2019,
+    197X for the 1970s, a trailing ~ when approximate) in the relative's language."""
     if value == "unknown":
         return t._("unknown")
-    parts = [int(p) for p in value.split("-")]
-    if len(parts) == 1:
-        return str(parts[0])
-    if len(parts) == 2:
-        return t.format_year_month(date(parts[0], parts[1], 1))
-    return t.format_date(date(parts[0], parts[1], parts[2]))
+    approx = value.endswith("~")
+    value = value.rstrip("~")
+    if value.endswith("X"):
+        shown = t._("the %(decade)ss") % {"decade": value[:-1] + "0"}
+    else:
+        parts = [int(p) for p in value.split("-")]
+        if len(parts) == 1:
+            shown = str(parts[0])
+        elif len(parts) == 2 and parts[1] > 12:
+            shown = t._(SEASONS.get(parts[1], "%(year)s")) % {"year": parts[0]}
+        elif len(parts) == 2:
+            shown = t.format_year_month(date(parts[0], parts[1], 1))
+        else:
+            shown = t.format_date(date(parts[0], parts[1], parts[2]))
+    return t._("about %(date)s") % {"date": shown} if approx else shown
+
+
+def format_phone(e164: str) -> str:
+    """+77012345678 as +7 701 234 56 78 (as written in Kazakhstan); others as the ITU writes."""
+    if e164.startswith("+7") and len(e164) == 12:
+        d = e164[2:]
+        return f"+7 {d[:3]} {d[3:6]} {d[6:8]} {d[8:]}"
+    try:
+        return str(phonenumbers.format_number(phonenumbers.parse(e164),
+                                              phonenumbers.PhoneNumberFormat.INTERNATIONAL))
+    except phonenumbers.NumberParseException:  # stored data is shown as it is
+        return e164
 
 
 def format_answer(t: Translator, q: Question, value: Any, *, limit: int | None = None) -> str:
@@ -106,6 +138,8 @@ def format_answer(t: Translator, q: Question, value: Any, *, limit: int | None =
         return esc(", ".join(option_label(t, q, c) for c in value))
     if q.type == "date":
         return esc(format_date_answer(t, str(value)))
+    if q.type == "phone" and isinstance(value, str):
+        return esc(format_phone(value))
     if q.type == "attachments":
         n = len(value)
         return t.ngettext("%(count)s file", "%(count)s files", n) % {"count": n}
@@ -144,7 +178,8 @@ def _nav_row(t: Translator, v: View) -> list[InlineKeyboardButton]:
         "multi", "attachments"
     ):
         row.append(button(t._("Keep"), form_data(v.seq, "keep")))
-    if v.can_skip and v.question is not None and v.question.type != "attachments":
+    if v.can_skip and v.question is not None and v.question.type not in ("attachments", "date"):
+        # A date has one "I do not know" instead of both Unknown and Skip.
         row.append(button(t._("Skip") + " ⏭", form_data(v.seq, "skip")))
     return row
 
@@ -153,6 +188,10 @@ def question_keyboard(t: Translator, v: View) -> InlineKeyboardMarkup | None:
     q = v.question
     assert q is not None
     rows: list[list[InlineKeyboardButton]] = []
+    if v.same_as is not None:
+        shown = shorten(plain_answer(t, q, v.same_as), 30)
+        rows.append([button("👥 " + t._("Same as person 1: %(answer)s") % {"answer": shown},
+                            form_data(v.seq, "same"))])
     if q.type == "single":
         rows += rows_of([button(t._(o.label), form_data(v.seq, "opt", o.code)) for o in q.options],
                         width=2)
@@ -162,7 +201,11 @@ def question_keyboard(t: Translator, v: View) -> InlineKeyboardMarkup | None:
                          for m, o in zip(marks, q.options, strict=True)], width=2)
         rows.append([button(t._("Done") + " ✔️", form_data(v.seq, "done"))])
     elif q.type == "date":
-        rows.append([button(t._("Unknown"), form_data(v.seq, "unknown"))])
+        if q.year_buttons:
+            years = [button(y, form_data(v.seq, "year", y)) for y in EVENT_YEARS]
+            rows += rows_of(years, width=4)
+            rows.append([button(t._("Earlier"), form_data(v.seq, "earlier"))])
+        rows.append([button(t._("I do not know"), form_data(v.seq, "unknown"))])
     elif q.type == "attachments":
         rows.append([button(t._("Done") + " ✔️", form_data(v.seq, "done"))])
     rows.append(_nav_row(t, v))
@@ -230,6 +273,15 @@ def view_message(t: Translator, form: Form, v: View) -> tuple[str, InlineKeyboar
         ])
         return text, kb
     return _question_text(t, form, v), question_keyboard(t, v)
+
+
+def plain_answer(t: Translator, q: Question, value: Any) -> str:
+    """An answer as plain text (for a button label)."""
+    if q.type == "single":
+        return option_label(t, q, str(value))
+    if q.type == "date":
+        return format_date_answer(t, str(value))
+    return str(value) if isinstance(value, str) else "…"
 
 
 def chosen_line(t: Translator, q: Question, value: Any) -> str:

@@ -8,13 +8,16 @@ blocks into messages without ever passing Telegram's 4,096 characters or breakin
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from nacl.exceptions import CryptoError
 
+from bot.casework.status import STAFF_LABELS
 from bot.form.model import Form, Group, Question
 from bot.handlers.common import esc
+from bot.handlers.evidence import level_label
 from bot.handlers.render import block_title, format_answer
 from bot.i18n import LANGUAGE_NAMES, N_, Translator
 from bot.services.crypto import NoPrivateKey
@@ -26,16 +29,7 @@ BLOCK_LIMIT = 3800
 #: Free-text answers longer than this get blocks of their own.
 LONG_ANSWER = 300
 
-STAFF_STATUS_LABELS = {
-    "new": N_("New"),
-    "in_review": N_("In review"),
-    "needs_info": N_("Needs information"),
-    "verified": N_("Verified"),
-    "referred": N_("Referred"),
-    "located": N_("Located"),
-    "closed": N_("Closed"),
-    "withdrawn": N_("Withdrawn"),
-}
+STAFF_STATUS_LABELS = STAFF_LABELS  # moved to bot/casework/status.py
 
 Reveal = Callable[[CaseEvent], dict[str, Any] | None]
 
@@ -51,15 +45,31 @@ def prefecture_label(t: Translator, form: Form, code: str | None) -> str:
     return t._(option.label) if option else code
 
 
+#: The time zone staff read times in (BOT_TIMEZONE; set_timezone at start-up).
+_TIMEZONE: tzinfo = ZoneInfo("Asia/Almaty")
+
+
+def set_timezone(name: str) -> None:
+    global _TIMEZONE
+    _TIMEZONE = ZoneInfo(name)
+
+
 def when(t: Translator, iso: str) -> str:
+    """A stored time in BOT_TIMEZONE, to the minute."""
     try:
-        return t.format_datetime(datetime.fromisoformat(iso))
+        moment = datetime.fromisoformat(iso)
     except ValueError:
         return iso
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return t.format_local_time(moment, _TIMEZONE)
 
 
 def staff_ref(user_id: int | None) -> str:
-    return f"<code>{user_id}</code>" if user_id is not None else "—"
+    """A staff member by first name and @username (HTML), as far as the bot knows them."""
+    from bot.handlers.people import cached_name
+
+    return cached_name(user_id) if user_id is not None else "—"
 
 
 # ----------------------------------------------------------------------------- long text
@@ -151,6 +161,9 @@ def announcement(t: Translator, form: Form, case: CaseInfo, names: Sequence[str]
         t.ngettext("%(count)s attachment", "%(count)s attachments", case.attachments_count)
         % {"count": case.attachments_count},
     ]
+    if case.urgent:
+        lines.insert(1, "🚨 " + t._("<b>Urgent:</b> the relative says a person is in danger now "
+                                   "(illness, old age, a recent arrest)."))
     lines += [f"• {esc(name)}" for name in names]
     return "\n".join(lines)
 
@@ -197,23 +210,41 @@ def _attachment_line(t: Translator, index: int, item: dict[str, Any]) -> str:
     return "📎 " + esc(label)
 
 
+#: Labels from the staff's side where the questionnaire speaks to the relative ("Your name").
+STAFF_SHORT = {
+    "reporter_name": N_("Reporter's name"),
+    "reporter_country": N_("Reporter's country of residence"),
+    "reporter_city": N_("Reporter's city or village"),
+    "reporter_citizenship": N_("Reporter's citizenship"),
+    "reporter_phone": N_("Reporter's phone number"),
+    "relation": N_("Relation to the reporter"),
+}
+STAFF_TITLES = {"reporter": N_("About the reporter")}
+
+
+def staff_short(t: Translator, q: Question) -> str:
+    return t._(STAFF_SHORT.get(q.id, q.short))
+
+
 def _group_blocks(t: Translator, form: Form, group: Group, block: str,
                   answers: dict[str, Any]) -> list[str]:
     """One part of the answers: short ones as lines, long free text in blocks of its own."""
-    title = f"<b>{esc(block_title(t, form, block))}</b>"
+    heading = (t._(STAFF_TITLES[block]) if block in STAFF_TITLES
+               else block_title(t, form, block))
+    title = f"<b>{esc(heading)}</b>"
     blocks: list[str] = []
     lines = [title]  # after a long answer the title repeats, so every block says whose it is
     for q in group.questions:
         if q.id not in answers:
             continue
         value = answers[q.id]
-        label = esc(t._(q.short))
+        label = esc(staff_short(t, q))
         if q.type == "attachments":
             lines.append(f"{label}: {format_answer(t, q, value)}")
             lines += [_attachment_line(t, i, item) for i, item in enumerate(value or [])]
         elif isinstance(value, str) and _is_free_text(q) and len(value) > LONG_ANSWER:
             blocks += pack_lines(lines) if len(lines) > 1 else []
-            blocks += text_blocks(f"<b>{esc(block_title(t, form, block))} · {label}</b>", value)
+            blocks += text_blocks(f"<b>{esc(heading)} · {label}</b>", value)
             lines = [title]
         elif q.type == "text" and isinstance(value, str):  # free text: quoted
             lines.append(f"{label}: {_QUOTE[0]}{format_answer(t, q, value)}{_QUOTE[1]}")
@@ -272,8 +303,13 @@ EVENT_TEXTS = {
     "note": N_("internal note:"),
     "question": N_("asked the relative:"),
     "answer": N_("answered:"),
+    "message": N_("wrote to the volunteers:"),
+    "person_status": N_("missing person %(person)s: %(from)s → %(to)s"),
+    "person_status_undone": N_("missing person %(person)s: %(from)s → %(to)s (undone)"),
+    "status_undone": N_("undo, missing person %(person)s: back to %(to)s"),
     "undelivered": N_("the question could not be delivered"),
     "withdrawn": N_("erased their data: the case is withdrawn"),
+    "verification": N_("changed a missing person's verification level"),
     "sealed": N_("(sealed: the private key is offline)"),
     "erased": N_("(erased)"),
 }
@@ -282,7 +318,8 @@ EVENT_TEXTS = {
 def _who(t: Translator, event: CaseEvent) -> str:
     if event.actor_id is not None:
         return staff_ref(event.actor_id)
-    return esc(t._("relative")) if event.kind in ("submitted", "answer", "withdrawn") \
+    return esc(t._("relative")) if event.kind in ("submitted", "answer", "message",
+                                                  "withdrawn") \
         else esc(t._("bot"))
 
 
@@ -300,11 +337,24 @@ def _event_head(t: Translator, event: CaseEvent) -> str:
         old, new = detail.split(">", 1)
         return head + esc(event_text(t, "status")
                           % {"from": status_label(t, old), "to": status_label(t, new)})
+    if kind in ("person_status", "person_status_undone", "status_undone"):
+        moves = [m.partition(":") for m in (detail or "").split(",") if ">" in m]
+        if not moves:
+            return head + esc(event_text(t, "status_changed"))
+        return head + "; ".join(
+            esc(event_text(t, kind) % {"person": person, "from": status_label(t, move[0]),
+                                       "to": status_label(t, move[2])})
+            for person, _, raw in moves for move in [raw.partition(">")])
     if kind == "assigned" and detail is not None:
         if not detail:
             return head + esc(event_text(t, "unassigned"))
         target = staff_ref(int(detail)) if detail.lstrip("-").isdigit() else esc(detail)
         return head + esc(event_text(t, "assigned")) % {"staff": target}
+    if kind == "verification" and detail and ":" in detail:
+        person, _, level = detail.partition(":")
+        return head + esc(event_text(t, "verification")) + esc(
+            f" ({t._('Missing person %(number)s') % {'number': person}}: "
+            f"{level_label(t, level)})")
     if kind in EVENT_TEXTS:
         return head + esc(t._(EVENT_TEXTS[kind]))
     return head + esc(kind)
@@ -327,7 +377,7 @@ def history_blocks(t: Translator, events: Sequence[CaseEvent], reveal: Reveal) -
     blocks: list[str] = []
     for event in events:
         head = _event_head(t, event)
-        if event.kind not in ("note", "question", "answer"):
+        if event.kind not in ("note", "question", "answer", "message"):
             lines.append(head)
             continue
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from bot.sandbox.htmlcheck import (
@@ -38,6 +39,7 @@ MAX_CAPTION = 1024
 MAX_CALLBACK_DATA = 64
 MAX_UPLOAD = 50 * 1024 * 1024
 MAX_DOWNLOAD = 20 * 1024 * 1024
+LOCAL_MAX_DOWNLOAD = 2000 * 1024 * 1024  # a self-hosted Bot API server (--local)
 DELETE_WINDOW = 48 * 3600
 MEDIA_METHODS = {
     "sendPhoto": "photo",
@@ -90,6 +92,10 @@ class BotApi:
     def __init__(self, world: World, *, strict_html: bool = True) -> None:
         self.world = world
         self.strict_html = strict_html
+        # Telegram's cloud Bot API lets bots download 20 MB; a self-hosted server 2000 MB.
+        self.max_download = MAX_DOWNLOAD
+        # A self-hosted server in --local mode gives getFile an absolute path on its disk.
+        self.local_dir: Path | None = None
         self._albums = 0
         self.methods: dict[str, Callable[[Params], Any]] = {
             "getMe": lambda p: dict(world.bot_user),
@@ -544,9 +550,15 @@ class BotApi:
     def get_file(self, p: Params) -> JSON:
         stored = self.world.files.get(str(p.get("file_id", "")))
         if stored is None:
-            raise ApiError(400, "Bad Request: invalid file_id")
-        if stored.size > MAX_DOWNLOAD:
+            raise ApiError(400, "Bad Request: wrong file_id or the file is temporarily "
+                                "unavailable")
+        if stored.size > self.max_download:
             raise ApiError(400, "Bad Request: file is too big")
+        if self.local_dir is not None:
+            local = self.local_dir / stored.file_path
+            local.parent.mkdir(parents=True, exist_ok=True)
+            local.write_bytes(stored.data)
+            return {**stored.describe(), "file_path": str(local.resolve())}
         return {**stored.describe(), "file_path": stored.file_path}
 
     def set_my_commands(self, p: Params) -> bool:

@@ -22,11 +22,19 @@ import time
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from bot.sandbox.botapi import MAX_UPLOAD, MEDIA_METHODS, BotApi, Params, as_int
+from bot.sandbox.botapi import (
+    LOCAL_MAX_DOWNLOAD,
+    MAX_UPLOAD,
+    MEDIA_METHODS,
+    BotApi,
+    Params,
+    as_int,
+)
 from bot.sandbox.delivery import UpdateDelivery
 from bot.sandbox.httpparams import read_params
 from bot.sandbox.params import check_parameters
@@ -105,6 +113,8 @@ class Emulator:
         per_chat_rate: float | None = None,
         settle: float = 0.08,
         strict_html: bool = True,
+        self_hosted: bool = False,
+        local_dir: Path | None = None,
     ) -> None:
         self.token = token
         bot_id = as_int(token.split(":", 1)[0]) or 123456
@@ -119,6 +129,14 @@ class Emulator:
         }
         self.world = World(bot_user, settle)
         self.api = BotApi(self.world, strict_html=strict_html)
+        if self_hosted:  # a self-hosted Bot API server: downloads up to 2000 MB
+            self.api.max_download = LOCAL_MAX_DOWNLOAD
+            # --local mode: getFile answers with a path on this machine's disk
+            self.api.local_dir = local_dir
+        # File downloads: an outage answers 502 to every download (getFile still works, as
+        # when Telegram's file servers fail alone); a rate in bytes/s streams them slowly.
+        self.file_outage = False
+        self.download_rate: float | None = None
         self.calls: list[tuple[str, Params, int]] = []
         self.stats: Counter[str] = Counter()
         self.faults_injected: Counter[str] = Counter()
@@ -272,15 +290,33 @@ class Emulator:
     async def _handle_unknown(self, request: web.Request) -> web.Response:
         return web.json_response(NOT_FOUND, status=404)
 
-    async def _handle_file(self, request: web.Request) -> web.Response:
+    async def _handle_file(self, request: web.Request) -> web.StreamResponse:
         if request.match_info["token"] != self.token:
             return web.json_response(UNAUTHORIZED, status=401)
+        if self.file_outage:
+            self.stats["download_outages"] += 1
+            return web.json_response(
+                {"ok": False, "error_code": 502, "description": "Bad Gateway"}, status=502)
         stored = self.world.files.by_path(request.match_info["path"])
         if stored is None:
             return web.json_response(NOT_FOUND, status=404)
+        if stored.size > self.api.max_download:  # as Telegram: only what getFile allows
+            return web.json_response(
+                {"ok": False, "error_code": 400, "description": "Bad Request: file is too big"},
+                status=400)
         self.stats["downloads"] += 1
         content_type = stored.mime_type or "application/octet-stream"
-        return web.Response(body=stored.data, content_type=content_type)
+        if self.download_rate is None:
+            return web.Response(body=stored.data, content_type=content_type)
+        response = web.StreamResponse(headers={"Content-Type": content_type,
+                                               "Content-Length": str(stored.size)})
+        await response.prepare(request)
+        step = max(1024, int(self.download_rate / 20))
+        for start in range(0, stored.size, step):
+            await response.write(stored.data[start:start + step])
+            await asyncio.sleep(step / self.download_rate)
+        await response.write_eof()
+        return response
 
     async def _handle_method(self, request: web.Request) -> web.StreamResponse:
         if request.match_info["token"] != self.token:

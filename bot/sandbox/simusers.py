@@ -190,6 +190,21 @@ class SimUser:
             "text", fields, wait, timeout, text=text, plain=text, entities=entities
         )
 
+    async def forward_from(self, other: SimUser, text: str, *, wait: bool = True) -> SentMessage:
+        """Forwards a text that `other` wrote (forward_origin of type "user")."""
+        fields: JSON = {"text": text, "forward_origin": {
+            "type": "user", "date": int(self.world.now()), "sender_user": other.to_json()}}
+        return await self._send("text", fields, wait, None, text=text, plain=text)
+
+    async def share_user(self, request_id: int, other: SimUser, *, wait: bool = True
+                         ) -> SentMessage:
+        """Picks `other` in the user picker a KeyboardButtonRequestUsers button opened."""
+        shared: JSON = {"user_id": other.id, "first_name": other.first_name}
+        if other.username is not None:
+            shared["username"] = other.username
+        fields: JSON = {"users_shared": {"request_id": request_id, "users": [shared]}}
+        return await self._send("users_shared", fields, wait, None, plain="")
+
     async def send_command(
         self, cmd: str, args: str = "", *, wait: bool = True, timeout: float | None = None
     ) -> SentMessage:

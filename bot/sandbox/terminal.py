@@ -10,10 +10,11 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.htmlcheck import Entity
-from bot.sandbox.simusers import SimUser
+from bot.sandbox.simusers import SimChat, SimUser
 from bot.sandbox.world import SentMessage
 
 HELP = (
@@ -21,6 +22,20 @@ HELP = (
     "('5 sends the text 5), /photo /doc /voice /video /location /sticker to send those,\n"
     "/quit (or Ctrl-D) to leave."
 )
+ROLES_HELP = (
+    "Several people share this sandbox: /as relative, /as staff, /as admin switches who you\n"
+    "are (each has a private chat with the bot). Lines starting with /group go to the staff\n"
+    "group as the current person (\"/group /case 1234-5678\"); what the bot posts in the\n"
+    "group is printed with [staff group]. /who tells who you are."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Cast:
+    """The people of a sandbox with roles: one per role, and the staff group."""
+
+    users: dict[str, SimUser]
+    group: SimChat | None
 _MARKS = {"bold": "*", "italic": "_", "code": "`", "pre": "```", "strikethrough": "~"}
 _KIND_LABELS = {
     "photo": "[photo]",
@@ -76,8 +91,9 @@ def describe(message: SentMessage) -> str:
 class _Screen:
     """Prints what changed in the chat since the last look: new, edited, deleted messages."""
 
-    def __init__(self, user: SimUser) -> None:
+    def __init__(self, user: SimUser, label: str = "bot") -> None:
         self.user = user
+        self.label = label
         self.seen: dict[int, tuple[int, bool]] = {}
         self.answers_seen = 0
         self.keyboard_shown: list[list[str]] | None = None
@@ -93,7 +109,7 @@ class _Screen:
                 if before is not None:
                     _say(f"  (the bot deleted message #{message.message_id})")
                 continue
-            prefix = "bot (edited)" if before is not None else "bot"
+            prefix = f"{self.label} (edited)" if before is not None else self.label
             _say(f"\n{prefix}:\n{_indent(describe(message))}")
         for answer in self.user.answers[self.answers_seen :]:
             if answer.text:
@@ -107,12 +123,25 @@ class _Screen:
                 _say("keyboard (type a label to send it):\n" + _indent("\n".join(rows)))
 
 
-async def chat_in_terminal(emulator: Emulator, user_id: int = 1, language_code: str = "ru") -> None:
-    """Reads lines from stdin and plays them as a Telegram user until /quit or end of input."""
-    user = emulator.user(user_id, first_name="Sandbox", language_code=language_code)
-    screen = _Screen(user)
+async def chat_in_terminal(emulator: Emulator, user_id: int = 1, language_code: str = "ru",
+                           *, cast: Cast | None = None, role: str = "relative") -> None:
+    """Reads lines from stdin and plays them as a Telegram user until /quit or end of input.
+
+    With a `cast`, `role` says who types first, /as switches, /group writes in the staff
+    group, and every chat (the private ones and the group) is printed as it changes.
+    """
+    if cast is None:
+        cast = Cast({role: emulator.user(user_id, first_name="Sandbox",
+                                         language_code=language_code)}, None)
+    user = cast.users[role]
+    screens = [_Screen(u, "bot" if r == role else f"bot -> {r}") for r, u in cast.users.items()]
+    group_user = cast.users[role].in_chat(cast.group) if cast.group is not None else None
+    if group_user is not None:
+        screens.append(_Screen(group_user, "[staff group] bot"))
     _say(HELP)
-    watcher = asyncio.create_task(_watch(screen))
+    if len(cast.users) > 1:
+        _say(ROLES_HELP + f"\nYou are the {role} now.")
+    watcher = asyncio.create_task(_watch(*screens))
     loop = asyncio.get_running_loop()
     try:
         while True:
@@ -125,9 +154,25 @@ async def chat_in_terminal(emulator: Emulator, user_id: int = 1, language_code: 
             text = line.strip()
             if text in ("/quit", "/exit"):
                 break
-            if text:
+            if text.startswith("/as ") and text[4:].strip() in cast.users:
+                role = text[4:].strip()
+                user = cast.users[role]
+                for screen in screens:
+                    if screen.user in cast.users.values():
+                        screen.label = "bot" if screen.user is user else (
+                            "bot -> " + next(r for r, u in cast.users.items()
+                                             if u is screen.user))
+                _say(f"You are the {role} now (user {user.id}).")
+                continue
+            if text == "/who":
+                _say(f"You are the {role} (user {user.id}).")
+                continue
+            if text.startswith("/group ") and cast.group is not None:
+                await _act(user.in_chat(cast.group), text[7:].strip())
+            elif text:
                 await _act(user, text)
-            screen.refresh()
+            for screen in screens:
+                screen.refresh()
     finally:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -182,12 +227,13 @@ async def _press_number(user: SimUser, number: int) -> bool:
     return True
 
 
-async def _watch(screen: _Screen) -> None:
+async def _watch(*screens: _Screen) -> None:
     """Shows messages the bot sends on its own (reminders, late answers) between inputs."""
     while True:
         await asyncio.sleep(0.5)
         try:
-            screen.refresh()
+            for screen in screens:
+                screen.refresh()
         except Exception as error:  # printing must never stop the chat
             _say(f"  (display failed: {type(error).__name__})")
 

@@ -118,6 +118,12 @@ class FileStore:
     def get(self, file_id: str) -> StoredFile | None:
         return self._by_id.get(file_id)
 
+    def forget(self, file_id: str) -> None:
+        """Telegram no longer has the file (deleted, or the bot's account was lost)."""
+        stored = self._by_id.pop(file_id, None)
+        if stored is not None:
+            self._by_path.pop(stored.file_path, None)
+
     def by_path(self, path: str) -> StoredFile | None:
         return self._by_path.get(path)
 

@@ -120,7 +120,7 @@ async def queue_broadcast_from_cli(args: argparse.Namespace, settings: Settings)
         print(f"broadcast: {exc}", file=sys.stderr)
         return 2
     try:
-        repo = BroadcastRepository(db)
+        repo = BroadcastRepository(db, settings.staff_ids | settings.admin_ids)
         if args.cancel is not None:
             return await _cancel(repo, args.cancel)
         try:

@@ -45,3 +45,10 @@ def parse_case_number(text: str) -> str | None:
     if not re.fullmatch(r"[1-9]\d{7}", digits) or damm_digit(digits) != "0":
         return None
     return f"{digits[:4]}-{digits[4:]}"
+
+
+def has_check_digit_mistake(text: str) -> bool:
+    """Eight digits in the shape of a case number whose check digit does not fit: a digit is
+    wrong or two are swapped (Damm catches both), rather than some other kind of text."""
+    digits = re.sub(r"[\s\-–—.]", "", text.strip().lstrip("#№"))
+    return bool(re.fullmatch(r"[1-9]\d{7}", digits)) and damm_digit(digits) != "0"

@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from bot.casework.status import FINISHED
 from bot.storage.db import Database
 
 LANGUAGE_GROUPS = ("kk", "ru", "en")
 #: Relatives who never chose a language get the Russian message: the bot's own default guess.
 UNKNOWN_LANGUAGE = "ru"
 #: Statuses of a case that is over; every other status counts as an open case.
-CLOSED_STATUSES = ("closed", "withdrawn")
+CLOSED_STATUSES = FINISHED
+#: States a recipient row ends in.
+FINAL_STATES = ("sent", "blocked", "failed", "skipped", "cancelled")
 
 AudienceKind = Literal["all", "lang", "open-cases", "status"]
 RecipientState = Literal["pending", "sending", "sent", "blocked", "failed", "skipped",
@@ -54,11 +57,19 @@ class Audience:
     def code(self) -> str:
         return f"{self.kind}:{self.value}" if self.value else self.kind
 
-    def query(self) -> tuple[str, list[Any]]:
-        """SELECT user_id, lang of everyone in the audience who takes updates and is reachable."""
+    def query(self, staff: Collection[int] = ()) -> tuple[str, list[Any]]:
+        """SELECT user_id, lang of everyone in the audience who takes updates and is reachable.
+
+        Staff are not relatives: those added in the bot and `staff` (the ids set in settings)
+        are left out.
+        """
         sql = ("SELECT u.user_id AS user_id, coalesce(u.language, ?) AS lang FROM users u"
-               " WHERE u.active = 1 AND u.updates_enabled = 1")
+               " WHERE u.active = 1 AND u.updates_enabled = 1"
+               " AND u.user_id NOT IN (SELECT user_id FROM staff_members)")
         params: list[Any] = [UNKNOWN_LANGUAGE]
+        if staff:
+            sql += f" AND u.user_id NOT IN ({', '.join('?' for _ in staff)})"
+            params.extend(sorted(staff))
         if self.kind == "lang":
             sql += " AND u.language = ?"
             params.append(self.value)
@@ -160,14 +171,16 @@ def _broadcast(row: sqlite3.Row) -> Broadcast:
 class BroadcastRepository:
     """Every SQL statement about broadcasts, their recipients and admins' drafts."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, staff: Collection[int] = ()) -> None:
+        """`staff`: the staff and admin ids set in settings, left out of every audience."""
         self._db = db
+        self._staff = staff
 
     # ------------------------------------------------------------------------- composing
 
     async def audience_sizes(self, audience: Audience) -> dict[str, int]:
         """How many recipients each language group would have right now."""
-        sql, params = audience.query()
+        sql, params = audience.query(self._staff)
         rows = await self._db.fetchall(
             f"SELECT lang, count(*) FROM ({sql}) GROUP BY lang", params)
         return {str(r[0]): int(r[1]) for r in rows}
@@ -216,7 +229,7 @@ class BroadcastRepository:
                  new.progress_message_id, new.notify_language, now))
             broadcast_id = cur.lastrowid
             assert broadcast_id is not None
-            sql, params = new.audience.query()
+            sql, params = new.audience.query(self._staff)
             cur = await conn.execute(
                 "INSERT INTO broadcast_recipients (broadcast_id, user_id, language)"
                 f" SELECT ?, user_id, lang FROM ({sql})", (broadcast_id, *params))

@@ -28,6 +28,7 @@ class NewCase:
     notice_version: int
     form_version: int
     data: bytes  # JSON of every answer
+    urgent: bool = False  # someone is in danger now: the staff alert says so
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +62,12 @@ class CaseRepository:
                     cur = await conn.execute(
                         "INSERT INTO cases (number, user_id, language, persons_count, prefecture,"
                         " attachments_count, consent_share, consent_publish, notice_version,"
-                        " form_version, data, submitted_at, updated_at)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " form_version, data, submitted_at, updated_at, urgent)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (number, case.user_id, case.language, case.persons_count,
                          case.prefecture, case.attachments_count, case.consent_share,
                          case.consent_publish, case.notice_version, case.form_version,
-                         self._seal(case.data), now, now),
+                         self._seal(case.data), now, now, int(case.urgent)),
                     )
                     break
                 except sqlite3.IntegrityError:
@@ -78,6 +79,9 @@ class CaseRepository:
                 "INSERT INTO case_events (case_id, at, kind) VALUES (?, ?, 'submitted')",
                 (case_id, now),
             )
+            await conn.executemany(
+                "INSERT INTO case_persons (case_id, person, updated_at) VALUES (?, ?, ?)",
+                [(case_id, i, now) for i in range(1, case.persons_count + 1)])
             await conn.execute("DELETE FROM drafts WHERE user_id = ?", (case.user_id,))
             if in_transaction is not None:
                 assert case_id is not None

@@ -14,6 +14,7 @@ class DraftRow:
     shown_seq: int
     question_message_id: int | None
     updated_at: str
+    sent_seq: int = -1  # the latest step whose question the bot began to send
 
 
 class DraftRepository:
@@ -24,7 +25,7 @@ class DraftRepository:
 
     async def get(self, user_id: int) -> DraftRow | None:
         row = await self._db.fetchone(
-            "SELECT state, seq, shown_seq, question_message_id, updated_at "
+            "SELECT state, seq, shown_seq, question_message_id, updated_at, sent_seq "
             "FROM drafts WHERE user_id = ?",
             (user_id,),
         )
@@ -37,7 +38,7 @@ class DraftRepository:
             # offline, and lost at a reboot): the draft cannot be read by anyone; drop it.
             await self.delete(user_id)
             return None
-        return DraftRow(state, row[1], row[2], row[3], row[4])
+        return DraftRow(state, row[1], row[2], row[3], row[4], row[5])
 
     async def save(self, user_id: int, state: bytes, seq: int, form_version: int,
                    now: str) -> None:
@@ -58,6 +59,21 @@ class DraftRepository:
             "WHERE user_id = ? AND seq = ?",
             (seq, message_id, now, user_id, seq),
         )
+
+    async def mark_sending(self, user_id: int, seq: int) -> None:
+        """Remember that the question of step `seq` is being sent: from now on it may be on
+        screen, and what the relative types is an answer to it."""
+        await self._db.execute(
+            "UPDATE drafts SET sent_seq = ? WHERE user_id = ? AND seq = ? AND sent_seq != ?",
+            (seq, user_id, seq, seq),
+        )
+
+    async def unseen_since(self, since: str) -> list[int]:
+        """Relatives active since `since` whose current question may not be on screen."""
+        rows = await self._db.fetchall(
+            "SELECT user_id FROM drafts WHERE shown_seq != seq AND updated_at >= ? "
+            "ORDER BY user_id", (since,))
+        return [int(r[0]) for r in rows]
 
     async def delete(self, user_id: int) -> bool:
         """Drop a draft (cancelled, declined) and truncate the write-ahead log.

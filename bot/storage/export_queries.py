@@ -19,7 +19,13 @@ from bot.storage.db import Database
 
 _COLUMNS = (
     "case_id, number, status, language, submitted_at, updated_at, assignee_id, persons_count,"
-    " prefecture, attachments_count, consent_share, consent_publish, notice_version, data"
+    " prefecture, attachments_count, consent_share, consent_publish, notice_version, data,"
+    # Each person's key, in person order ("" when linked to nobody): see person_keys().
+    " (SELECT group_concat(coalesce(person_key, ''), ',') FROM (SELECT person_key"
+    "  FROM case_persons p WHERE p.case_id = cases.case_id ORDER BY p.person)) AS person_keys,"
+    # Each person's verification level (evidence/, migration 0051): "1:documented,2:...".
+    " (SELECT group_concat(v.person_index || ':' || v.level) FROM person_verification v"
+    "  WHERE v.case_id = cases.case_id) AS verification"
 )
 
 
@@ -40,6 +46,15 @@ class CaseRow(NamedTuple):
     consent_publish: str | None
     notice_version: int
     data: bytes
+    person_keys: str | None = None  # comma-separated, in person order; "" for an unlinked one
+    verification: str | None = None  # "person:level,..." for persons not merely reported
+
+    def person_key(self, person: int) -> str:
+        """The key an export gives person `person` (from 1): shared by persons linked as the
+        same person, else the person's own "NUMBER/person"."""
+        keys = (self.person_keys or "").split(",")
+        key = keys[person - 1] if 0 < person <= len(keys) else ""
+        return key or f"{self.number}/{person}"
 
 
 def _day(value: str, name: str) -> date:
@@ -50,8 +65,15 @@ def _day(value: str, name: str) -> date:
         raise ValueError(f"{name} must be a date as YYYY-MM-DD") from None
 
 
+#: ``consent`` filter values: what the relative agreed to (casework: consent enforced).
+CONSENT_FILTERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "share": ("consent_share", ("yes",)),
+    "publish": ("consent_publish", ("by_name", "anonymous")),
+}
+
+
 def _filters(since: str | None, until: str | None, status: str | None,
-             lang: str | None) -> tuple[list[str], list[Any]]:
+             lang: str | None, consent: str | None = None) -> tuple[list[str], list[Any]]:
     """WHERE terms and their parameters for the export filters (all optional, all AND-ed).
 
     ``since`` and ``until`` are inclusive calendar dates compared with the date written at the
@@ -72,6 +94,12 @@ def _filters(since: str | None, until: str | None, status: str | None,
     if lang is not None:
         terms.append("language = ?")
         params.append(lang)
+    if consent is not None:
+        if consent not in CONSENT_FILTERS:
+            raise ValueError(f"unknown consent {consent!r}; use share or publish")
+        column, codes = CONSENT_FILTERS[consent]
+        terms.append(f"{column} IN ({', '.join('?' for _ in codes)})")
+        params.extend(codes)
     return terms, params
 
 
@@ -83,11 +111,13 @@ def _case_row(row: sqlite3.Row | tuple[Any, ...]) -> CaseRow:
     if isinstance(data, str):
         data = data.encode("utf-8")
     return CaseRow(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
-                   row[9], row[10], row[11], row[12], bytes(data))
+                   row[9], row[10], row[11], row[12], bytes(data),
+                   row[14] if len(row) > 14 else None)
 
 
 async def iter_case_batches(db: Database, *, since: str | None = None, until: str | None = None,
                             status: str | None = None, lang: str | None = None,
+                            consent: str | None = None,
                             batch: int = 500) -> AsyncIterator[list[CaseRow]]:
     """Yield the matching cases in ``(submitted_at, case_id)`` order, ``batch`` at a time.
 
@@ -95,7 +125,7 @@ async def iter_case_batches(db: Database, *, since: str | None = None, until: st
     """
     if batch < 1:
         raise ValueError("batch must be at least 1")
-    terms, params = _filters(since, until, status, lang)
+    terms, params = _filters(since, until, status, lang, consent)
     where = " AND ".join(terms) if terms else "1"
     first = f"SELECT {_COLUMNS} FROM cases WHERE {where} ORDER BY submitted_at, case_id LIMIT ?"
     after = (f"SELECT {_COLUMNS} FROM cases WHERE {where} AND (submitted_at, case_id) > (?, ?)"
@@ -112,18 +142,19 @@ async def iter_case_batches(db: Database, *, since: str | None = None, until: st
 
 async def iter_cases(db: Database, *, since: str | None = None, until: str | None = None,
                      status: str | None = None, lang: str | None = None,
-                     batch: int = 500) -> AsyncIterator[CaseRow]:
+                     consent: str | None = None, batch: int = 500) -> AsyncIterator[CaseRow]:
     """Yield the matching cases one by one, reading them ``batch`` at a time (see above)."""
     async for rows in iter_case_batches(db, since=since, until=until, status=status, lang=lang,
-                                        batch=batch):
+                                        consent=consent, batch=batch):
         for row in rows:
             yield row
 
 
 async def count_cases(db: Database, *, since: str | None = None, until: str | None = None,
-                      status: str | None = None, lang: str | None = None) -> int:
+                      status: str | None = None, lang: str | None = None,
+                      consent: str | None = None) -> int:
     """How many cases the same filters select (for a progress line's total)."""
-    terms, params = _filters(since, until, status, lang)
+    terms, params = _filters(since, until, status, lang, consent)
     where = " AND ".join(terms) if terms else "1"
     row = await db.fetchone(f"SELECT count(*) FROM cases WHERE {where}", params)
     return int(row[0]) if row else 0
@@ -137,7 +168,7 @@ CaseKey = tuple[str, int]
 
 async def iter_key_ranges(db: Database, *, since: str | None = None, until: str | None = None,
                           status: str | None = None, lang: str | None = None,
-                          batch: int = 500
+                          consent: str | None = None, batch: int = 500
                           ) -> AsyncIterator[tuple[CaseKey | None, CaseKey | None]]:
     """Split the matching cases, in export order, into ranges of ``batch`` cases.
 
@@ -149,7 +180,7 @@ async def iter_key_ranges(db: Database, *, since: str | None = None, until: str 
     """
     if batch < 1:
         raise ValueError("batch must be at least 1")
-    terms, params = _filters(since, until, status, lang)
+    terms, params = _filters(since, until, status, lang, consent)
     where = " AND ".join(terms) if terms else "1"
     first = (f"SELECT submitted_at, case_id FROM cases WHERE {where}"
              " ORDER BY submitted_at, case_id LIMIT 1 OFFSET ?")
@@ -179,9 +210,10 @@ def open_reader(path: Path) -> sqlite3.Connection:
 
 def fetch_case_range(conn: sqlite3.Connection, after: CaseKey | None, upto: CaseKey | None, *,
                      since: str | None = None, until: str | None = None,
-                     status: str | None = None, lang: str | None = None) -> list[CaseRow]:
+                     status: str | None = None, lang: str | None = None,
+                     consent: str | None = None) -> list[CaseRow]:
     """The matching cases in one range of :func:`iter_key_ranges`, in export order."""
-    terms, params = _filters(since, until, status, lang)
+    terms, params = _filters(since, until, status, lang, consent)
     if after is not None:
         terms.append("(submitted_at, case_id) > (?, ?)")
         params += after

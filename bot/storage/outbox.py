@@ -63,15 +63,18 @@ class OutboxRepository:
     async def enqueue(self, conn_or_db: aiosqlite.Connection | Database, chat_id: int,
                       text: str, parse_mode: str | None = None,
                       reply_markup_json: str | None = None, kind: str = "message",
-                      dedup_key: str | None = None, meta: str | None = None) -> int | None:
+                      dedup_key: str | None = None, meta: str | None = None,
+                      delay: float = 0.0) -> int | None:
         """Queue one message; returns its id, or None when `dedup_key` is already queued.
 
         With a connection (inside `Database.transaction()`), the row commits or rolls back with
         the caller's transaction. With the Database, it is a transaction of its own. `meta`
         (JSON of ids and codes, stored readable) is for the sender's hook of this `kind`.
+        `delay` holds the message back that many seconds (a status notice's undo window);
+        later messages to the same chat wait behind it, so the order is kept.
         """
         params = (kind, dedup_key, chat_id, self._seal(text.encode()), parse_mode,
-                  reply_markup_json, self._clock(), _now_iso(), meta)
+                  reply_markup_json, self._clock() + delay, _now_iso(), meta)
         sql = ("INSERT INTO outbox (kind, dedup_key, chat_id, text, parse_mode, reply_markup,"
                " next_attempt_at, created_at, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                " ON CONFLICT(dedup_key) DO NOTHING RETURNING outbox_id")
@@ -79,6 +82,21 @@ class OutboxRepository:
             async with conn_or_db.transaction() as conn:
                 return await _insert(conn, sql, params)
         return await _insert(conn_or_db, sql, params)
+
+    async def withdraw(self, conn: aiosqlite.Connection, dedup_key: str) -> bool | None:
+        """Delete a held-back message before it is due (undo): True; False when it is due,
+        being sent or sent (a second's margin: the sender may be picking it up); None when
+        there is no such message."""
+        cur = await conn.execute(
+            "SELECT state, attempts, next_attempt_at FROM outbox WHERE dedup_key = ?",
+            (dedup_key,))
+        row = await cur.fetchone()
+        if row is None:
+            return None
+        if row[0] != "pending" or row[1] > 0 or float(row[2]) <= self._clock() + 1.0:
+            return False
+        await conn.execute("DELETE FROM outbox WHERE dedup_key = ?", (dedup_key,))
+        return True
 
     async def due(self, now: float, limit: int = 50) -> list[OutboxRow]:
         """Due rows, at most one per chat: the oldest pending row of each chat (order kept)."""

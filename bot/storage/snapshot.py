@@ -210,12 +210,28 @@ async def load_case_rows(db: Database, rows: Iterable[Mapping[str, Any]]) -> int
         for row in rows:
             values = dict(row)
             values.setdefault("form_version", 0)
+            # Each person's key (case work: duplicates) lives beside the case, not in it.
+            keys = values.pop("person_keys", None)
+            levels = values.pop("verification", None)  # person_verification rows, below
             names = list(values)
             if not all(name.isidentifier() for name in names):
                 raise ValueError("bad column name in a sealed export")
-            await conn.execute(
+            cur = await conn.execute(
                 f"INSERT INTO cases ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
                 [values[k] for k in names],
             )
+            if isinstance(keys, str):
+                await conn.executemany(
+                    "INSERT INTO case_persons (case_id, person, updated_at, person_key)"
+                    " VALUES (?, ?, '', ?)",
+                    [(cur.lastrowid, i, key or None)
+                     for i, key in enumerate(keys.split(","), start=1)])
+            for item in str(levels or "").split(","):
+                person, _, level = item.partition(":")
+                if person.isdigit() and level and values.get("case_id") is not None:
+                    await conn.execute(
+                        "INSERT OR REPLACE INTO person_verification"
+                        " (case_id, person_index, level, set_at) VALUES (?, ?, ?, '')",
+                        (values["case_id"], int(person), level))
             n += 1
     return n

@@ -9,6 +9,7 @@ The audit log holds ids, codes, counts and filters only, never what anybody wrot
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -16,16 +17,13 @@ from typing import Any
 
 import aiosqlite
 
+from bot.casework.status import FINISHED, STATUSES
 from bot.storage.db import Codec, Database, identity
 
-#: Workflow statuses as stable codes, in the order staff move a case along.
-STATUSES: tuple[str, ...] = (
-    "new", "in_review", "needs_info", "verified", "referred", "located", "closed",
-)
-#: Statuses a case leaves the open list with ("withdrawn" is set by the relative's erasure).
-FINISHED: tuple[str, ...] = ("closed", "withdrawn")
+__all__ = ["FINISHED", "STATUSES"]  # re-exported for the handlers that import them here
+
 #: Event kinds whose detail is personal text, sealed.
-SEALED_KINDS = frozenset({"note", "question", "answer"})
+SEALED_KINDS = frozenset({"note", "question", "answer", "message"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,11 +43,12 @@ class CaseInfo:
     submitted_at: str
     updated_at: str
     assignee_id: int | None
+    urgent: bool = False  # a missing person is in danger now (the relative said so)
 
 
 _CASE_COLUMNS = (
     "case_id, number, user_id, language, status, persons_count, prefecture, attachments_count,"
-    " consent_share, consent_publish, submitted_at, updated_at, assignee_id"
+    " consent_share, consent_publish, submitted_at, updated_at, assignee_id, urgent"
 )
 
 
@@ -159,7 +158,9 @@ class AuditLog:
 
 
 def _case(row: Any) -> CaseInfo:
-    return CaseInfo(*row)
+    values = list(row)
+    urgent = bool(values.pop())  # the last column of _CASE_COLUMNS
+    return dataclasses.replace(CaseInfo(*values), urgent=urgent)
 
 
 class Workflow:
@@ -251,6 +252,9 @@ class Workflow:
             number, old = str(row[0]), str(row[1])
             await conn.execute(
                 "UPDATE cases SET status = ?, updated_at = ? WHERE case_id = ?",
+                (status, now, case_id))
+            await conn.execute(  # every person moves with the case (casework.py: one person)
+                "UPDATE case_persons SET status = ?, updated_at = ? WHERE case_id = ?",
                 (status, now, case_id))
             event = await conn.execute(
                 "INSERT INTO case_events (case_id, at, actor_id, kind, detail)"
@@ -391,6 +395,17 @@ class Workflow:
                 (now, question.question_id))
             await conn.execute("UPDATE cases SET updated_at = ? WHERE case_id = ?",
                                (now, question.case_id))
+
+
+async def record_message(db: Database, seal: Codec, case_id: int, content: dict[str, Any],
+                         now: str) -> None:
+    """Store a message the relative wrote to the volunteers (sealed) on the case."""
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO case_events (case_id, at, kind, detail) VALUES (?, ?, 'message', ?)",
+            (case_id, now, base64.b64encode(seal(json.dumps(content, ensure_ascii=False)
+                                                 .encode())).decode("ascii")))
+        await conn.execute("UPDATE cases SET updated_at = ? WHERE case_id = ?", (now, case_id))
 
 
 async def _number(conn: aiosqlite.Connection, case_id: int) -> str:

@@ -24,6 +24,13 @@ def week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
+async def persons_by_status(db: Database) -> list[tuple[str, int]]:
+    """Missing persons per workflow status (each person has their own)."""
+    rows = await db.fetchall(
+        "SELECT status, count(*) AS n FROM case_persons GROUP BY status ORDER BY n DESC, status")
+    return [(str(r[0]), int(r[1])) for r in rows]
+
+
 class StatsRepository:
     def __init__(self, db: Database) -> None:
         self._db = db

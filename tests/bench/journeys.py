@@ -10,7 +10,7 @@ tenth of them with a questionnaire in progress). Two bots:
   ours       `python -m bot run`, as shipped
   reference  tests/bench/reference_bot.py, the python-telegram-bot examples' way
 
-Every simulated relative goes through the same 38 actions (language, consent, about you, one
+Every simulated relative goes through the same 47 actions (language, consent, about you, one
 missing person with a Chinese ID and multi-choice answers, review, submit) and waits for the
 bot's answer before acting again. Two paces:
 
@@ -116,7 +116,7 @@ def journey(rng: random.Random, lang: str) -> list[Step]:
         "consent_store": [press("opt", "agree")], "consent_share": [press("opt", "yes")],
         "consent_publish": [press("opt", "anonymous")],
         "reporter_name": [text(rng.choice(seeding.NAMES))],
-        "reporter_country": [press("opt", "kz")],
+        "reporter_country": [press("opt", "kz")], "reporter_more": [press("opt", "yes")],
         "reporter_city": [text(rng.choice(seeding.CITIES))],
         "reporter_citizenship": [press("opt", rng.choice(["kz", "cn", "kz_resident"]))],
         "reporter_phone": [text(f"+7 701 {rng.randint(100, 999)} {rng.randint(10, 99)} "
@@ -135,6 +135,8 @@ def journey(rng: random.Random, lang: str) -> list[Step]:
         "what_happened": [press("tog", "detained", "toggle"), press("tog", "camp", "toggle"),
                           press("done")],
         "happened_date": [text(str(rng.randint(2016, 2020)))],
+        "taken_from": [press("opt", rng.choice(["home", "workplace", "police_summons"]))],
+        "in_danger": [press("opt", "no")], "more_details": [press("opt", "yes")],
         "place_held": [text(rng.choice(seeding.PLACES))],
         "responsible": [press("tog", "police", "toggle"), press("done")],
         "last_contact": [text(f"{rng.randint(1, 28):02d}.{rng.randint(1, 12):02d}."
@@ -159,7 +161,10 @@ def walk(plan: dict[str, list[Step]]) -> list[Step]:
             planned = [press("id_yes")]
         elif v.step == "question" and v.question is not None:
             q = v.question
-            default = [press("done" if q.type == "attachments" else "skip")]
+            default = [press("done" if q.type == "attachments" else
+                             "unknown" if q.type == "date" else "skip")]
+            if q.required and q.type == "single":
+                default = [press("opt", q.options[0].code)]
             planned = plan.get(q.id, default)
         else:
             return steps
@@ -589,7 +594,7 @@ def targets(rows: list[dict[str, Any]], rat: list[dict[str, Any]], sizes: Sequen
 def print_report(rows: list[dict[str, Any]], rat: list[dict[str, Any]],
                  tg: list[dict[str, Any]], m: dict[str, Any], pace: float) -> None:
     runs = max((r["runs"] for r in rows), default=0)
-    print(f"\nJourneys: 38 actions each; saturating pace: each relative at most {pace:g} "
+    print(f"\nJourneys: 47 actions each; saturating pace: each relative at most {pace:g} "
           f"actions/s, people's pace: a pause after each reply; medians of {runs} runs.\n"
           f"Machine: {machine_line(m)}\n")
     print(table(

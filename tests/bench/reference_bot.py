@@ -93,6 +93,12 @@ def block_of(user_data: dict[str, Any], q: dict[str, Any]) -> dict[str, Any]:
 
 
 def applies(user_data: dict[str, Any], q: dict[str, Any]) -> bool:
+    block = block_of(user_data, q)
+    for ref, mapping in q.get("infer", {}).items():  # a brother is a man: not asked
+        inferred = mapping.get(block.get(ref))
+        if inferred is not None:
+            block[q["id"]] = inferred
+            return False
     for ref, codes in q.get("when", {}).items():
         given = block_of(user_data, q).get(ref)
         chosen = set(given) if isinstance(given, list) else {given}

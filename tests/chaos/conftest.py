@@ -210,7 +210,7 @@ def make_plan(rng: random.Random) -> dict[str, Step]:
 
 
 def _plan_one(rng: random.Random, q: Question) -> Step:
-    optional = not q.required
+    optional = not q.required and not q.required_when
     if q.must_be is not None:
         return Step("opt", q.must_be)
     if q.type == "single":
@@ -224,7 +224,9 @@ def _plan_one(rng: random.Random, q: Question) -> Step:
         return Step("multi", frozenset(codes))
     if q.type == "attachments":
         return Step("done")
-    if optional and rng.random() < 0.35:
+    if q.type == "date" and optional and rng.random() < 0.35:
+        return Step("unknown")  # one "I do not know" button, no Skip
+    if optional and q.type != "date" and rng.random() < 0.35:
         return Step("skip")
     if q.type == "date":
         return Step("unknown") if rng.random() < 0.2 else Step("text", rng.choice(DATES))

@@ -34,7 +34,9 @@ class BotRunner:
         # Simulated relatives answer far faster than people; only flood tests use the real limit.
         self.flood = None if real_flood_limit else FloodGuard(limit=10_000)
         self.data_dir = data_dir
-        self.overrides = settings
+        # Tests read the staff group in English and expect status notices at once, unless
+        # they say otherwise (BOT_STAFF_LANGUAGE defaults to ru, the undo window to 60 s).
+        self.overrides = {"staff_language": "en", "status_undo_seconds": 0, **settings}
         self.app: Any = None
         self.deps: Deps | None = None
         self._running = AsyncExitStack()

@@ -382,7 +382,8 @@ async def test_strangers_are_refused_like_an_unknown_command(
     await seed(bot, emulator, 50_000, 2)
     relative = emulator.user(50_000, language_code="kk")
     staff = emulator.user(STAFF, language_code="en")
-    await staff.send_command("start")
+    await staff.send_command("start")  # the staff welcome, then the language
+    await staff.press("🌐 Language")
     await staff.press("English")
     admin = emulator.user(ADMIN, language_code="en")
     await admin.send_command("broadcast")
@@ -443,7 +444,7 @@ async def test_stats_with_a_chart(bot: BotRunner, emulator: Emulator) -> None:
     await staff.send_command("stats")
     photo = await staff.wait_for(lambda m: m.kind == "photo")
     text = next(m.plain for m in staff.messages if m.plain.startswith("Cases: 9"))
-    assert "new" in text and "Ili (Ghulja): 3" in text and "Altay: 3" in text
+    assert "• New: 3" in text and "Ili (Ghulja): 3" in text and "Altay: 3" in text
     assert "Қазақша: 3" in text and "not given: 3" in text
     assert "New cases per week" in photo.plain
     assert photo.file_id is not None

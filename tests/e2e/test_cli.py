@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import functools
 import io
 import json
-import os
 import re
 import signal
 import sqlite3
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,52 +24,17 @@ from bot.__main__ import main
 from bot.config import Settings
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.world import StoredFile
-from bot.services.case_numbers import parse_case_number
 from bot.services.crypto import load_keyring
-from bot.storage.cases import CaseRepository, NewCase
+from bot.storage.cases import CaseRepository
 from bot.storage.db import Database, _statements, migrations
 from bot.storage.drafts import DraftRepository
-from bot.storage.privacy import PrivacyRepository
-from tests.e2e.conftest import click, tr
-from tests.journeys import UNKNOWN, do, fill, multi, opt, press, prompt, start
+from tests.e2e.clitools import NAMES, ROOT, STORY, cli_env, in_tmp, lines, run_cli, seed_cases
+from tests.e2e.conftest import tr
+from tests.journeys import UNKNOWN, do, fill, multi, opt, prompt, start, submit
 
-ROOT = Path(__file__).resolve().parents[2]
-STORY = ('Ағам "Ерлан", 2018 жылы жоғалды;\nқайда екенін білмейміз, «лагерь»? =1+1\n' * 80)
-NAMES = ("Әлия Нұрланқызы", "王小明", "ئابدۇللا")
-
+__all__ = ["in_tmp"]  # the fixture, used by name
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def cli_env(**settings: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
-    env["PYTHONPATH"] = str(ROOT)
-    env.update({f"BOT_{k.upper()}": v for k, v in settings.items()})
-    return env
-
-
-async def run_cli(*args: str, env: dict[str, str], cwd: Path,
-                  timeout: float = 60) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args, cwd=cwd, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
-
-
-@pytest.fixture
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Run main() in-process in an empty folder (no .env), with no BOT_ settings."""
-    for key in list(os.environ):
-        if key.startswith("BOT_"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
-    yield tmp_path
-
-
-def lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.strip()]
 
 
 # ----------------------------------------------------------------------------- check
@@ -86,6 +48,7 @@ async def test_check(emulator: Emulator, tmp_path: Path) -> None:
     rc, out, err = await run_cli("check", env=good, cwd=tmp_path)
     assert (rc, err) == (0, ""), err
     assert out.startswith("ok: ") and "@sandbox_bot" in out and "schema version" in out
+    assert "evidence vault: 0 files (0.0 MB), 0 being fetched, 0 could not be fetched" in out
     assert emulator.token not in out + err
 
     wrong = "999999:WRONG-token-value"
@@ -229,40 +192,6 @@ def media(stored: StoredFile, kind: str, name: str | None = None) -> dict[str, A
     return item
 
 
-async def seed_cases(data_dir: Path, attachments: list[dict[str, Any]]) -> None:
-    """Three sealed cases (names in three scripts, a long story, files) and a withdrawn one."""
-    keys = load_keyring(data_dir, None, None)
-    db = await Database.open(data_dir / "bot.sqlite3")
-    cases = CaseRepository(db, keys.seal, keys.unseal)
-    try:
-        for i, name in enumerate(NAMES, 1):
-            await db.execute("INSERT INTO users (user_id, language, created_at, last_seen_at) "
-                             "VALUES (?, 'kk', '2024-01-01', '2024-01-01')", (i,))
-            data = {"language": "kk", "form_version": 1, "notice_version": 1,
-                    "consent": {"consent_store": "agree", "consent_share": "yes",
-                                "consent_publish": "anonymous"},
-                    "reporter": {"reporter_name": f"Reporter {i}", "reporter_country": "kz"},
-                    "persons": [{"relation": "sister", "full_name": name, "story": STORY,
-                                 "attachments": attachments if i == 1 else []},
-                                {"relation": "brother", "full_name": f"{name} 2"}]}
-            await cases.submit(
-                NewCase(user_id=i, language="kk", persons_count=2, prefecture="ili",
-                        attachments_count=len(attachments), consent_share="yes",
-                        consent_publish="anonymous", notice_version=1, form_version=1,
-                        data=json.dumps(data, ensure_ascii=False).encode()),
-                f"2024-03-0{i}T10:00:00+00:00", functools.partial(str, f"4821-000{i}"))
-        await db.execute("INSERT INTO users (user_id, language, created_at, last_seen_at) "
-                         "VALUES (9, 'ru', '2024-01-01', '2024-01-01')")
-        await cases.submit(
-            NewCase(user_id=9, language="ru", persons_count=1, prefecture=None,
-                    attachments_count=0, consent_share="no", consent_publish="no",
-                    notice_version=1, form_version=1, data=b'{"persons":[]}'),
-            "2024-03-05T10:00:00+00:00", lambda: "4821-0009")
-        await PrivacyRepository(db).erase_user(9, "2024-03-06T10:00:00+00:00")
-    finally:
-        await db.close()
-
-
 async def test_export_with_files(emulator: Emulator, tmp_path: Path) -> None:
     photo = emulator.world.files.add("photo", b"\xff\xd8 a photo")
     doc = emulator.world.files.add("document", b"%PDF-1.4 passport", file_name="паспорт.pdf",
@@ -282,9 +211,11 @@ async def test_export_with_files(emulator: Emulator, tmp_path: Path) -> None:
                                     env=env, cwd=tmp_path)
     assert rc == 0, err
     assert "exported 6 rows (3 cases)" in stdout
-    assert "attachments: 4 downloaded, 0 already there, 1 not available" in stdout
-    assert lines(err) == ["  not downloaded: 4821-0001 photo:Ugone: Telegram: Bad Request: "
-                          "invalid file_id"]
+    # Cases from before the evidence vault: fetched from Telegram while the token works.
+    assert "attachments: 0 from the vault, 4 from Telegram, 1 not available" in stdout
+    assert lines(err) == ["  not available: 4821-0001 photo:Ugone: not in the vault; "
+                          "Telegram: Telegram: Bad Request: wrong file_id or the file is "
+                          "temporarily unavailable"]
     assert emulator.token not in stdout + err
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
     assert [r["person_full_name"] for r in rows] == [n for name in NAMES
@@ -292,10 +223,12 @@ async def test_export_with_files(emulator: Emulator, tmp_path: Path) -> None:
     assert rows[0]["person_story"] == STORY.strip() or rows[0]["person_story"] == STORY
     got = {p.relative_to(files).as_posix(): p.read_bytes() for p in files.rglob("*")
            if p.is_file()}
+    sums = got.pop("SHA256SUMS").decode()
     assert got == {f"4821-0001/photo-{photo.file_unique_id}.jpg": photo.data,
                    f"4821-0001/document-{doc.file_unique_id}.pdf": doc.data,
                    f"4821-0001/document-{exe.file_unique_id}.bin": exe.data,
                    f"4821-0001/document-{hta.file_unique_id}.bin": hta.data}
+    assert sums.count("\n") == 4 and f"  4821-0001/photo-{photo.file_unique_id}.jpg" in sums
     conn = sqlite3.connect(data / "bot.sqlite3")
     audit = conn.execute("SELECT action, detail FROM audit_log").fetchall()
     conn.close()
@@ -399,12 +332,13 @@ async def sigterm(proc: asyncio.subprocess.Process) -> str:
 
 
 async def answer_person(user: Any) -> None:
-    """One missing person, the short way: required answers, a story and a photo."""
-    await fill(user, {"relation": opt("sister"), "full_name": "Әлия Нұрланқызы",
-                      "gender": opt("female"), "prefecture": opt("ili"),
-                      "what_happened": multi("no_contact"), "happened_date": UNKNOWN,
-                      "story": STORY[:900], "attachments": [do(lambda u: u.send_photo()),
-                                                            press("done")]})
+    """One missing person, the short way: required answers, and a passport photo sent at the
+    name question (kept with her files)."""
+    await fill(user, {"relation": opt("sister"),
+                      "full_name": [do(lambda u: u.send_photo()), "Әлия Нұрланқызы"],
+                      "prefecture": opt("ili"), "what_happened": multi("no_contact"),
+                      "happened_date": UNKNOWN, "taken_from": opt("home"),
+                      "in_danger": opt("no"), "more_details": opt("no")})
 
 
 async def draft_state(data_dir: Path, user_id: int) -> str:
@@ -430,8 +364,8 @@ async def test_sigterm_mid_journey_loses_nothing(emulator: Emulator, tmp_path: P
         user.timeout = 20  # the first answer waits for the process to start
         await start(user, lang)
         user.timeout = 10
-        await fill(user, {"reporter_name": "Гүлжан Тохтасын", "reporter_country": opt("kz")},
-                   until="reporter_city")
+        await fill(user, {"reporter_name": "Гүлжан Тохтасын", "reporter_country": opt("kz"),
+                          "reporter_more": opt("yes")}, until="reporter_city")
         assert prompt(lang, "reporter_city") in user.last.plain
         # SIGTERM right behind an answer that is still on its way.
         await user.send_text("Алматы", wait=False)
@@ -450,10 +384,7 @@ async def test_sigterm_mid_journey_loses_nothing(emulator: Emulator, tmp_path: P
         assert "Алматы" in await draft_state(data, user.id)  # read beside the running bot
         await fill(user, {"reporter_phone": "8 701 123 45 67"}, until="relation")
         await answer_person(user)
-        await click(user, "finish")
-        await click(user, "submit")
-        found = [w for w in user.last.plain.replace("\n", " ").split() if parse_case_number(w)]
-        assert found, user.last.plain
+        found = [await submit(user)]
     finally:
         log = await sigterm(proc)
     assert "Әлия" not in log and "Гүлжан" not in log

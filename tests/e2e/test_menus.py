@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.handlers import admin, staff
-from bot.i18n import translator
+from bot.i18n import LANGUAGE_NAMES, translator
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.simusers import SimUser
 from tests.e2e.conftest import BotRunner
@@ -43,7 +43,10 @@ async def test_each_role_sees_its_commands_in_its_language(emulator: Emulator,
     assert names(relative) == RELATIVE_COMMANDS
 
     worker = emulator.user(STAFF, language_code="ru")
-    await start(worker, "ru")
+    await worker.send_text("/start")  # staff get their welcome; the language from its button
+    assert "/find" in worker.last.plain
+    await worker.press("🌐 Language")
+    await worker.press(LANGUAGE_NAMES["ru"])
     assert names(worker) == RELATIVE_COMMANDS | STAFF_ONLY
     described = dict(worker.commands)
     usage = translator("ru")._(staff.COMMANDS["case"].usage)
@@ -51,7 +54,9 @@ async def test_each_role_sees_its_commands_in_its_language(emulator: Emulator,
     assert described["stats"] == translator("ru")._(admin.USAGES["stats"]).partition(": ")[2]
 
     boss = emulator.user(ADMIN, language_code="en")
-    await start(boss, "en")
+    await boss.send_text("/start")  # admins too
+    await boss.press("🌐 Language")
+    await boss.press(LANGUAGE_NAMES["en"])
     assert names(boss) == RELATIVE_COMMANDS | STAFF_ONLY | ADMIN_ONLY
     assert all(0 < len(text) <= 256 for _, text in boss.commands)
 

@@ -13,10 +13,7 @@ from bot.privacy_log import install
 from bot.sandbox.emulator import Emulator
 from bot.services.crypto import generate_keypair
 from tests.e2e.conftest import BotRunner, click
-from tests.journeys import CONSENT, REPORTER, SISTER, fill, report, start
-
-MARKERS = ["Гүлжан", "Тохтасын", "Әлия Нұрланқызы", "王小明", "ئابدۇللا", "Лагерь №3",
-           "Алматы", "Құлжа", "77011234567", "исчез"]
+from tests.journeys import CONSENT, MARKERS, REPORTER, SISTER, fill, report, start
 
 
 def files_of(data_dir: Path) -> dict[str, bytes]:

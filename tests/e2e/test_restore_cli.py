@@ -26,7 +26,7 @@ from bot.crypto.keyring import load_keyring
 from bot.crypto.sealedfile import load_public_key, seal_file
 from bot.crypto.signing import generate_signing_pair, load_signing_key, sign_file
 from bot.storage.db import Database
-from tests.e2e.test_cli import in_tmp, lines, seed_cases
+from tests.e2e.clitools import in_tmp, lines, seed_cases
 
 __all__ = ["in_tmp"]  # the fixture, used by name
 

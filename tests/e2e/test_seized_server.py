@@ -22,13 +22,12 @@ from nacl.secret import SecretBox
 from bot.crypto.keyring import MAGIC, generate_keypair
 from bot.sandbox.emulator import Emulator
 from tests.e2e.conftest import BotRunner
-from tests.e2e.test_privacy import MARKERS, full_journey
-from tests.e2e.test_relative_journey import answer_reporter, choose_language, give_consent
+from tests.journeys import CONSENT, MARKERS, REPORTER, fill, report, start
 
 # What only the submitted case's missing persons hold (the reporter's answers are typed by the
 # relative still in the middle of the questionnaire too).
-REPORTER = ("Гүлжан", "Тохтасын", "Алматы", "77011234567")
-SUBMITTED = [m for m in MARKERS if m not in REPORTER]
+REPORTER_WORDS = ("Гүлжан", "Тохтасын", "Алматы", "77011234567")
+SUBMITTED = [m for m in MARKERS if m not in REPORTER_WORDS]
 WAL_HEADER = 32
 FRAME_HEADER = 24
 
@@ -94,13 +93,13 @@ async def test_a_copy_of_the_running_server_shows_no_submitted_case(
     runner = BotRunner(emulator, tmp_path / "data", **settings)
     await runner.start()
     try:
-        await full_journey(emulator, runner, 3101)  # submitted: its names are in MARKERS
+        # Submitted: its names are in MARKERS.
+        await report(emulator.user(3101, language_code="ru"), "ru")
         # Another relative is in the middle of the questionnaire (allowed to be readable
         # where the draft key is on the disk).
         other = emulator.user(3102, language_code="en")
-        await choose_language(other, "en")
-        await give_consent(other, "en")
-        await answer_reporter(other, "en")
+        await start(other, "en")
+        await fill(other, {**CONSENT, **REPORTER}, until="relation")
         copy = tmp_path / "seized"
         shutil.copytree(runner.data_dir, copy)  # while the bot runs
     finally:
@@ -119,7 +118,7 @@ async def test_a_copy_of_the_running_server_shows_no_submitted_case(
     else:
         true_key = read_key(disk_key)
     # The replay works: the draft in progress opens with the real key...
-    assert "Гүлжан" in names_in(states, true_key, list(REPORTER))
+    assert "Гүлжан" in names_in(states, true_key, list(REPORTER_WORDS))
     # ... and even with that key, no version of the submitted case's draft is left.
     assert names_in(states, true_key, SUBMITTED) == []
 
@@ -136,8 +135,8 @@ async def test_a_reboot_with_the_key_offline_drops_drafts_safely(
     await runner.start()
     user = emulator.user(3201, language_code="en")
     try:
-        await choose_language(user, "en")
-        await give_consent(user, "en")
+        await start(user, "en")
+        await fill(user, CONSENT, until="reporter_name")
         await runner.restart()  # a restart keeps tmpfs: the draft is still there
         assert await runner.d.drafts.get(3201) is not None
         await runner.stop()

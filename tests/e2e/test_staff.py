@@ -18,6 +18,7 @@ from typing import Any
 import openpyxl  # type: ignore[import-untyped]
 import pytest
 
+from bot.casework.status import PERSON_NOTICE_LABELS, WHOM
 from bot.form.model import load_form
 from bot.handlers.access import gate_of, parse_button
 from bot.handlers.relative import STATUS_LABELS
@@ -97,7 +98,8 @@ async def full_case(user: SimUser) -> str:
     await begin(user, "ru")
     await fill(user, {**REPORTER, **SISTER})
     await step(user, "add")
-    await fill(user, {**BROTHER, "story": do(lambda u: u.send_voice(duration=75))})
+    await fill(user, {**BROTHER, "more_details": opt("yes"),
+                      "story": do(lambda u: u.send_voice(duration=75))})
     await step(user, "finish")
     return await submitted(user)
 
@@ -155,7 +157,8 @@ async def open_card(user: SimUser, chat: SimUser, press: tuple[str, SentMessage]
 async def test_staff_follow_a_case_up(emulator: Emulator, staff_bot: BotRunner) -> None:
     bot = staff_bot
     group = staff_group(emulator)
-    staff = emulator.user(STAFF, language_code="en").in_chat(group)
+    staff = emulator.user(STAFF, language_code="en", first_name="Arman",
+                          username="arman").in_chat(group)
     private = emulator.user(STAFF)
     await private.send_text("/staffhelp")  # opens the private chat (cards, answers, exports)
 
@@ -184,13 +187,14 @@ async def test_staff_follow_a_case_up(emulator: Emulator, staff_bot: BotRunner) 
     text = "\n".join(m.plain for m in card)
     for exact in ("Әлия Нұрланқызы Төлеубаева", "王小明", "ئابدۇللا 🙏",
                   "Гүлжан <b>Тохтасын</b> & Co", "Лагерь №3 <script>", female_id(),
-                  LONG_STORY.strip(), "+77011234567", "passport.pdf"):
+                  LONG_STORY.strip(), "+7 701 123 45 67", "passport.pdf"):
         assert exact in text, exact
     for label in (FORM.question("person", "full_name").short, "Yes, I agree",
                   FORM.question("consent", "consent_publish").short, "Yes, without names",
                   'Camp ("re-education")', "Ili (Ghulja)"):
         assert tr("en", label) in text, label
-    assert "In review" in text and str(STAFF) in text
+    assert "In review" in text and "Arman (@arman)" in text  # by name, not number
+    assert str(STAFF) not in text
 
     # A file is sent again by its file_id.
     document = next(m for m in relative.all_messages if m.kind == "document" and not m.from_bot)
@@ -201,8 +205,8 @@ async def test_staff_follow_a_case_up(emulator: Emulator, staff_bot: BotRunner) 
 
     # A status button: recorded with who and when, the relative told in Russian.
     await private.press("Verified", card[-1])
-    notice = await relative.wait_for(tr("ru", STATUS_LABELS["verified"]))
-    assert tr("ru", STATUS_LABELS["verified"]) != STATUS_LABELS["verified"]
+    notice = await relative.wait_for(tr("ru", PERSON_NOTICE_LABELS["verified"]))
+    assert tr("ru", PERSON_NOTICE_LABELS["verified"]) != PERSON_NOTICE_LABELS["verified"]
     case = await workflow(bot).case(number)
     assert case is not None and case.status == "verified"
     events = await workflow(bot).events(case.case_id)
@@ -242,7 +246,7 @@ async def test_staff_follow_a_case_up(emulator: Emulator, staff_bot: BotRunner) 
     await staff.wait_for("I sent it to you in a private chat.")
     history = "\n".join(m.plain for m in card)
     for exact in (question, answer, "[photo] паспорт", "Позвонить в консульство\nв понедельник",
-                  "status: In review → Verified", f"{STAFF}: asked the relative:",
+                  "status: In review → Verified", "Arman (@arman): asked the relative:",
                   "relative: answered: [photo]"):
         assert exact in history, exact
 
@@ -371,27 +375,29 @@ async def test_nobody_else_can_use_staff_commands_or_buttons(
 
 async def test_admins_manage_staff(emulator: Emulator, staff_bot: BotRunner) -> None:
     bot = staff_bot
-    admin = emulator.user(ADMIN)
-    newcomer = emulator.user(OUTSIDER)
-    plain_staff = emulator.user(STAFF)
+    admin = emulator.user(ADMIN, first_name="Dana", username="dana")
+    newcomer = emulator.user(OUTSIDER, first_name="Nurlan")
+    plain_staff = emulator.user(STAFF, first_name="Arman", username="arman")
     await newcomer.send_text("/nosuchcommand")
     unknown = newcomer.last.plain
     await newcomer.send_text("/cases")
     assert newcomer.last.plain == unknown
 
+    await plain_staff.send_text("/cases")  # staff are known by name once they act
     await plain_staff.send_text("/nosuchcommand")
     await plain_staff.send_text(f"/staff add {OUTSIDER}")  # staff, not admin: refused
     assert plain_staff.last.plain == plain_staff.messages[-2].plain
     await admin.send_text(f"/staff add {OUTSIDER}")
-    assert f"{OUTSIDER} is now staff" in admin.last.plain
+    assert f"{OUTSIDER} is now staff" in admin.last.plain  # never seen by name before
     await newcomer.send_text("/cases")
     assert "Open cases" in newcomer.last.plain
-    await admin.send_text("/staff list")
-    assert str(OUTSIDER) in admin.last.plain and str(STAFF) in admin.last.plain
+    await admin.send_text("/staff list")  # by name and @username, not numbers
+    assert "Nurlan · added by Dana (@dana)" in admin.last.plain
+    assert "Arman (@arman)" in admin.last.plain and str(STAFF) not in admin.last.plain
     await admin.send_text(f"/staff remove {STAFF}")  # set by BOT_STAFF_IDS
     assert "setting" in admin.last.plain
     await admin.send_text(f"/staff remove {OUTSIDER}")
-    assert "no longer staff" in admin.last.plain
+    assert "Nurlan is no longer staff" in admin.last.plain
     await newcomer.send_text("/cases")
     assert newcomer.last.plain == unknown
     audit = await bot.d.db.fetchall("SELECT actor_id, action, detail FROM audit_log")
@@ -440,8 +446,9 @@ async def test_without_a_staff_chat_each_staff_member_is_told(
         assert len(staff.messages) == staff_seen + 1
 
         # /setstatus, /cases with paging, /export in a private chat.
-        await staff.send_text(f"/setstatus {number} needs_info")
-        await relative.wait_for(tr("en", STATUS_LABELS["needs_info"]))
+        await staff.send_text(f"/setstatus {number} needs_info Which county exactly?")
+        needs = await relative.wait_for(tr("en", PERSON_NOTICE_LABELS["needs_info"]))
+        assert "Which county exactly?" in needs.plain  # the question comes with the status
         d = bot.d
         for i in range(11):
             await d.cases.submit(NewCase(user_id=relative.id, language="en", persons_count=1,
@@ -539,7 +546,10 @@ async def test_notices_and_questions_arrive_once_through_outages_and_restarts(
         await staff.wait_for(number)
 
         def notices(status: str) -> list[SentMessage]:
-            text = tr("kk", NOTICE, number=number, status=tr("kk", STATUS_LABELS[status]))
+            whom = tr("kk", WHOM["brother"], name="Ерлан Outbox")
+            text = (tr("kk", "News about your case %(number)s", number=number) + "\n• "
+                    + tr("kk", "%(whom)s: %(status)s.", whom=whom,
+                         status=tr("kk", PERSON_NOTICE_LABELS[status])))
             return [m for m in relative.messages if m.plain == text]
 
         question = "Соңғы рет қашан сөйлестіңіз? <b>не тег</b> & «тырнақша»"
@@ -619,3 +629,26 @@ async def test_a_question_to_a_relative_who_blocked_the_bot(emulator: Emulator,
     user = await staff_bot.d.users.get(relative.id)
     assert user is not None and not user.active
     assert len([m for m in staff.messages if "could not be delivered" in m.plain]) == 1
+
+
+@pytest.mark.parametrize("lang", ["kk", "ru"])
+async def test_someone_in_danger_makes_the_alert_urgent(emulator: Emulator, staff_bot: BotRunner,
+                                                        lang: str) -> None:
+    group = staff_group(emulator)
+    staff = emulator.user(STAFF, language_code="en").in_chat(group)
+    urgent = tr("en", "<b>Urgent:</b> the relative says a person is in danger now (illness, "
+                      "old age, a recent arrest).")
+    relative = emulator.user(7100 + len(lang), language_code=lang)
+    await begin(relative, lang)
+    await fill(relative, {"reporter_country": opt("kz"), **BROTHER, "in_danger": opt("yes")})
+    await step(relative, "finish")
+    number = await submitted(relative)
+    alert = await staff.wait_for(lambda m: number in m.plain and "New case" in m.plain)
+    assert urgent in alert.plain
+    case = await workflow(staff_bot).case(number)
+    assert case is not None and case.urgent
+
+    calm = emulator.user(7200 + len(lang), language_code=lang)
+    other = await short_case(calm, lang)  # nobody in danger
+    alert = await staff.wait_for(lambda m: other in m.plain and "New case" in m.plain)
+    assert urgent not in alert.plain

@@ -81,8 +81,9 @@ async def marked_case(user: SimUser) -> str:
     """A case whose every free answer carries a marker string."""
     await begin(user, "en")
     await fill(user, {"reporter_name": MARKERS["reporter"], "reporter_country": opt("kz"),
-                      "reporter_city": MARKERS["city"], **BROTHER,
-                      "full_name": MARKERS["name"], "story": MARKERS["story"]})
+                      "reporter_more": opt("yes"), "reporter_city": MARKERS["city"], **BROTHER,
+                      "more_details": opt("yes"), "full_name": MARKERS["name"],
+                      "story": MARKERS["story"]})
     return await submit(user)
 
 
@@ -411,11 +412,12 @@ async def test_relatives_text_cannot_pass_for_the_bots_lines(emulator: Emulator,
         assert tr("ru", ONE_LINE) != ONE_LINE
         await fill(relative, {"reporter_name": "Айгуль\u202e\u2066 Сейт\u2069",
                               "reporter_country": opt("kz"), **BROTHER,
-                              "full_name": "Ерлан\u202dX"}, until="place")
+                              "more_details": opt("yes"), "full_name": "Ерлан\u202dX"},
+                   until="place")
         await relative.send_text("Алтай\nStatus: Verified")  # a place: one line only
         await relative.wait_for(tr("ru", ONE_LINE))
         photos = [do(lambda u, i=i: u.send_photo(caption=f"photo {i}")) for i in range(12)]
-        await fill(relative, {**BROTHER, "story": f"История\n{FAKE}",
+        await fill(relative, {**BROTHER, "more_details": opt("yes"), "story": f"История\n{FAKE}",
                               "attachments": [*photos, press("done")]})
         number = await submit(relative)
 

@@ -17,6 +17,7 @@ from bot.form.validators import chinese_id_check_char
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 FORM = load_form()
+GATES = ("reporter_more", "more_details")  # "Add more details?": yes, to reach every question
 
 
 def valid_id(prefix: str = "654002", birth: str = "19750312", seq: str = "001") -> str:
@@ -52,7 +53,7 @@ def valid_input(state: DraftState) -> engine.Input:
     q = v.question
     assert q is not None
     if q.type == "single":
-        code = q.must_be or q.options[0].code
+        code = q.must_be or ("yes" if q.id in GATES else q.options[0].code)
         return Press(v.seq, "opt", code)
     if q.type == "multi":
         if v.pending:
@@ -96,34 +97,74 @@ def test_declining_consent_stops() -> None:
     assert out.event == "declined"
 
 
-def test_condition_hides_place_held_unless_detained() -> None:
-    state = engine.start(FORM)
-    while state.pos.qid != "what_happened":
+def walk_to(state: DraftState, qid: str, limit: int = 200) -> DraftState:
+    """Valid answers until question `qid` is current (or the add-person prompt)."""
+    for _ in range(limit):
+        if state.pos.qid == qid or state.pos.step == "add_person":
+            return state
         state = step(state, valid_input(state)).state
-    state = press(state, "tog", "no_contact")
+    raise AssertionError(f"never reached {qid}")
+
+
+def visited(state: DraftState, codes: tuple[str, ...]) -> set[str]:
+    state = walk_to(state, "what_happened")
+    for code in codes:
+        state = press(state, "tog", code)
     state = press(state, "done")
-    state = press(state, "unknown")  # happened_date
-    assert state.pos.qid == "responsible"  # place_held skipped
-    state = press(state, "back")
-    state = press(state, "back")
-    assert state.pos.qid == "what_happened"
-    assert engine.view(FORM, state).pending == ("no_contact",)
-    state = press(state, "tog", "camp")
-    state = press(state, "done")
-    state = press(state, "keep")  # happened_date keeps "unknown"
-    assert state.pos.qid == "place_held"
+    seen = set()
+    while state.pos.step != "add_person":
+        seen.add(state.pos.qid)
+        state = step(state, valid_input(state)).state
+    return seen
+
+
+def test_condition_hides_place_held_unless_detained() -> None:
+    assert "place_held" not in visited(engine.start(FORM), ("no_contact",))
+    assert "place_held" in visited(engine.start(FORM), ("camp",))
 
 
 def test_back_returns_and_keeps_answers() -> None:
-    state = engine.start(FORM)
-    for _ in range(4):
-        state = step(state, valid_input(state)).state
-    assert state.pos.qid == "reporter_country"
+    state = walk_to(engine.start(FORM), "reporter_country")
     state = press(state, "back")
     assert state.pos.qid == "reporter_name"
     assert engine.view(FORM, state).answer == "Answer — Жауап — 回答"
     state = press(state, "keep")
     assert state.pos.qid == "reporter_country"
+
+
+def test_gender_follows_from_the_relation_and_is_asked_otherwise() -> None:
+    state = press(walk_to(engine.start(FORM), "relation"), "opt", "sister")
+    assert "gender" not in visited(state, ("camp",))
+    state = press(walk_to(engine.start(FORM), "relation"), "opt", "sister")
+    state = walk_to(state, "what_happened")
+    assert state.answers["person.0"]["gender"] == "female"
+    state = press(walk_to(engine.start(FORM), "relation"), "opt", "grandparent")
+    assert walk_to(state, "gender").pos.qid == "gender"
+
+
+def test_same_as_person_1_and_year_buttons() -> None:
+    state = walk_to(engine.start(FORM), "prefecture")
+    state = press(state, "opt", "altay")
+    state = walk_to(state, "happened_date")
+    out = step(state, Press(state.seq, "year", "2018"))
+    assert out.event == "year_only" and out.state.answers["person.0"]["happened_date"] == "2018"
+    assert step(state, Press(state.seq, "earlier")).error == "type_year"
+    state = walk_to(out.state, "__none__")
+    state = press(state, "add")
+    state = walk_to(state, "prefecture")
+    assert engine.view(FORM, state).same_as == "altay"
+    state = press(state, "same")
+    assert state.answers["person.1"]["prefecture"] == "altay"
+
+
+def test_reporter_name_required_when_shared_with_the_un() -> None:
+    state = walk_to(engine.start(FORM), "reporter_name")
+    assert state.answers["consent"]["consent_share"] == "yes"
+    assert step(state, Press(state.seq, "skip")).error == "required"
+    state = walk_to(engine.start(FORM), "consent_share")
+    state = press(state, "opt", "no")
+    state = walk_to(state, "reporter_name")
+    assert step(state, Press(state.seq, "skip")).error is None
 
 
 def test_stale_press_is_not_applied() -> None:
@@ -164,14 +205,14 @@ def test_wrong_kinds_of_input_give_errors_and_change_nothing() -> None:
         assert out.error == code and not out.changed
     while state.pos.qid != "full_name":
         state = step(state, valid_input(state)).state
-    out = step(state, Media("photo", "F1"))
-    assert out.error == "type_text_or_voice"
+    out = step(state, Media("photo", "F1"))  # a passport at the name: kept with the files
+    assert out.event == "media_saved" and out.state.pos.qid == "full_name"
+    assert out.state.answers["person.0"]["attachments"] == [
+        {"kind": "photo", "file_id": "F1", "file_unique_id": ""}]
     out = step(state, Text("x" * 5000))
     assert out.error == "too_long" and out.error_args["limit"] == 300
-    out = step(state, Media("voice", "V1", duration=12))
-    assert out.error is None
-    assert out.state.answers["person.0"]["full_name"] == {
-        "voice": {"kind": "voice", "file_id": "V1", "file_unique_id": "", "duration": 12}}
+    out = step(state, Media("voice", "V1", duration=12))  # a name is typed, not spoken
+    assert out.error == "name_voice" and not out.changed
 
 
 def test_date_errors() -> None:
@@ -185,13 +226,10 @@ def test_date_errors() -> None:
 
 
 def test_chinese_id_confirmation_and_mismatch() -> None:
-    state = engine.start(FORM)
-    while state.pos.qid != "gender":
-        state = step(state, valid_input(state)).state
-    state = press(state, "opt", "female")
-    state = typed(state, "1960")
-    while state.pos.qid != "chinese_id":
-        state = step(state, valid_input(state)).state
+    state = press(walk_to(engine.start(FORM), "relation"), "opt", "other_relative")
+    state = press(walk_to(state, "gender"), "opt", "female")
+    state = typed(walk_to(state, "birth_date"), "1960")
+    state = walk_to(state, "chinese_id")
     bad = valid_id()[:-1] + ("0" if valid_id()[-1] != "0" else "1")
     assert step(state, Text(bad)).error == "id_checksum"
     state = typed(state, valid_id(prefix="654002", birth="19750312", seq="001"))

@@ -248,16 +248,45 @@ def test_columns_follow_the_form() -> None:
     names = column_names(FORM)
     assert names[:8] == ["case_number", "status", "language", "submitted_at", "updated_at",
                          "assignee_id", "person_index", "persons_in_case"]
-    assert names[8:16] == ["consent_store", "consent_store_label", "consent_share",
-                           "consent_share_label", "consent_publish", "consent_publish_label",
-                           "notice_version", "consent_at"]
+    assert names[8:18] == ["consent_store", "consent_store_label", "consent_share",
+                           "consent_share_label", "consent_reveal", "consent_reveal_label",
+                           "consent_publish", "consent_publish_label", "notice_version",
+                           "consent_at"]
     assert "reporter_country_label" in names and "reporter_phone" in names
-    assert names[-2:] == ["person_attachments", "person_attachments_count"]
+    assert names[-4:] == ["person_attachments", "person_attachments_count", "person_key",
+                          "person_verification"]
     assert len(names) == len(set(names))
     person = [n for n in names if n.startswith("person_") and n not in
-              ("person_index", "person_attachments_count")]
+              ("person_index", "person_attachments_count", "person_key", "person_verification")]
     assert [n for n in person if not n.endswith("_label")] == [
         f"person_{q.id}" for q in FORM.repeat_group.questions]
+
+
+#: The columns of form version 1: none may be renamed, removed or given another meaning.
+FORM_V1_COLUMNS = [
+    "case_number", "status", "language", "submitted_at", "updated_at", "assignee_id",
+    "person_index", "persons_in_case", "consent_store", "consent_store_label", "consent_share",
+    "consent_share_label", "consent_publish", "consent_publish_label", "notice_version",
+    "consent_at", "reporter_name", "reporter_country", "reporter_country_label", "reporter_city",
+    "reporter_citizenship", "reporter_citizenship_label", "reporter_phone", "person_relation",
+    "person_relation_label", "person_full_name", "person_chinese_name", "person_other_names",
+    "person_gender", "person_gender_label", "person_birth_date", "person_ethnicity",
+    "person_ethnicity_label", "person_citizenship", "person_citizenship_label",
+    "person_occupation", "person_prefecture", "person_prefecture_label", "person_place",
+    "person_chinese_id", "person_what_happened", "person_what_happened_label",
+    "person_happened_date", "person_place_held", "person_responsible", "person_responsible_label",
+    "person_reasons", "person_last_contact", "person_steps_taken", "person_steps_taken_label",
+    "person_story", "person_attachments", "person_attachments_count",
+]
+
+
+def test_every_column_of_form_version_1_is_kept() -> None:
+    names = column_names(FORM)
+    assert FORM.version == 2
+    assert [n for n in FORM_V1_COLUMNS if n not in names] == []
+    assert {"person_taken_from", "person_in_danger", "person_current_situation",
+            "person_sentence", "person_charge", "person_reasons_given", "person_links",
+            "person_reference_numbers", "consent_reveal"} <= set(names)
 
 
 @settings(max_examples=300, deadline=None)
@@ -489,7 +518,7 @@ async def test_xlsx_holds_cell_for_cell_what_xlsxwriter_writes(tmp_path: Path) -
     assert sheets[0] == sheets[1]
     got = openpyxl.load_workbook(ours)
     assert got["Cases"].freeze_panes == "A2"
-    assert got["Cases"].auto_filter.ref == f"A1:BA{r}"
+    assert got["Cases"].auto_filter.ref == f"A1:{get_column_letter(len(column_names(FORM)))}{r}"
     last = [c.value for c in got["Cases"][r]]
     assert " lead & <trail> " in last and "-5" in last and "@SUM(1)" in last
     # Excel's own escapes (openpyxl leaves them as they are; Excel shows the original text).
@@ -715,7 +744,8 @@ async def test_two_thousand_cases_in_batches_while_the_bot_keeps_serving(tmp_pat
     with zipfile.ZipFile(tmp_path / "big.xlsx") as z, z.open("xl/worksheets/sheet1.xml") as f:
         xml = f.read()
     assert xml.count(b"<row ") == result.rows + 1
-    assert f'<autoFilter ref="A1:BA{result.rows + 1}"/>'.encode() in xml
+    last = get_column_letter(len(column_names(FORM)))
+    assert f'<autoFilter ref="A1:{last}{result.rows + 1}"/>'.encode() in xml
 
 
 async def test_a_failed_export_leaves_no_file(stored: Stored, tmp_path: Path) -> None:

@@ -53,10 +53,12 @@ async def alert_text(d: Deps, case: CaseInfo, t: Translator
     if SHOW_NAMES_IN_ANNOUNCEMENTS and not d.keys.offline:
         data = await d.cases.data(case.number) or {}
         names = [str(p.get("full_name", "")) for p in data.get("persons") or []]
+    from bot.handlers.casework import link_lines  # possible duplicates, by number only
+
     kb = InlineKeyboardMarkup([[
         button("📂 " + t._("Open"), button_data(d, "open", case.case_id)),
         button("✋ " + t._("Take"), button_data(d, "take", case.case_id))]])
-    return announcement(t, d.form, case, names), kb
+    return announcement(t, d.form, case, names) + await link_lines(d, t, case), kb
 
 
 async def announce(app: AnyApp, number: str) -> None:

@@ -15,15 +15,17 @@ from telegram.ext import ContextTypes
 from bot.errors import MALFORMED_HTML
 from bot.handlers import access
 from bot.handlers.common import Deps, deps, esc
+from bot.handlers.people import remember
 from bot.i18n import LANGUAGES, N_, Translator, translator
-from bot.services.case_numbers import parse_case_number
+from bot.services.case_numbers import has_check_digit_mistake, parse_case_number
 from bot.storage.staff import CaseInfo, Workflow
 from bot.storage.staff_messages import StaffMessages
 
 log = logging.getLogger(__name__)
 
-#: The staff chat is shared by volunteers of several languages.
-STAFF_CHAT_LANGUAGE = "en"
+#: The staff chat's language when no settings are at hand (BOT_STAFF_LANGUAGE's default);
+#: the bot uses d.settings.staff_language.
+STAFF_CHAT_LANGUAGE = "ru"
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -44,6 +46,7 @@ async def _who(update: Update, context: ContextTypes.DEFAULT_TYPE
     d = deps(context)
     user, chat = update.effective_user, update.effective_chat
     assert user is not None and chat is not None  # the gate let a staff member through
+    await remember(d, user.id, user.first_name, user.username)  # shown by name, not number
     return d, user.id, chat.id, translator(await staff_language(d, user.id))
 
 
@@ -78,6 +81,11 @@ async def _case_arg(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int, t
     """The case a command names, or None after telling the staff member what is wrong."""
     number = parse_case_number(text)
     if number is None:
+        if has_check_digit_mistake(text):
+            await _reply(context, chat_id, esc(t._(
+                "This case number has a mistake: a digit is wrong or two are swapped. Please "
+                "check it against what the relative wrote down.")))
+            return None
         await _usage(context, chat_id, t, name)
         return None
     case = await _wf(d).case(number)
@@ -85,6 +93,11 @@ async def _case_arg(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int, t
         await _reply(context, chat_id, t._("There is no case %(number)s.")
                      % {"number": f"<code>{esc(number)}</code>"})
     return case
+
+
+def in_chat_language(d: Deps, chat_id: int, t: Translator) -> Translator:
+    """What is posted in the staff group reads BOT_STAFF_LANGUAGE; elsewhere, the member's."""
+    return translator(d.settings.staff_language) if chat_id == d.settings.staff_chat_id else t
 
 
 def _staff_chat(d: Deps) -> int | None:
@@ -96,7 +109,7 @@ async def notice_targets(d: Deps) -> list[tuple[int, str]]:
     staff chat; without one, every staff member privately."""
     chat = _staff_chat(d)
     if chat is not None:
-        return [(chat, STAFF_CHAT_LANGUAGE)]
+        return [(chat, d.settings.staff_language)]
     return [(uid, await staff_language(d, uid)) for uid in await access.staff_ids(d)]
 
 

@@ -11,8 +11,9 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.errors import MALFORMED_HTML, telegram_noise
+from bot.handlers import evidence
 from bot.handlers.access import button_data, parse_button
-from bot.handlers.common import Deps, button, esc, keyboard, rows_of, split_html
+from bot.handlers.common import Deps, button, deps, esc, keyboard, rows_of, split_html
 from bot.handlers.staff import alerts, export
 from bot.handlers.staff.base import (
     PRIVATE_FIRST,
@@ -24,7 +25,7 @@ from bot.handlers.staff.base import (
     record_sent,
 )
 from bot.handlers.staff.lists import _list_page
-from bot.handlers.staff.workflow import change_status, take
+from bot.handlers.staff.workflow import take
 from bot.handlers.staff_view import (
     answer_blocks,
     card_header,
@@ -58,6 +59,12 @@ async def announce_case(context: ContextTypes.DEFAULT_TYPE, number: str) -> None
     Through the outbox (bot/handlers/staff/alerts.py): queued with a record that the case was
     announced, sent until Telegram takes it; past BOT_ALERTS_PER_HOUR, in the hourly digest.
     """
+    from bot.handlers.casework import check_new_case
+
+    d = deps(context)
+    case = await _wf(d).case(number)
+    if case is not None:  # possible duplicates first: the alert names them (numbers only)
+        await check_new_case(context, d, case)
     await alerts.announce(context.application, number)
 
 
@@ -65,9 +72,9 @@ async def announce_case(context: ContextTypes.DEFAULT_TYPE, number: str) -> None
 
 
 def card_keyboard(d: Deps, t: Translator, case: CaseInfo, viewer: int,
-                  files: list[tuple[str, dict[str, Any]]], page: int = 0
-                  ) -> InlineKeyboardMarkup | None:
-    rows = []
+                  files: list[tuple[str, dict[str, Any]]], page: int = 0,
+                  extra: list[list[Any]] | None = None) -> InlineKeyboardMarkup | None:
+    rows = list(extra or [])  # per-person statuses and duplicate links (casework.card_buttons)
     if case.status not in FINISHED and case.assignee_id != viewer:
         rows.append([button("✋ " + t._("Take"), button_data(d, "take", case.case_id))])
     if case.status != "withdrawn":
@@ -90,6 +97,7 @@ def card_keyboard(d: Deps, t: Translator, case: CaseInfo, viewer: int,
                               % {"page": page + 2, "pages": pages} + " ▶️",
                               button_data(d, "fp", case.case_id, str(page + 1))))
         rows.append(nav)
+    rows += extra or []  # verification levels, the vault (bot/handlers/evidence.py)
     rows.append([button("🔄 " + t._("Refresh"), button_data(d, "open", case.case_id))])
     return keyboard(rows)
 
@@ -103,6 +111,8 @@ async def send_card(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int, v
     """
     if chat_id != viewer:
         raise ValueError("a case card goes only to the viewer's private chat")
+    from bot.handlers.casework import card_buttons, card_top
+
     wf = _wf(d)
     data: dict[str, Any] | None = None
     blocks = [card_header(t, d.form, case)]
@@ -116,11 +126,17 @@ async def send_card(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int, v
             blocks.append("🔒 " + esc(t._(
                 "The answers are sealed: the private key is kept offline. Export the cases "
                 "and open them on the offline computer.")))
+    blocks.insert(1, await card_top(d, t, case, data))  # consent, persons, duplicates first
     if data is not None:
         blocks += answer_blocks(t, d.form, data)
+    files = files_of(data) if data else []
+    blocks += await evidence.card_blocks(d, t, case, files,
+                                         {ref: file_label(t, ref, m) for ref, m in files})
     blocks += history_blocks(t, await wf.events(case.case_id), wf.reveal)
     messages = split_html(blocks)
-    markup = card_keyboard(d, t, case, viewer, files_of(data) if data else [])
+    markup = card_keyboard(d, t, case, viewer, files, 0,
+                           [*await card_buttons(d, t, case),
+                            *await evidence.card_rows(d, t, case)])
     sent: list[Message] = []
     try:
         for text in messages[:-1]:
@@ -175,13 +191,18 @@ async def resend_file(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int,
             message = await send(chat_id, media["file_id"])
         else:
             message = await send(chat_id, media["file_id"], caption=esc(caption))
-    except (Forbidden, BadRequest) as exc:
-        log.warning("could not send a case file again: %s", type(exc).__name__)
-        return t._(PRIVATE_FIRST) if isinstance(exc, Forbidden) else \
-            t._("Telegram could not send this file.")
+    except Forbidden:
+        log.warning("could not send a case file again: Forbidden")
+        return t._(PRIVATE_FIRST)
     except TelegramError as exc:
-        log.warning("could not send a case file again: %s", type(exc).__name__)
-        return t._("Telegram could not send this file.")
+        # The file_id no longer works (the bot's account changed, Telegram lost the file):
+        # the copy in the evidence vault is sent instead.
+        log.info("a case file's file_id failed (%s): sending it from the vault",
+                 type(exc).__name__)
+        toast, message = await evidence.send_from_vault(context, d, chat_id, t, case, media,
+                                                        caption)
+        if message is None:
+            return toast
     await record_sent(d, chat_id, [message], case.case_id, FILE)
     await AuditLog(d.db).record(actor, "file", {"case": case.number, "file": ref}, d.now_iso())
     return None
@@ -230,26 +251,37 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await query.answer()
         await _file_page(query, d, t, case, actor, arg)
         return
+    from bot.handlers import casework
+
+    handled, toast = await casework.on_button(context, d, chat_id, actor, t, case, action, arg)
+    if handled:
+        await query.answer(toast)
+        return
     if action == "take":
         toast = await take(context, d, chat_id, actor, t, case)
-    elif action == "st" and arg in STATUSES:
-        if not await change_status(context, d, chat_id, actor, t, case, arg):
-            toast = t._("Nothing changed.")
     elif action == "file":
         toast = await resend_file(context, d, actor, actor, t, case, arg)
         if toast is None and chat_id != actor:
             toast = t._(SENT_PRIVATELY)
+    elif action == "ver":
+        toast = await evidence.on_verify_button(d, t, actor, case, arg, d.now_iso())
+    elif action == "vretry":
+        toast = await evidence.retry_files(context, d, t, case)
     await query.answer(toast)
 
 
 async def _file_page(query: CallbackQuery, d: Deps, t: Translator, case: CaseInfo, viewer: int,
                      arg: str) -> None:
     """Show another page of the card's file buttons, in place."""
+    from bot.handlers.casework import card_buttons
+
     try:
         data = await d.cases.data(case.number)
     except NoPrivateKey:
         return
     page = int(arg) if arg.isdigit() else 0
-    markup = card_keyboard(d, t, case, viewer, files_of(data or {}), page)
+    markup = card_keyboard(d, t, case, viewer, files_of(data or {}), page,
+                           [*await card_buttons(d, t, case),
+                            *await evidence.card_rows(d, t, case)])
     with telegram_noise():  # the same page again, or the card was deleted
         await query.edit_message_reply_markup(reply_markup=markup)

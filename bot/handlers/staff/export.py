@@ -26,6 +26,7 @@ from bot.handlers.staff.base import (
     record_sent,
 )
 from bot.i18n import LANGUAGES, Translator
+from bot.storage.export_queries import CONSENT_FILTERS
 from bot.storage.staff import STATUSES, AuditLog
 from bot.storage.staff_messages import EXPORT
 
@@ -53,6 +54,8 @@ def _export_filters(args: list[str]) -> dict[str, str] | None:
             found["status"] = low
         elif low in LANGUAGES:
             found["lang"] = low
+        elif low in CONSENT_FILTERS:  # share / publish: what the relatives agreed to
+            found["consent"] = low
         elif re.fullmatch(r"\d{4}-\d{2}-\d{2}", arg) and len(dates) < 2:
             dates.append(arg)
         else:
@@ -68,15 +71,18 @@ def _pack(found: dict[str, str]) -> str:
     """The filters as a button argument (no ':'; dates without dashes, to fit 64 bytes)."""
     parts = [found.get(k, "") for k in ("status", "lang")]
     parts += [found.get(k, "").replace("-", "") for k in ("since", "until")]
+    parts.append(found.get("consent", ""))
     return ".".join(parts)
 
 
 def _unpack(arg: str) -> dict[str, str]:
-    parts = [*arg.split("."), "", "", "", ""][:4]
+    parts = [*arg.split("."), "", "", "", "", ""][:5]
     found = {k: v for k, v in zip(("status", "lang"), parts[:2], strict=True) if v}
-    for key, value in zip(("since", "until"), parts[2:], strict=True):
+    for key, value in zip(("since", "until"), parts[2:4], strict=True):
         if len(value) == 8 and value.isdigit():
             found[key] = f"{value[:4]}-{value[4:6]}-{value[6:]}"
+    if parts[4] in CONSENT_FILTERS:
+        found["consent"] = parts[4]
     return found
 
 
@@ -140,7 +146,7 @@ async def send_export(context: ContextTypes.DEFAULT_TYPE, d: Deps, actor: int, c
     name = f"cases-{d.now().date().isoformat()}{'-full' if full else ''}.xlsx"
     detail: dict[str, Any] = {"format": "xlsx", "columns": "full" if full else "summary",
                               "filters": found, "via": "telegram"}
-    filters = {k: found.get(k) for k in ("since", "until", "status", "lang")}
+    filters = {k: found.get(k) for k in ("since", "until", "status", "lang", "consent")}
     work = Path(tempfile.mkdtemp(prefix="export-", dir=_export_dir(d)))
     output = work / name
     try:
@@ -149,13 +155,14 @@ async def send_export(context: ContextTypes.DEFAULT_TYPE, d: Deps, actor: int, c
                 result = await export_cases(
                     d.db, d.form, fmt="xlsx", output=output, decode=d.keys.unseal,
                     since=filters["since"], until=filters["until"], status=filters["status"],
-                    lang=filters["lang"])
+                    lang=filters["lang"], consent=filters["consent"])
                 detail.update(rows=result.rows, cases=result.cases)
                 cases = result.cases
             else:
                 summary = await export_summary(
                     d.db, output, decode=d.keys.unseal, since=filters["since"],
-                    until=filters["until"], status=filters["status"], lang=filters["lang"])
+                    until=filters["until"], status=filters["status"], lang=filters["lang"],
+                    consent=filters["consent"])
                 detail.update(rows=summary.cases, cases=summary.cases)
                 cases = summary.cases
         except (ValueError, ExportError) as exc:

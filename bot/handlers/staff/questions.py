@@ -7,11 +7,12 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from telegram import ForceReply, Message, Update
+from telegram import Message, Update
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.context import AnyApp
+from bot.evidence.intake import note_answer_file
 from bot.form.validators import strip_bidi
 from bot.handlers.access import button_data
 from bot.handlers.common import (
@@ -25,7 +26,6 @@ from bot.handlers.common import (
     split_html,
 )
 from bot.handlers.staff.base import (
-    STAFF_CHAT_LANGUAGE,
     _case_arg,
     _reply,
     _rest,
@@ -39,9 +39,7 @@ from bot.handlers.staff.base import (
 from bot.handlers.staff_view import quote, text_blocks
 from bot.i18n import translator
 from bot.services.outbox import (
-    outbox_repository,
     outbox_sender,
-    send_outbox_now,
 )
 from bot.storage.outbox import SENT, OutboxRow
 from bot.storage.staff import CaseInfo, OpenQuestion
@@ -75,27 +73,9 @@ async def ask_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     case = await _case_arg(context, d, chat_id, t, "ask", args[0])
     if case is None:
         return
-    number = f"<code>{esc(case.number)}</code>"
-    if case.user_id is None or case.status == "withdrawn":
-        await _reply(context, chat_id, t._("The relative of case %(number)s can no longer be "
-                                           "reached.") % {"number": number})
-        return
-    wf = _wf(d)
-    question_id = await wf.ask(case, text, actor, d.now_iso())
-    rt = translator(await d.users.language_of(case.user_id, case.language))
-    message = (rt._("<b>A question from the volunteers about your case %(number)s</b>")
-               % {"number": number} + "\n\n" + esc(text) + "\n\n"
-               + rt._("Please answer by replying to this message: with text, a voice message, "
-                      "a photo or a document."))
-    # Through the outbox, right after the question is recorded (Workflow.ask has its own
-    # transaction), one message per question: sent at once and retried until Telegram takes
-    # it. question_outcome records the message id and tells the staff member how it went.
-    meta = {"question": question_id, "case": case.number, "chat": chat_id, "lang": t.lang}
-    outbox_id = await outbox_repository(d).enqueue(
-        d.db, case.user_id, message, "HTML", ForceReply(selective=True).to_json(),
-        kind=QUESTION_KIND, dedup_key=f"question:{question_id}", meta=json.dumps(meta))
-    if outbox_id is not None:
-        await send_outbox_now(context.application, outbox_id)
+    from bot.handlers.casework import send_question  # also the Reply button's
+
+    await send_question(context, d, chat_id, actor, t, case, text)
 
 
 async def question_outcome(app: AnyApp, row: OutboxRow, outcome: str,
@@ -182,6 +162,8 @@ async def on_relative_message(update: Update, context: ContextTypes.DEFAULT_TYPE
     if lang is None:  # the questionnaire asks for the language first
         return
     await _wf(d).record_answer(question, content, d.now_iso())
+    await note_answer_file(context.application, d, user.id, question.case_id, content,
+                           message.date)  # a file: fetched into the evidence vault
     log.info("a relative answered a staff question (%s)", content["kind"])
     t = translator(lang)
     await _reply(context, user.id, t._("Thank you. Your answer was passed on to the volunteers "
@@ -202,7 +184,8 @@ async def post_answer(context: ContextTypes.DEFAULT_TYPE, d: Deps, question: Ope
         t = translator(lang)
         head = "💬 " + t._("<b>Answer from the relative, case %(number)s</b>") % {
             "number": number}
-        kb = keyboard([[button("📂 " + t._("Open"), button_data(d, "open", question.case_id))]])
+        kb = keyboard([[button("📂 " + t._("Open"), button_data(d, "open", question.case_id)),
+                        button("↩️ " + t._("Reply"), button_data(d, "rp", question.case_id))]])
         if d.keys.offline:
             note = t._("The answer is stored sealed; open it with the offline key.")
             await _reply(context, chat_id, f"{head}\n{esc(note)}", kb)
@@ -227,7 +210,7 @@ async def post_answer(context: ContextTypes.DEFAULT_TYPE, d: Deps, question: Ope
         await record_sent(d, chat_id, sent, question.case_id, ANSWER)
     staff_chat = _staff_chat(d)
     if staff_chat is not None:
-        t = translator(STAFF_CHAT_LANGUAGE)
+        t = translator(d.settings.staff_language)
         kb = keyboard([[button("📂 " + t._("Open"), button_data(d, "open", question.case_id))]])
         await _reply(context, staff_chat, "💬 " + t._("New answer on case %(number)s.")
                      % {"number": number}, kb)

@@ -3,32 +3,27 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.handlers import relative
+from bot.handlers import evidence, relative
 from bot.handlers.access import has_role, role_of
 from bot.handlers.common import Deps, esc
+from bot.handlers.people import staff_name
 from bot.handlers.staff.base import (
+    PRIVATE_FIRST,
+    SENT_PRIVATELY,
     _case_arg,
     _reply,
     _rest,
     _usage,
     _wf,
     _who,
+    in_chat_language,
     staff_language,
 )
-from bot.handlers.staff_view import (
-    status_label,
-)
 from bot.i18n import Translator, translator
-from bot.services.outbox import (
-    outbox_repository,
-    send_outbox_now,
-    wake_outbox,
-)
 from bot.storage.staff import (
     FINISHED,
     STATUSES,
@@ -59,43 +54,61 @@ async def status_notice(d: Deps, case: CaseInfo, status: str) -> str | None:
 
 async def change_status(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int,
                         actor: int, t: Translator, case: CaseInfo, status: str) -> bool:
-    # The relative's notice goes through the outbox, queued in the change's own transaction
-    # under its event id: one notice per change, sent until Telegram takes it, across
-    # restarts; given up (and the relative marked inactive) when they blocked the bot.
-    notice = await status_notice(d, case, status)
-    queued: list[int] = []
+    """Every person of the case to `status` (bot/handlers/casework.py: the relative's notice
+    after the undo window, consent enforced)."""
+    from bot.handlers.casework import apply_status
 
-    async def queue_notice(conn: Any, event_id: int) -> None:
-        assert notice is not None and case.user_id is not None
-        outbox_id = await outbox_repository(d).enqueue(
-            conn, case.user_id, notice, "HTML", kind="status_notice",
-            dedup_key=f"case:{case.case_id}:status:{event_id}")
-        if outbox_id is not None:
-            queued.append(outbox_id)
+    return bool(await apply_status(context, d, chat_id, actor, t, case, None, status))
 
-    old = await _wf(d).set_status(case.case_id, status, actor, d.now_iso(),
-                                  in_transaction=queue_notice if notice else None)
-    if old is None:
-        return False
-    if queued:
-        wake_outbox(context.application)
-    await _reply(context, chat_id, t._("Case %(number)s: %(old)s → %(new)s (by %(staff)s).") % {
-        "number": f"<code>{esc(case.number)}</code>", "old": esc(status_label(t, old)),
-        "new": f"<b>{esc(status_label(t, status))}</b>", "staff": f"<code>{actor}</code>"})
-    for outbox_id in queued:  # waits for the first attempt: the notice keeps its place
-        await send_outbox_now(context.application, outbox_id)
-    return True
+
+async def verify_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/verify NUMBER PERSON LEVEL: a missing person's verification level (handlers/evidence)."""
+    d, actor, chat_id, t = await _who(update, context)
+    args = await evidence.verify_args(update)
+    if args is None:
+        await _usage(context, chat_id, t, "verify")
+        return
+    case = await _case_arg(context, d, chat_id, t, "verify", args[0])
+    if case is not None:
+        await _reply(context, chat_id, esc(await evidence.set_level(
+            d, t, actor, case, args[1], args[2], d.now_iso())))
 
 
 async def setstatus_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/setstatus NUMBER [PERSON] STATUS [QUESTION]: every person, or one; needs_info takes
+    the question to send with it (else it is asked for)."""
+    from bot.handlers.casework import apply_status, ask_for_question
+
     d, actor, chat_id, t = await _who(update, context)
     args = context.args or []
-    if len(args) != 2 or args[1] not in STATUSES:
+    person: int | None = None
+    if len(args) >= 3 and args[1].isdigit():
+        person = int(args[1])
+        args = [args[0], *args[2:]]
+    if len(args) < 2 or args[1] not in STATUSES or (len(args) > 2 and args[1] != "needs_info"):
         await _usage(context, chat_id, t, "setstatus")
         return
     case = await _case_arg(context, d, chat_id, t, "setstatus", args[0])
-    if case is not None and not await change_status(context, d, chat_id, actor, t, case,
-                                                    args[1]):
+    if case is None:
+        return
+    if person is not None and not 1 <= person <= case.persons_count:
+        await _reply(context, chat_id, t._("Case %(number)s has no missing person %(person)s.")
+                     % {"number": case.number, "person": person})
+        return
+    persons = [person] if person is not None else None
+    question = _rest(update, 4 if person is not None else 3)
+    if args[1] == "needs_info" and not question:
+        if not await ask_for_question(context, d, chat_id, actor, t, case, persons):
+            await _reply(context, chat_id, t._(PRIVATE_FIRST))
+        elif chat_id != actor:
+            await _reply(context, chat_id, t._(SENT_PRIVATELY))
+        return
+    if chat_id != actor and question:
+        await _reply(context, chat_id, t._("Send a question in a private chat with me, not "
+                                           "here: it is case content."))
+        return
+    if await apply_status(context, d, chat_id, actor, t, case, persons, args[1],
+                          question=question or None) is False:
         await _reply(context, chat_id, t._("Nothing changed."))
 
 
@@ -106,12 +119,13 @@ async def take(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int, actor:
         return t._("This case is already yours.")
     if case.assignee_id is not None:
         return t._("This case is assigned to %(staff)s. Use /assign to change that.") % {
-            "staff": case.assignee_id}
+            "staff": await staff_name(d, case.assignee_id, html=False)}
     if case.status in FINISHED:
         return t._("This case is closed.")
     await _wf(d).assign(case.case_id, actor, actor, d.now_iso())
-    await _reply(context, chat_id, "✋ " + t._("%(staff)s took case %(number)s.") % {
-        "staff": f"<code>{actor}</code>", "number": f"<code>{esc(case.number)}</code>"})
+    here = in_chat_language(d, chat_id, t)
+    await _reply(context, chat_id, "✋ " + here._("%(staff)s took case %(number)s.") % {
+        "staff": await staff_name(d, actor), "number": f"<code>{esc(case.number)}</code>"})
     if case.status == "new":
         await change_status(context, d, chat_id, actor, t, case, "in_review")
     return t._("You took case %(number)s.") % {"number": case.number}
@@ -143,7 +157,7 @@ async def assign_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     if not await _wf(d).assign(case.case_id, target, actor, d.now_iso()):
         await _reply(context, chat_id, t._("Nothing changed."))
         return
-    who = f"<code>{target}</code>" if target is not None else esc(t._("nobody"))
+    who = await staff_name(d, target) if target is not None else esc(t._("nobody"))
     await _reply(context, chat_id, t._("Case %(number)s is now assigned to %(staff)s.")
                  % {"number": f"<code>{esc(case.number)}</code>", "staff": who})
     if target is not None and target != actor and target != chat_id:
