@@ -421,6 +421,18 @@ async def test_dossier_per_person_from_the_offline_key(emulator: Emulator, tmp_p
     assert sorted(p.name for p in folder.iterdir()) == [f"{number}-1.docx"]
     assert declined not in stdout
 
+    # The export's consent filter applies to the files too: the declined case's stay out.
+    files = tmp_path / "shared-files"
+    rc, stdout, err = await run_cli("export", "--format", "csv", "--consent", "share",
+                                    "--output", str(tmp_path / "shared.csv"), "--with-files",
+                                    str(files), cwd=tmp_path,
+                                    env={**env, "BOT_PRIVATE_KEY_FILE": str(private)})
+    assert rc == 0, err
+    assert "attachments: 3 from the vault" in stdout
+    got = disk_files(files)
+    got.pop("SHA256SUMS")
+    assert got and all(name.startswith(f"{number}/") for name in got)
+
 
 async def test_verification_in_exports_and_stats(emulator: Emulator, tmp_path: Path) -> None:
     import csv
