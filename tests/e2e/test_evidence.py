@@ -237,6 +237,8 @@ async def test_mydata_lists_files_and_delete_erases_them(emulator: Emulator,
     folder = bot.data_dir / "files"
     assert len(disk_files(folder)) == 2
     await user.send_text("/mydata")
+    assert "Files you sent that our archive keeps: 2." in user.last.plain  # readable first
+    await user.press("📄 Send it to me as a file")  # the file only on request
     sent = user.last
     assert sent.kind == "document"
     stored = emulator.world.files.get(sent.file_id or "")
