@@ -196,7 +196,7 @@ def handler_table(d: Deps, gate: access.Gate, meter: ActivityMeter
         (FLOOD_GROUP, TypeHandler(Update, privacy.flood_gate)),
         (GATE_GROUP, TypeHandler(Update, gate)),
     ]
-    # Case work (bot/handlers/casework.py): the question for needs_info or a Reply to a
+    # Case work (bot/handlers/casework/): the question for needs_info or a Reply to a
     # relative, typed as a reply to the bot's prompt; the person an admin picks or forwards
     # after /staff add. Each stops the update when it is one; else it goes on.
     if d.settings.admin_ids:
