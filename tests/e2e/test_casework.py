@@ -142,6 +142,26 @@ async def test_a_status_per_person_with_an_undo_window(emulator: Emulator,
     assert "missing person 1: New → Located (undone)" in "\n".join(m.plain for m in history)
 
 
+async def test_cases_list_shows_each_persons_status(emulator: Emulator,
+                                                    office: BotRunner) -> None:
+    bot = office
+    private, _, _ = staff_users(emulator)
+    await seed(bot, emulator.user(3108, language_code="ru"), [BROTHER, MOTHER], "4821-0015")
+    await seed(bot, emulator.user(3109, language_code="ru"), [BROTHER], "4821-0028")
+    await private.send_text("/case 4821-0015")
+    card = next(m for m in reversed(private.messages)
+                if "👤 Person 2: status" in m.button_labels)
+    await private.press("👤 Person 2: status", card)
+    chooser = await private.wait_for("Choose the new status")
+    await private.press("Located", chooser)
+    await private.wait_for("missing person 2: New → Located")
+    await private.send_text("/cases")
+    lines = {line.split(" · ")[0]: line for line in private.last.plain.splitlines()}
+    assert lines["4821-0015"].startswith("4821-0015 · 2 persons: New, Located · ")
+    assert lines["4821-0028"].startswith("4821-0028 · New · ")  # one person: the case's
+    assert "1 person" in lines["4821-0028"]
+
+
 async def test_needs_info_sends_the_question_with_the_status(emulator: Emulator,
                                                             office: BotRunner) -> None:
     bot = office
