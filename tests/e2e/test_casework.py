@@ -437,3 +437,44 @@ async def test_the_staff_group_reads_bot_staff_language(emulator: Emulator,
         assert "Submitted: Nov 1, 2026, 3:00" in card  # 10:00 UTC in Almaty, no seconds
     finally:
         await bot.stop()
+
+
+async def test_staff_are_left_out_of_a_broadcast_through_the_dialog(emulator: Emulator,
+                                                                   office: BotRunner) -> None:
+    """Staff who also reported as relatives (by a setting, or added in the bot) get nothing;
+    the families get the admin's broadcast."""
+    from tests.e2e.test_broadcast import (
+        TEXTS,
+        _done,
+        button_starting,
+        compose_everyone,
+        expected,
+        wait_until,
+    )
+
+    bot = office
+    staff = emulator.user(STAFF, language_code="ru")
+    added = emulator.user(3160, language_code="kk", first_name="Saule")
+    families = [emulator.user(3161, language_code="ru"), emulator.user(3162, language_code="kk")]
+    await seed(bot, staff, [BROTHER], "4821-0015")
+    await seed(bot, added, [MOTHER], "4821-0028")
+    await seed(bot, families[0], [BROTHER], "4821-0314")
+    await seed(bot, families[1], [MOTHER], "4821-0405")
+    await bot.d.users.set_language(families[1].id, "kk")
+    admin = emulator.user(ADMIN, language_code="en", first_name="Dana")
+    await admin.send_text(f"/staff add {added.id}")
+    await admin.wait_for("is now staff")
+    await staff.send_text("/start")  # a staff member's /start: the staff welcome
+    before = {u.id: len(u.messages) for u in (staff, added, *families)}
+
+    await compose_everyone(admin)
+    assert "Ready to send to 2 relatives" in admin.last.plain
+    await admin.press(button_starting(admin, "✅ Send to 2"))
+    for family, lang in zip(families, ("ru", "kk"), strict=True):
+        got = await family.wait_for(TEXTS[lang][:20], timeout=15)
+        assert got.plain == expected(lang)
+    await wait_until(lambda: _done(bot, 1), timeout=15)
+    for member in (staff, added):
+        assert len(member.messages) == before[member.id], member.messages[before[member.id]:]
+    rows = await bot.d.db.fetchall("SELECT user_id FROM broadcast_recipients")
+    assert sorted(int(r[0]) for r in rows) == sorted(f.id for f in families)
