@@ -32,6 +32,7 @@ from bot.handlers import (
     casework,
     conversation,
     menus,
+    people,
     privacy,
     relative,
     staff,
@@ -174,6 +175,7 @@ PROMPT_GROUP = -3  # a staff member's reply to the bot's prompt, an admin's pick
 COMPOSE_GROUP = -2  # an admin's message that is part of the broadcast being composed (stops)
 ANSWER_GROUP = -1  # a relative's answer to a staff question (stops), not a questionnaire answer
 MAIN_GROUP = 0  # commands, buttons, then the questionnaire's catch-all
+AFTER_GROUP = 1  # after the rest (their users row exists): the @username's tag (people.py)
 
 
 def build_gate() -> access.Gate:
@@ -256,6 +258,7 @@ def handler_table(d: Deps, gate: access.Gate, meter: ActivityMeter
         (MAIN_GROUP, MessageHandler(private & filters.COMMAND, relative.unknown_cmd)),
         (MAIN_GROUP, MessageHandler(private & filters.UpdateType.EDITED_MESSAGE, _edited)),
         (MAIN_GROUP, MessageHandler(message, relative.on_message)),
+        (AFTER_GROUP, TypeHandler(Update, people.record_username)),
     ]
     return table
 

@@ -478,3 +478,49 @@ async def test_staff_are_left_out_of_a_broadcast_through_the_dialog(emulator: Em
         assert len(member.messages) == before[member.id], member.messages[before[member.id]:]
     rows = await bot.d.db.fetchall("SELECT user_id FROM broadcast_recipients")
     assert sorted(int(r[0]) for r in rows) == sorted(f.id for f in families)
+
+
+async def test_staff_added_by_username_once_they_started_the_bot(emulator: Emulator,
+                                                                 office: BotRunner) -> None:
+    bot = office
+    admin = emulator.user(ADMIN, language_code="en", first_name="Dana", username="dana")
+    volunteer = emulator.user(3170, language_code="ru", first_name="Yerlan",
+                              username="Yerlan_K")
+    reporter = emulator.user(3171, language_code="ru", first_name="Aigul", username="aigul_r")
+    await seed(bot, reporter, [BROTHER], "4821-0015")
+    await reporter.send_text("/start")  # a relative who reported: never found by @username
+    await admin.send_text("/staff add @yerlan_k")  # not started yet: unknown
+    refusal = admin.last.plain
+    assert refusal.startswith("I do not know @yerlan_k.")
+    assert "choose the person with the button, or forward me a message" in refusal
+    assert not await bot.d.db.fetchall("SELECT user_id FROM staff_members")
+
+    await volunteer.send_text("/start")
+    await volunteer.press("Русский")  # they have started the bot
+    await admin.send_text("/staff add @yerlan_k")
+    added = admin.last.plain
+    assert "Yerlan (@Yerlan_K) is now staff" in added and "never started" not in added
+    assert [tuple(r) for r in await bot.d.db.fetchall(
+        "SELECT user_id FROM staff_members")] == [(volunteer.id,)]
+    await admin.send_text("/staff add @aigul_r")
+    assert admin.last.plain.startswith("I do not know @aigul_r.")
+    await admin.send_text("/staff list")
+    assert "Yerlan (@Yerlan_K) · added by Dana (@dana)" in admin.last.plain
+    # No @username is stored, only a keyed hash, and none at all for the relative.
+    rows = {int(r[0]): r[1] for r in await bot.d.db.fetchall(
+        "SELECT user_id, username_tag FROM users")}
+    assert rows[reporter.id] is None and len(rows[volunteer.id]) == 16
+    assert b"yerlan" not in rows[volunteer.id].lower()
+    await admin.send_text("/staff remove @Yerlan_K")
+    assert "Yerlan (@Yerlan_K) is no longer staff" in admin.last.plain
+
+    # In Russian, the refusal is translated.
+    await admin.send_text("/language")
+    await admin.press("Русский")
+    await admin.send_text("/staff add @nobody_here")
+    assert admin.last.plain.startswith("Я не знаю @nobody_here.")
+    assert admin.last.plain == tr("ru", "I do not know %(username)s. The bot finds a person by "
+                                  "@username only once they have started it, and never among "
+                                  "relatives who reported. Send /staff add and choose the "
+                                  "person with the button, or forward me a message they "
+                                  "wrote.", username="@nobody_here")
