@@ -514,6 +514,16 @@ async def test_staff_added_by_username_once_they_started_the_bot(emulator: Emula
     await admin.send_text("/staff remove @Yerlan_K")
     assert "Yerlan (@Yerlan_K) is no longer staff" in admin.last.plain
 
+    # A name given up since (changed in Telegram, not yet seen by the bot) finds nobody: the
+    # bot checks with Telegram that the @username is still that person's.
+    renamed = emulator.user(3172, language_code="ru", first_name="Marat", username="marat_t")
+    await renamed.send_text("/start")
+    await renamed.press("Русский")
+    assert renamed.chat.user is not None
+    renamed.chat.user["username"] = "marat_new"
+    await admin.send_text("/staff add @marat_t")
+    assert admin.last.plain.startswith("I do not know @marat_t.")
+
     # In Russian, the refusal is translated.
     await admin.send_text("/language")
     await admin.press("Русский")
