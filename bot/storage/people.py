@@ -62,3 +62,9 @@ class PeopleRepository:
             " AND NOT EXISTS (SELECT 1 FROM cases WHERE cases.user_id = users.user_id)",
             (tag,))
         return int(row[0]) if row else None
+
+    async def username_tag_of(self, user_id: int) -> bytes | None:
+        """/mydata: the keyed hash kept for this user, if any."""
+        row = await self._db.fetchone("SELECT username_tag FROM users WHERE user_id = ?",
+                                      (user_id,))
+        return bytes(row[0]) if row is not None and row[0] is not None else None

@@ -511,6 +511,13 @@ async def test_staff_added_by_username_once_they_started_the_bot(emulator: Emula
         "SELECT user_id, username_tag FROM users")}
     assert rows[reporter.id] is None and len(rows[volunteer.id]) == 16
     assert b"yerlan" not in rows[volunteer.id].lower()
+    # /mydata says so, to whoever it is kept for (not to the relative, for whom it is not).
+    from bot.handlers.privacy import USERNAME_KEPT
+    await volunteer.send_text("/mydata")
+    assert tr("ru", USERNAME_KEPT) in volunteer.last.plain and tr("ru", USERNAME_KEPT) != \
+        USERNAME_KEPT
+    await reporter.send_text("/mydata")
+    assert not any(tr("ru", USERNAME_KEPT) in m.plain for m in reporter.messages)
     await admin.send_text("/staff remove @Yerlan_K")
     assert "Yerlan (@Yerlan_K) is no longer staff" in admin.last.plain
 
