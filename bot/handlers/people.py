@@ -121,16 +121,15 @@ async def find_by_username(context: ContextTypes.DEFAULT_TYPE, d: Deps, username
     name is still theirs. None when unknown."""
     name = username.lstrip("@")
     known = await PeopleRepository(d.db).by_username(name)
-    if known is not None:
-        return known
-    user_id = await PeopleRepository(d.db).user_by_username_tag(username_tag(d, name))
+    user_id = known.user_id if known is not None else \
+        await PeopleRepository(d.db).user_by_username_tag(username_tag(d, name))
     if user_id is None:
         return None
     try:
         chat = await context.bot.get_chat(user_id)
-    except TelegramError as exc:
+    except TelegramError as exc:  # a staff member who never started the bot: as we know them
         log.info("could not check a username with Telegram: %s", type(exc).__name__)
-        return None
+        return known
     if (chat.username or "").lower() != name.lower():
         return None  # the name moved on to someone else since
     return Profile(user_id, chat.first_name, chat.username)
