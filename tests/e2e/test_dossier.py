@@ -55,13 +55,14 @@ SISTER: dict[str, Answer] = {
 
 def read(path: Path) -> str:
     """The dossier's paragraphs (the tables are read by `row`)."""
-    return "\n".join(p.text for p in docx.Document(str(path)).paragraphs)
+    paragraphs: list[str] = [p.text for p in docx.Document(str(path)).paragraphs]
+    return "\n".join(paragraphs)
 
 
 def row(path: Path, label: str) -> str:
     """The answer beside `label` in the dossier's tables."""
     doc = docx.Document(str(path))
-    found = [r.cells[1].text for t in doc.tables for r in t.rows
+    found: list[str] = [r.cells[1].text for t in doc.tables for r in t.rows
              if len(r.cells) == 2 and r.cells[0].text == label]
     assert len(found) == 1, (label, found)
     return found[0]
