@@ -67,11 +67,12 @@ _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _OTHER_SCRIPT = re.compile(r"[^\u0000-\u024f]+")
 
 
-def _pinyin(run: str) -> str:
-    """A run of Chinese characters as a name in pinyin: the family name (first syllable), then
-    the given name's syllables joined ("叶尔兰" -> "Ye Erlan")."""
+def _pinyin(run: str, *, split_family_name: bool) -> str:
+    """A run of Chinese characters in pinyin. A Han name: the family name (first syllable),
+    then the given name's syllables joined ("叶尔兰" -> "Ye Erlan"); a place, or one part of a
+    name transcribed with a middle dot ("努尔兰·托合塔森"): one word ("Nuerlan")."""
     syllables = [s for s in lazy_pinyin(run) if s.strip()]
-    if len(syllables) < 2:
+    if len(syllables) < 2 or not split_family_name:
         return "".join(syllables).capitalize()
     return f"{syllables[0].capitalize()} {''.join(syllables[1:]).capitalize()}"
 
@@ -88,14 +89,17 @@ def _cyrillic(text: str) -> str:
     return "".join(out)
 
 
-def transliterate(name: str) -> str | None:
+def transliterate(name: str, *, place: bool = False) -> str | None:
     """A Latin spelling of a name in another script, or None if it is already Latin: Chinese
     characters in pinyin (pypinyin), Cyrillic (Kazakh, Russian) and Uyghur Arabic script by
     their usual romanisations, any other script through anyascii. Symbols that are no letters
     (emoji) are left out."""
     if not _has_non_latin(name):
         return None
-    text = _HAN.sub(lambda m: " " + _pinyin(m.group(0)) + " ", name)
+    split = not place and not re.search(r"[·•・‧]", name)
+    text = _HAN.sub(lambda m: " " + _pinyin(m.group(0), split_family_name=split) + " ", name)
+    if not split:
+        text = re.sub(r"[·•・‧]", " ", text)
     text = _cyrillic(text)
     if any(ch in _UYGHUR for ch in text):
         words = "".join(_UYGHUR.get(ch, ch) for ch in text).split(" ")
@@ -230,13 +234,13 @@ class _Writer:
             for run in cells[0].paragraphs[0].runs:
                 run.bold = True
 
-    def name_line(self, name: str) -> str:
+    def name_line(self, name: str, *, place: bool = False) -> str:
         """The name in Latin with the original beside it ("Ye Erlan (pinyin; original script:
         叶尔兰)"), or as written if it is Latin already."""
         name = name.strip()
         if not name:
             return ""
-        latin = transliterate(name)
+        latin = transliterate(name, place=place)
         if latin and latin != name:
             how = "pinyin; " if is_chinese(name) else ""
             return f"{latin} ({how}original script: {name})"
@@ -356,14 +360,15 @@ def build_dossier(form: Form, case: CaseFacts, data: dict[str, Any], index: int,
     w.heading("2. Date and place of the disappearance")
     taken = w.answer(person, "taken_from")
     if _given(person.get("taken_from_other")):
-        taken = f"{taken}: {w.name_line(w.text(person, 'taken_from_other'))}"
+        taken = f"{taken}: {w.name_line(w.text(person, 'taken_from_other'), place=True)}"
     w.rows([
         ("What happened", w.answer(person, "what_happened")),
         ("Date of the disappearance", w.answer(person, "happened_date")),
         ("Taken from or last seen", taken),
         ("Last known place: prefecture", w.answer(person, "prefecture")),
-        ("Last known place: county, town or village", w.name_line(w.text(person, "place"))),
-        ("Where held", w.name_line(w.text(person, "place_held"))),
+        ("Last known place: county, town or village",
+         w.name_line(w.text(person, "place"), place=True)),
+        ("Where held", w.name_line(w.text(person, "place_held"), place=True)),
         ("Date of last contact", w.answer(person, "last_contact")),
         ("In danger now", {"yes": "YES (urgent)", "no": "No",
                            "unknown": "Not known"}.get(str(danger), "")),

@@ -71,6 +71,11 @@ def test_transliterate(name: str, latin: str | None) -> None:
     assert transliterate(name) == latin
 
 
+def test_chinese_places_and_transcribed_names_are_one_word_per_part() -> None:
+    assert transliterate("伊宁市", place=True) == "Yiningshi"
+    assert transliterate("努尔兰·托合塔森") == "Nuerlan Tuohetasen"
+
+
 def texts(doc: Any) -> str:
     return "\n".join([p.text for p in doc.paragraphs]
                      + [c.text for t in doc.tables for r in t.rows for c in r.cells])
