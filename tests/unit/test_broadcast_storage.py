@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
+from bot.i18n import translator
 from bot.services import broadcast
 from bot.services.broadcast import BroadcastSender, message_html, visible_length
 from bot.services.chart import bar_chart_png
@@ -213,7 +214,10 @@ async def test_rate_is_capped_and_messages_carry_the_opt_out() -> None:
     assert broadcast.configured_rate(SimpleNamespace(broadcast_rate=50)) == 30
     assert broadcast.configured_rate(SimpleNamespace()) == 25
     html = message_html({"ru": "<b>Встреча</b> &amp; чай"}, "ru", "kk")
-    assert html.startswith("<b>Встреча</b> &amp; чай\n\n<i>") and "/stop_updates" in html
+    # The opt-out is a button under the message now; the footer points to it, in Kazakh here.
+    footer = translator("kk")._(broadcast.FOOTER)
+    assert footer != broadcast.FOOTER  # translated
+    assert html == f"<b>Встреча</b> &amp; чай\n\n<i>{footer}</i>"
     assert visible_length("<b>ab</b> &amp; 😀") == len("ab & ") + 2
 
 
