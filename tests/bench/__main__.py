@@ -27,7 +27,8 @@ from tests.bench.report import render
 HERE = Path(__file__).resolve().parent
 OURS = ["journeys", "startup", "memory"]  # take --seeded and --quick
 OTHERS = {"export": "bench_export", "export-sealed": "bench_export",
-          "encoders": "bench_encoders", "vault": "bench_vault", "broadcast": "bench_broadcast"}
+          "encoders": "bench_encoders", "vault": "bench_vault", "broadcast": "bench_broadcast",
+          "matching": "bench_matching"}
 # Full-run arguments: medians of 3, and the export also as the bot stores cases (sealed).
 FULL_ARGS = {"export": ["--runs", "3"],
              "export-sealed": ["--sealed", "--runs", "3", "--output",
