@@ -22,6 +22,7 @@ Answers in a plan:
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 import time
@@ -216,8 +217,11 @@ async def answer(user: SimUser, screen: Screen, value: Answer) -> None:
 
 async def fill(user: SimUser, plan: Mapping[str, Answer] | None = None, *,
                default: Answer = SKIP, until: str | None = None,
-               limit: int = 200) -> Screen:
+               limit: int = 200, pause: float = 0.0) -> Screen:
     """Answer questions from `plan` until the form leaves the questions or reaches `until`.
+
+    `pause`: seconds to wait before each answer (a bot with the real flood limit takes three
+    updates a second).
 
     Returns the screen it stopped at. A question still on screen after its planned answer is
     an error (the bot refused it), as is a required question the plan skips.
@@ -246,6 +250,8 @@ async def fill(user: SimUser, plan: Mapping[str, Answer] | None = None, *,
         required = "skip" not in screen.actions() and q.type not in ("attachments", "date")
         if value == SKIP and required and screen.qid not in plan:
             value = auto(q)  # required (maybe by an earlier answer): a plain valid answer
+        if pause:
+            await asyncio.sleep(pause)
         await answer(user, screen, value)
         await _settle(user, seq)
     raise AssertionError(f"no end after {limit} questions")

@@ -292,15 +292,43 @@ REVIEW_INTRO = N_("<b>Please check your answers.</b> Press Edit to change one, t
 
 
 def review_blocks(t: Translator, form: Form, blocks: list[AnsweredBlock]) -> list[str]:
-    out = [t._(REVIEW_INTRO)]
+    return [t._(REVIEW_INTRO), *answers_text(t, form, [b for b in blocks
+                                                       if b.group.id != "consent"])]
+
+
+def answers_text(t: Translator, form: Form, blocks: list[AnsweredBlock], *,
+                 only_answered: bool = False, limit: int = REVIEW_TEXT_LIMIT) -> list[str]:
+    """One HTML block per part, a line per answer (for the relative: review, /mydata)."""
+    out = []
     for b in blocks:
-        if b.group.id == "consent":
-            continue
         lines = [f"<b>{esc(block_title(t, form, b.block))}</b>"]
-        for q, value in b.items:
-            shown = format_answer(t, q, value, limit=REVIEW_TEXT_LIMIT)
-            lines.append(f"{esc(t._(q.short))}: {shown}")
-        out.append("\n".join(lines))
+        lines += [answer_line(t, q, value, limit=limit) for q, value in b.items
+                  if not (only_answered and value in (None, [], ""))]
+        if len(lines) > 1 or not only_answered:
+            out.append("\n".join(lines))
+    return out
+
+
+def answer_line(t: Translator, q: Question, value: Any, *, limit: int) -> str:
+    """"Label: answer"; several chosen options one per line, as their labels hold commas."""
+    label = esc(t._(q.short))
+    if q.type == "multi" and isinstance(value, list) and len(value) > 1:
+        return f"{label}:" + "".join(f"\n   • {esc(option_label(t, q, str(c)))}" for c in value)
+    return f"{label}: {format_answer(t, q, value, limit=limit)}"
+
+
+def stored_blocks(form: Form, data: dict[str, Any]) -> list[AnsweredBlock]:
+    """A submitted case's answers (consent, reporter, persons) in the form's order."""
+    out = []
+    for group in form.groups:
+        parts = (list(enumerate(data.get("persons") or [])) if group.repeat
+                 else [(None, data.get(group.id) or {})])
+        for index, answers in parts:
+            if not isinstance(answers, dict):
+                continue
+            block = f"{group.id}.{index}" if index is not None else group.id
+            items = tuple((q, answers[q.id]) for q in group.questions if q.id in answers)
+            out.append(AnsweredBlock(block, group, index, items))
     return out
 
 

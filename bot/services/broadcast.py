@@ -30,7 +30,7 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
-from telegram import Message
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot.context import AnyApp, bot_data
@@ -39,6 +39,7 @@ from bot.i18n import translator
 from bot.services.broadcast_text import (
     CANCEL_BUTTON,
     FOOTER,
+    STOP_NEWS_BUTTON,
     Tally,
     message_html,
     progress_text,
@@ -62,6 +63,7 @@ __all__ = [
     "CANCEL_BUTTON",
     "DEFAULT_RATE",
     "FOOTER",
+    "STOP_NEWS_BUTTON",
     "TELEGRAM_CAP",
     "ActivityMeter",
     "BroadcastSender",
@@ -358,11 +360,15 @@ class BroadcastSender:
                        ) -> tuple[Outcome | None, Message | None]:
         text = message_html(b.texts, b.fallback, r.language)
         attempts = r.attempts + 1
+        # The same button as after /start_updates (bot/handlers/updates.py handles "u:off").
+        stop = InlineKeyboardMarkup([[InlineKeyboardButton(
+            "🔕 " + translator(r.language)._(STOP_NEWS_BUTTON), callback_data="u:off")]])
         try:
             if photo is None:
-                message = await self.bot.send_message(r.user_id, text)
+                message = await self.bot.send_message(r.user_id, text, reply_markup=stop)
             else:
-                message = await self.bot.send_photo(r.user_id, photo, caption=text)
+                message = await self.bot.send_photo(r.user_id, photo, caption=text,
+                                                    reply_markup=stop)
         except RetryAfter as exc:
             self._pause(retry_seconds(exc))
             return None, None

@@ -18,7 +18,8 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import N_, Translator, translator
 
-FOOTER = N_("To stop receiving news from us, send /stop_updates.")
+FOOTER = N_("To stop receiving news from us, press the button below.")
+STOP_NEWS_BUTTON = N_("Stop receiving news")
 CANCEL_BUTTON = N_("Stop sending")
 
 

@@ -95,6 +95,8 @@ async def test_mydata_sends_a_copy(emulator: Emulator, bot: BotRunner) -> None:
     await fill(user, CONSENT, until="reporter_name")
     await user.send_text("Marker Name 123")
     await user.send_text("/mydata")
+    assert "Marker Name 123" in user.last.plain  # readable text first
+    await user.press("📄 Send it to me as a file")  # the file only on request
     doc = user.last
     assert doc.kind == "document"
     stored = emulator.world.files.get(doc.file_id or "")
