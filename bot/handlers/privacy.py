@@ -54,14 +54,16 @@ MYDATA_INTRO = N_(
 )
 
 DELETE_DONE = N_(
-    "Deleted from our database: your report in progress, your submitted cases and your answers "
-    "to volunteers. Volunteers will only see that the case was withdrawn. The bot also deleted "
-    "the messages about your cases that it had sent volunteers in the last 48 hours.\n\n"
+    "Deleted from our database: your report in progress, your submitted cases, your files and "
+    "your answers to volunteers. Volunteers will only see that the case was withdrawn. The bot "
+    "also deleted the messages about your cases that it had sent volunteers in the last 48 "
+    "hours.\n\n"
     "Not deleted: older messages to volunteers, files a volunteer saved on their own device, "
     "and our encrypted backups until they are replaced (after %(days)s days on our server; "
     "copies kept elsewhere last longer, but your cases are erased again whenever a backup is "
     "restored).\n\n"
-    "You can remove this chat from your phone too: in Telegram, delete the chat."
+    "This chat stays on your phone and in Telegram's cloud until you delete it: in Telegram, "
+    "delete the chat."
 )
 
 

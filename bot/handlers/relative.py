@@ -180,7 +180,8 @@ async def _show(context: ContextTypes.DEFAULT_TYPE, d: Deps, user_id: int, state
             sent = await send(user_id, messages[-1],
                               reply_markup=render.review_keyboard(t, v.seq, v.persons))
         else:
-            text, markup = render.view_message(t, d.form, v)
+            text, markup = render.view_message(t, d.form, v,
+                                               draft_days=d.settings.draft_retention_days)
             if notice:
                 text = f"{notice}\n\n{text}"
             sent = await send(user_id, text, reply_markup=markup)
@@ -683,7 +684,8 @@ async def _mark_answered(query: Any, t: Translator, d: Deps, before: engine.View
     value = outcome.state.answers.get(before.block, {}).get(q.id)
     if value is None or before.step != "question" or q.type == "attachments":
         return False
-    text, _ = render.view_message(t, d.form, before)
+    text, _ = render.view_message(t, d.form, before,
+                                  draft_days=d.settings.draft_retention_days)
     text = text.split("\n\n<i>")[0]  # drop the typing hint; the answer follows
     with telegram_noise() as noise:
         await query.edit_message_text(f"{text}\n\n{render.chosen_line(t, q, value)}",

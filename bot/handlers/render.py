@@ -151,11 +151,13 @@ def format_answer(t: Translator, q: Question, value: Any, *, limit: int | None =
     return esc(shorten(text, limit) if limit else text)
 
 
-def _question_text(t: Translator, form: Form, v: View) -> str:
+def _question_text(t: Translator, form: Form, v: View, draft_days: int) -> str:
     assert v.question is not None
     q = v.question
     head = f"<b>{esc(block_title(t, form, v.block))}</b>"
     body = t._(q.prompt)  # our own text, which may carry simple HTML (the privacy notice)
+    if "%(days)s" in q.prompt:  # the notice says how long unfinished answers are kept
+        body = body % {"days": draft_days}
     parts = [head, body]
     hint = TYPE_HINTS.get(q.type)
     if hint and v.step == "question":
@@ -255,8 +257,10 @@ MISMATCH_NOTES = {
 }
 
 
-def view_message(t: Translator, form: Form, v: View) -> tuple[str, InlineKeyboardMarkup | None]:
-    """The message for the current step (question, ID confirmation or add-person prompt)."""
+def view_message(t: Translator, form: Form, v: View, *, draft_days: int
+                 ) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The message for the current step (question, ID confirmation or add-person prompt);
+    `draft_days` is BOT_DRAFT_RETENTION_DAYS, which the privacy notice states."""
     if v.step == "confirm_id":
         return confirm_id_view(t, form, v)
     if v.step == "add_person":
@@ -272,7 +276,7 @@ def view_message(t: Translator, form: Form, v: View) -> tuple[str, InlineKeyboar
             [button("⬅️ " + t._("Back"), form_data(v.seq, "back"))],
         ])
         return text, kb
-    return _question_text(t, form, v), question_keyboard(t, v)
+    return _question_text(t, form, v, draft_days), question_keyboard(t, v)
 
 
 def plain_answer(t: Translator, q: Question, value: Any) -> str:
