@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.export.workers import DEFLATE_LEVEL
-from bot.export.xlsx import STYLE_HEADER, XlsxStream
+from bot.export.xlsxstream import STYLE_HEADER, XlsxStream
 from bot.storage.db import Database
 from bot.storage.export_queries import iter_cases
 
