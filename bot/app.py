@@ -46,7 +46,9 @@ from bot.handlers.common import (
     FORM_PREFIX,
     LANGUAGE_PREFIX,
     MENU_PREFIX,
+    MYDATA_PREFIX,
     STAFF_PREFIX,
+    UPDATES_PREFIX,
     Deps,
     deps,
     deps_of,
@@ -246,6 +248,8 @@ def handler_table(d: Deps, gate: access.Gate, meter: ActivityMeter
         MENU_PREFIX: relative.on_menu,
         DELETE_PREFIX: privacy.on_delete_choice,
         CLEAN_CHAT_PREFIX: privacy.on_clean_chat,
+        MYDATA_PREFIX: privacy.on_mydata_file,
+        UPDATES_PREFIX: updates.on_updates_button,
         conversation.PREFIX + ":": conversation.on_press,
     }
     table += [(MAIN_GROUP, CallbackQueryHandler(callback, pattern=f"^{prefix}"))

@@ -143,7 +143,8 @@ async def _check_token(settings: Settings, report: CheckReport) -> None:
         return
     result = body.get("result")
     name = result.get("username") if isinstance(result, dict) else None
-    report.facts.append(f"Telegram accepts the token (bot @{name})")
+    report.facts.append(f"Telegram accepts the token (bot @{name}: publish this name at the "
+                        f"office, relatives are told to check it)")
     if settings.webhook_url:
         await _check_webhook_delivery(settings, report)
     if settings.staff_chat_id is not None:
@@ -201,6 +202,18 @@ async def _check_webhook_delivery(settings: Settings, report: CheckReport) -> No
         report.facts.append(f"webhook registered, {waiting} updates waiting")
 
 
+def _check_org(settings: Settings, report: CheckReport) -> None:
+    """Who relatives are told runs the bot (not a problem when unset: a fact to act on)."""
+    if not settings.org_name and not settings.org_contacts:
+        report.facts.append("who we are: BOT_ORG_NAME and BOT_ORG_CONTACTS are not set, so "
+                            "relatives see no organisation name and no office")
+        return
+    languages = sorted(k for k in settings.org_contacts if k != "*") or (
+        ["every language"] if settings.org_contacts else ["none"])
+    report.facts.append(f"who we are: {settings.org_name or '(no BOT_ORG_NAME)'}; office "
+                        f"contacts in {', '.join(languages)}")
+
+
 def _description(body: object, default: str) -> str:
     if isinstance(body, dict) and isinstance(body.get("description"), str):
         return str(body["description"])[:200]
@@ -217,6 +230,7 @@ async def run_checks(settings: Settings, *, network: bool = True) -> CheckReport
                             f"(listening on {settings.webhook_listen}:{settings.webhook_port})")
     else:
         report.facts.append("mode: long polling")
+    _check_org(settings, report)
     data_problem = _writable(settings.data_dir)
     if data_problem is not None:
         report.problems.append(f"BOT_DATA_DIR: {settings.data_dir} is not writable "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import time as dtime
 from pathlib import Path
@@ -84,6 +85,11 @@ class Settings(BaseSettings):
     # 0: Telegram's limit, 20 MB on its cloud Bot API, 2000 MB on a self-hosted Bot API
     # server (any other BOT_API_BASE_URL).
     file_download_limit_mb: int = Field(default=0, ge=0, le=2000)
+    # Who runs the bot, shown to relatives before consent, in /help and after a refusal.
+    org_name: str = ""
+    # The office's address, phone and hours per language: a JSON object {"kk": ..., "ru": ...,
+    # "en": ...} ("\\n" for a new line), or one plain text for every language.
+    org_contacts: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
 
     @field_validator("admin_ids", "staff_ids", mode="before")
     @classmethod
@@ -101,6 +107,41 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @field_validator("org_name")
+    @classmethod
+    def _org_name(cls, value: str) -> str:
+        return value.strip()
+
+    @field_validator("org_contacts", mode="before")
+    @classmethod
+    def _org_contacts(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        value = value.strip()
+        if not value:
+            return {}
+        if not value.startswith(("{", "[")):
+            return {"*": value.replace("\\n", "\n")}
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError('must be a JSON object like {"kk": "...", "ru": "...", "en": "..."} '
+                             "or one plain text") from None
+        if not isinstance(parsed, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in parsed.items()):
+            raise ValueError("must map languages to texts, like {\"kk\": \"...\", \"ru\": \"...\"}")
+        unknown = sorted(set(parsed) - set(ORG_LANGUAGES))
+        if unknown:
+            raise ValueError(f"unknown language {unknown[0]!r}: use kk, ru and en")
+        return {k: v.strip() for k, v in parsed.items() if v.strip()}
+
+    def contacts_for(self, lang: str) -> str:
+        """The office's contacts in `lang`; else in the language its readers know next best."""
+        for code in (lang, *ORG_FALLBACK.get(lang, ()), "*"):
+            if self.org_contacts.get(code):
+                return self.org_contacts[code]
+        return next(iter(self.org_contacts.values()), "")
 
     @field_validator("api_base_url")
     @classmethod
@@ -191,6 +232,10 @@ class Settings(BaseSettings):
         """The path part of BOT_WEBHOOK_URL, which the local webhook server listens on."""
         return urlsplit(self.webhook_url).path.lstrip("/")
 
+
+ORG_LANGUAGES = ("kk", "ru", "en")
+#: Contacts missing in a language: Kazakh readers mostly read Russian, and the reverse.
+ORG_FALLBACK = {"kk": ("ru", "en"), "ru": ("kk", "en"), "en": ("ru", "kk")}
 
 #: Webhook secrets shorter than this are refused (a guessable token lets anyone post updates).
 MIN_SECRET = 32

@@ -41,8 +41,8 @@ LOCALES_DIR = _locales_dir()
 DOMAIN = "messages"
 
 # People from Kyrgyzstan, Uzbekistan, Ukraine and so on most often read Russian better than
-# English; Kazakh-speakers sometimes run Telegram in Russian, which is why kk is offered first
-# only when Telegram says kk.
+# English. Kazakh-speakers often run Telegram in Russian, which is why the language chooser
+# lists Kazakh first whatever the guess (relative.language_keyboard).
 _RUSSIAN_READERS = {"ru", "uk", "be", "ky", "uz", "tg", "tk", "az", "hy", "ka", "mn"}
 
 

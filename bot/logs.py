@@ -10,9 +10,11 @@ record's line, so every event is one line in journald or `docker compose logs`.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -85,6 +87,23 @@ class OneLineFormatter(logging.Formatter):
         return " | ".join(line for line in super().format(record).splitlines() if line.strip())
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is at the time of each record, not the stream it was at
+    set-up (a replaced or closed stderr, as under pytest's capture after a command ran
+    in-process, would otherwise fail every later record with "I/O operation on closed file")."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def setup_logging(level: str) -> None:
     """Log to stderr, one line per event, without personal data and without repeats.
 
@@ -95,7 +114,7 @@ def setup_logging(level: str) -> None:
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
     handler = next((h for h in root.handlers if getattr(h, "_bot_handler", False)), None)
     if handler is None:
-        handler = logging.StreamHandler()
+        handler = StderrHandler()
         handler._bot_handler = True  # type: ignore[attr-defined]
         handler.setFormatter(OneLineFormatter(FORMAT))
         handler.addFilter(NetworkNoiseFilter())

@@ -22,6 +22,7 @@ Answers in a plan:
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 import time
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from bot.config import Settings
 from bot.form.model import Form, Question, load_form
 from bot.form.validators import chinese_id_check_char
 from bot.i18n import LANGUAGE_NAMES, translator
@@ -85,10 +87,19 @@ def plain(text: str) -> str:
     return html.unescape(_TAG.sub("", text))
 
 
+def shown(lang: str, q: Question) -> str:
+    """A question's prompt in `lang` as the bot sends it (the privacy notice states
+    BOT_DRAFT_RETENTION_DAYS, at its default here)."""
+    text = translator(lang)._(q.prompt)
+    if "%(days)s" in q.prompt:
+        text = text % {"days": Settings.model_fields["draft_retention_days"].default}
+    return text
+
+
 @cache
 def prompts() -> tuple[tuple[str, str, str], ...]:
     """(prompt as shown, group id, question id) in every language, longest first."""
-    found = {(plain(translator(lang)._(q.prompt)).strip(), g.id, q.id)
+    found = {(plain(shown(lang, q)).strip(), g.id, q.id)
              for lang in LANGUAGE_NAMES for g in FORM.groups for q in g.questions}
     return tuple(sorted(found, key=lambda p: -len(p[0])))
 
@@ -99,7 +110,7 @@ def question(qid: str) -> Question:
 
 def prompt(lang: str, qid: str) -> str:
     """A question's prompt as the relative sees it in `lang`."""
-    return plain(translator(lang)._(question(qid).prompt))
+    return plain(shown(lang, question(qid)))
 
 
 def _form_buttons(message: SentMessage) -> list[str]:
@@ -216,8 +227,11 @@ async def answer(user: SimUser, screen: Screen, value: Answer) -> None:
 
 async def fill(user: SimUser, plan: Mapping[str, Answer] | None = None, *,
                default: Answer = SKIP, until: str | None = None,
-               limit: int = 200) -> Screen:
+               limit: int = 200, pause: float = 0.0) -> Screen:
     """Answer questions from `plan` until the form leaves the questions or reaches `until`.
+
+    `pause`: seconds to wait before each answer (a bot with the real flood limit takes three
+    updates a second).
 
     Returns the screen it stopped at. A question still on screen after its planned answer is
     an error (the bot refused it), as is a required question the plan skips.
@@ -246,6 +260,8 @@ async def fill(user: SimUser, plan: Mapping[str, Answer] | None = None, *,
         required = "skip" not in screen.actions() and q.type not in ("attachments", "date")
         if value == SKIP and required and screen.qid not in plan:
             value = auto(q)  # required (maybe by an earlier answer): a plain valid answer
+        if pause:
+            await asyncio.sleep(pause)
         await answer(user, screen, value)
         await _settle(user, seq)
     raise AssertionError(f"no end after {limit} questions")

@@ -71,8 +71,13 @@ async def export_case_files(
     until: str | None = None,
     status: str | None = None,
     lang: str | None = None,
+    consent: str | None = None,
 ) -> FilesReport:
-    """Write the files of the selected cases from the vault, and the SHA256SUMS manifest."""
+    """Write the files of the selected cases from the vault, and the SHA256SUMS manifest.
+
+    The filters are the export's (`consent`: only the cases whose relatives gave that consent,
+    see bot/storage/export_queries.py), so the files match the rows exported with them.
+    """
     report = FilesReport()
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True, mode=0o700)
     repo = EvidenceRepository(db)
@@ -80,7 +85,8 @@ async def export_case_files(
     sums: list[tuple[str, str]] = []
     http: httpx.AsyncClient | None = None
     try:
-        async for case in iter_cases(db, since=since, until=until, status=status, lang=lang):
+        async for case in iter_cases(db, since=since, until=until, status=status, lang=lang,
+                                     consent=consent):
             try:
                 data = json.loads(decode(case.data) or b"{}")
             except Exception:

@@ -541,14 +541,12 @@ async def card_top(d: Deps, t: Translator, case: CaseInfo,
         answer = t._(option.label) if option is not None else (code or "—")
         mark = "⛔" if code == "no" else "✅"
         lines.append(f"{mark} {esc(t._(q.short))}: <b>{esc(answer)}</b>")
-    statuses = await _repo(d).person_statuses(case.case_id)
-    persons = (data or {}).get("persons") or []
-    for person, status in statuses:
-        name = ""
-        if person <= len(persons) and isinstance(persons[person - 1].get("full_name"), str):
-            name = " · " + esc(persons[person - 1]["full_name"])
+    # By number only, like the rest of the card: a relative's text (the name) is shown to
+    # staff only as a quote, in the answers below, so that it cannot pass for the bot's lines
+    # (tests/e2e/test_staff_privacy.py::test_relatives_text_cannot_pass_for_the_bots_lines).
+    for person, status in await _repo(d).person_statuses(case.case_id):
         lines.append("👤 " + esc(t._("Missing person %(person)s") % {"person": person})
-                     + f"{name}: <b>{esc(status_label(t, status))}</b>")
+                     + f": <b>{esc(status_label(t, status))}</b>")
     for link in await _repo(d).links_of(case.case_id):
         lines.append("⚠️ " + esc(link_line(t, link, case.case_id)))
     return "\n".join(lines)

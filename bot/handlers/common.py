@@ -105,22 +105,25 @@ def shorten(text: str, limit: int) -> str:
 LANGUAGE_PREFIX = "L:"  # L:<lang>, the language choice
 FORM_PREFIX = "f:"  # f:<seq>:<action>[:<arg>], a questionnaire button
 CANCEL_PREFIX = "x:"  # x:yes|no, discarding the report in progress
-MENU_PREFIX = "m:"  # m:new|status|lang, the relative's main menu
+MENU_PREFIX = "m:"  # m:new|status|lang|help[:k], the relative's menu (k: under a text, kept)
+MYDATA_PREFIX = "md:"  # md:file, /mydata's copy as a file
+UPDATES_PREFIX = "u:"  # u:on|off, news from the organisation on or off
 DELETE_PREFIX = "del:"  # del:yes|no, /delete's confirmation
 CLEAN_CHAT_PREFIX = "cc:"  # cc:<first>:<last>, taking the answers off the chat after submission
 STAFF_PREFIX = "s:"  # s:<action>:<case>:<arg>:<tag>, signed staff buttons (access.py)
 BROADCAST_PREFIX = "bc:"  # bc:<nonce>:<action>[:<arg>], an admin's broadcast draft (admin.py)
 
 
-async def edit_or_send(query: CallbackQuery, text: str) -> None:
+async def edit_or_send(query: CallbackQuery, text: str,
+                       markup: InlineKeyboardMarkup | None = None) -> None:
     """Put `text` in place of the pressed message, or send it when that message cannot be
     edited any more (deleted, too old, or pressed twice: then nothing is sent again)."""
     try:
-        await query.edit_message_text(text, reply_markup=None)
+        await query.edit_message_text(text, reply_markup=markup)
     except BadRequest as exc:
         if is_harmless(exc, (NOT_MODIFIED,)):
             return
-        await query.get_bot().send_message(query.from_user.id, text)
+        await query.get_bot().send_message(query.from_user.id, text, reply_markup=markup)
 
 
 def form_data(seq: int, action: str, arg: str = "") -> str:

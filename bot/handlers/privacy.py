@@ -9,7 +9,7 @@ import json
 import logging
 import time
 from collections import deque
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from telegram import Update
@@ -19,10 +19,22 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 from bot.context import data_of
 from bot.evidence.intake import wake_vault
 from bot.evidence.reading import files_for_copy
+from bot.form import engine
 from bot.form.engine import DraftState
-from bot.handlers.common import DELETE_PREFIX, button, deps, edit_or_send, keyboard
-from bot.handlers.relative import with_language
-from bot.i18n import N_, translator
+from bot.handlers import render
+from bot.handlers.common import (
+    DELETE_PREFIX,
+    MYDATA_PREFIX,
+    Deps,
+    button,
+    deps,
+    edit_or_send,
+    esc,
+    keyboard,
+    split_html,
+)
+from bot.handlers.relative import STATUS_LABELS, action_button, with_language
+from bot.i18n import LANGUAGE_NAMES, N_, Translator, translator
 from bot.services import erasures, takeback
 from bot.services.crypto import NoPrivateKey
 from bot.storage.privacy import PrivacyRepository
@@ -33,15 +45,25 @@ FLOOD_LIMIT = 30  # updates ... (a person tapping buttons quickly stays well bel
 FLOOD_WINDOW = 10.0  # ... in this many seconds
 FLOOD_PAUSE = 60.0  # then ignored for this long, after one notice
 
+#: Long answers (a story) are shortened in the readable copy; the file has them whole.
+MYDATA_TEXT_LIMIT = 1000
+MYDATA_INTRO = N_(
+    "<b>Everything we keep about you</b>\n"
+    "This is all we store about you, as you told us. Long answers are shortened here; press "
+    "the button below to get everything as a file."
+)
+
 DELETE_DONE = N_(
-    "Deleted from our database: your report in progress, your submitted cases and your answers "
-    "to volunteers. Volunteers will only see that the case was withdrawn. The bot also deleted "
-    "the messages about your cases that it had sent volunteers in the last 48 hours.\n\n"
+    "Deleted from our database: your report in progress, your submitted cases, your files and "
+    "your answers to volunteers. Volunteers will only see that the case was withdrawn. The bot "
+    "also deleted the messages about your cases that it had sent volunteers in the last 48 "
+    "hours.\n\n"
     "Not deleted: older messages to volunteers, files a volunteer saved on their own device, "
     "and our encrypted backups until they are replaced (after %(days)s days on our server; "
     "copies kept elsewhere last longer, but your cases are erased again whenever a backup is "
     "restored).\n\n"
-    "You can remove this chat from your phone too: in Telegram, delete the chat."
+    "This chat stays on your phone and in Telegram's cloud until you delete it: in Telegram, "
+    "delete the chat."
 )
 
 
@@ -100,17 +122,76 @@ async def on_delete_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
 
 async def mydata_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Everything we keep about the relative, as text they can read in their language, like
+    the review screen; the same as a file (JSON) only when they press for it."""
     d = deps(context)
     lang = await with_language(update, d)
     user = update.effective_user
     if lang is None or user is None or update.effective_chat is None:
         return
     t = translator(lang)
+    messages = split_html(await _readable_copy(d, t, user.id, lang))
+    for text in messages[:-1]:
+        await update.effective_chat.send_message(text)
+    await update.effective_chat.send_message(messages[-1], reply_markup=keyboard(
+        [[button("📄 " + t._("Send it to me as a file"), f"{MYDATA_PREFIX}file")]]))
+
+
+async def _readable_copy(d: Deps, t: Translator, user_id: int, lang: str) -> list[str]:
+    row = await d.users.get(user_id)
+    news = t._("You receive our news.") if row is not None and row.updates_enabled \
+        else t._("You do not receive our news.")
+    blocks = [t._(MYDATA_INTRO),
+              "\n".join(["<b>" + esc(t._("Your settings")) + "</b>",
+                         t._("Your language: %(language)s") % {"language": LANGUAGE_NAMES[lang]},
+                         news])]
+    draft = await d.drafts.get(user_id)
+    if draft is not None:
+        state = DraftState.from_json(draft.state)
+        blocks.append("<b>" + esc(t._("Report in progress (not sent yet)")) + "</b>")
+        blocks += render.answers_text(t, d.form, engine.answered_blocks(d.form, state),
+                                      only_answered=True, limit=MYDATA_TEXT_LIMIT)
+    for case in await d.cases.for_user(user_id):
+        submitted = t.format_date(datetime.fromisoformat(case.submitted_at).date())
+        blocks.append("<b>" + t._("Case № %(number)s of %(date)s: %(status)s") % {
+            "number": f"<code>{esc(case.number)}</code>", "date": esc(submitted),
+            "status": esc(t._(STATUS_LABELS.get(case.status, case.status)))} + "</b>")
+        try:
+            data = await d.cases.data(case.number)
+        except NoPrivateKey:
+            blocks.append(t._("Your submitted answers are encrypted on our server; only the "
+                              "organisation can open them, offline."))
+            continue
+        if data is not None:
+            blocks += render.answers_text(t, d.form, render.stored_blocks(d.form, data),
+                                          only_answered=True, limit=MYDATA_TEXT_LIMIT)
+    files = await files_for_copy(d.db, user_id, d.keys.unseal)
+    if files:
+        blocks.append(t.ngettext("Files you sent that our archive keeps: %(count)s.",
+                                 "Files you sent that our archive keeps: %(count)s.",
+                                 len(files)) % {"count": len(files)})
+    if draft is None and len(blocks) == 2:
+        blocks.append(t._("You have not sent us any answers."))
+    return blocks
+
+
+async def on_mydata_file(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The copy as a JSON file (codes and English keys), for whoever needs it whole."""
+    query = update.callback_query
+    user = update.effective_user
+    if query is None or user is None:
+        return
+    await query.answer()
+    d = deps(context)
     row = await d.users.get(user.id)
+    if row is None or row.language is None:  # erased meanwhile: there is nothing to send
+        return
+    lang = row.language
+    t = translator(lang)
     copy: dict[str, Any] = {
         "telegram_user_id": user.id,
         "language": lang,
-        "updates_enabled": bool(row and row.updates_enabled),
+        "updates_enabled": bool(row.updates_enabled),
         "draft": None,
         "cases": [],
     }
@@ -135,8 +216,8 @@ async def mydata_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     if sealed_only:
         note += "\n\n" + t._("Your submitted answers are encrypted on our server; only the "
                              "organisation can open them, offline.")
-    await update.effective_chat.send_document(io.BytesIO(body), filename="my-data.json",
-                                              caption=note)
+    await context.bot.send_document(user.id, io.BytesIO(body), filename="my-data.json",
+                                    caption=note)
 
 
 # ----------------------------------------------------------------------------- clean chat
@@ -165,11 +246,12 @@ async def on_clean_chat(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
             await context.bot.delete_messages(user.id, ids[start:start + 100])
     d = deps(context)
     t = translator(await d.users.language_of(user.id, "en"))
-    with contextlib.suppress(TelegramError):
-        await query.edit_message_reply_markup(reply_markup=None)
+    with contextlib.suppress(TelegramError):  # the case number's message keeps its buttons
+        await query.edit_message_reply_markup(reply_markup=keyboard(
+            [[action_button(t, "status")], [action_button(t, "new")]]))
     await context.bot.send_message(user.id, t._(
         "The questions and answers were removed from this chat. Your case number stays in the "
-        "message above; send /status to see it again."))
+        "message above."))
 
 
 # ----------------------------------------------------------------------------- flood control

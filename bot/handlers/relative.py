@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from telegram import (
     BotCommand,
+    InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
     Update,
@@ -31,6 +32,7 @@ from bot.form import engine
 from bot.form.engine import DraftState, Outcome
 from bot.form.model import Question
 from bot.handlers import conversation, render
+from bot.handlers.about import office, who_we_are
 from bot.handlers.common import (
     CANCEL_PREFIX,
     CLEAN_CHAT_PREFIX,
@@ -60,8 +62,12 @@ THANKS = N_(
     "<b>Thank you. Your report has been received.</b>\n\n"
     "Case number: <code>%(number)s</code>\n"
     "Please write this number down. Volunteers will read your report and may ask you "
-    "questions here. Send /status at any time to see what is happening with your case, "
-    "and /new to report another family member."
+    "questions here. With the buttons below you can see what is happening with your case at "
+    "any time, or report another family member."
+)
+DECLINED = N_(
+    "We cannot take a report without your agreement to store it, and nothing has been kept. "
+    "If you change your mind, press Start again."
 )
 
 COMMANDS = (
@@ -113,20 +119,20 @@ async def _strip_keyboard(context: ContextTypes.DEFAULT_TYPE, chat_id: int,
         log.info("could not take the buttons off an old question: %s", type(exc).__name__)
 
 
-def language_keyboard(guess: str) -> InlineKeyboardMarkup | None:
-    order = [guess] + [lang for lang in LANGUAGES if lang != guess]
-    return keyboard([[button(LANGUAGE_NAMES[lang], f"{LANGUAGE_PREFIX}{lang}")] for lang in order])
+def language_keyboard() -> InlineKeyboardMarkup | None:
+    """Kazakh first, whatever the phone's language: many Kazakh-speakers run Telegram in
+    Russian, and they are most of the people this bot serves."""
+    return keyboard([[button(LANGUAGE_NAMES[lang], f"{LANGUAGE_PREFIX}{lang}")]
+                     for lang in LANGUAGES])
 
 
 LANGUAGE_PROMPT = "Тілді таңдаңыз · Выберите язык · Choose your language"
 
 
 async def ask_language(update: Update) -> None:
-    user = update.effective_user
-    guess = guess_language(user.language_code if user else None)
     for attempt in range(3):
         try:
-            await _send(update, LANGUAGE_PROMPT, language_keyboard(guess))
+            await _send(update, LANGUAGE_PROMPT, language_keyboard())
             return
         except NetworkError:
             # Unlike a question, a second copy of this prompt can do no harm (either copy's
@@ -174,7 +180,8 @@ async def _show(context: ContextTypes.DEFAULT_TYPE, d: Deps, user_id: int, state
             sent = await send(user_id, messages[-1],
                               reply_markup=render.review_keyboard(t, v.seq, v.persons))
         else:
-            text, markup = render.view_message(t, d.form, v)
+            text, markup = render.view_message(t, d.form, v,
+                                               draft_days=d.settings.draft_retention_days)
             if notice:
                 text = f"{notice}\n\n{text}"
             sent = await send(user_id, text, reply_markup=markup)
@@ -251,6 +258,8 @@ async def begin_draft(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Dep
     message = update.effective_message
     if message is not None:
         await PrivacyRepository(d.db).set_first_message(user.id, message.message_id)
+    # Who runs the bot, before the consent it asks for (the consent question comes next).
+    await _send(update, who_we_are(translator(lang), d.settings, context.bot.username))
     await show_step(update, context, d, state, lang)
 
 
@@ -270,23 +279,42 @@ async def main_menu(update: Update, lang: str, d: Deps) -> None:
         "This bot takes reports about family members who disappeared in Xinjiang: detained, "
         "sent to a camp or prison, or out of contact. Volunteers read every report."
     )
-    kb = keyboard([
+    can_write = bool(await conversation.open_cases(d, user.id))
+    await _send(update, text, menu_keyboard(t, has_cases=has_cases, can_write=can_write))
+
+
+def menu_keyboard(t: Translator, *, has_cases: bool, can_write: bool
+                  ) -> InlineKeyboardMarkup | None:
+    return keyboard([
         [button("📝 " + t._("Report a missing person"), f"{MENU_PREFIX}new")],
         [button("📋 " + t._("My cases"), f"{MENU_PREFIX}status")] if has_cases else [],
-        [conversation.write_button(t)] if await conversation.open_cases(d, user.id) else [],
-        [button("🌐 " + t._("Language"), f"{MENU_PREFIX}lang")],
+        [conversation.write_button(t)] if can_write else [],
+        [button("🌐 " + t._("Language"), f"{MENU_PREFIX}lang"),
+         button("❓ " + t._("Help"), f"{MENU_PREFIX}help")],
     ])
-    await _send(update, text, kb)
+
+
+def action_button(t: Translator, action: str) -> InlineKeyboardButton:
+    """A button under one of our texts, in place of a typed command (kept on the message)."""
+    label = {"new": "📝 " + t._("Report a missing person"), "status": "📋 " + t._("My cases"),
+             "help": "❓ " + t._("Help"), "again": "📝 " + t._("Start again")}[action]
+    return button(label, f"{MENU_PREFIX}{'new' if action == 'again' else action}:k")
 
 
 # ----------------------------------------------------------------------------- commands
 
 
 async def start_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    from bot.handlers.staff.members import staff_welcome  # staff get their own welcome
+    """The language is asked once; later /start goes on where the relative is (/language
+    changes it). Staff get their own welcome."""
+    from bot.handlers.staff.members import staff_welcome
 
-    if not await staff_welcome(update, context):
-        await ask_language(update)
+    if await staff_welcome(update, context):
+        return
+    d = deps(context)
+    lang = await with_language(update, d)
+    if lang is not None:
+        await continue_journey(update, context, d, lang)
 
 
 async def language_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -310,6 +338,14 @@ async def on_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     personal_menu = data_of(context).personal_menu  # staff see theirs too (menus.py)
     if personal_menu is not None:
         await personal_menu(context.bot, d, user.id, lang)
+    await continue_journey(update, context, d, lang)
+
+
+async def continue_journey(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps,
+                           lang: str) -> None:
+    """The current question of the report in progress, else the menu, else a new report."""
+    user = update.effective_user
+    assert user is not None
     loaded = await load_state(d, user.id)
     if loaded is not None:
         state, row = loaded
@@ -360,8 +396,8 @@ async def send_status(update: Update, d: Deps, lang: str) -> None:
     assert user is not None
     cases = await d.cases.for_user(user.id)
     if not cases:
-        await _send(update, t._("You have no submitted cases yet. Send /new to report a missing "
-                                "person."))
+        await _send(update, t._("You have no submitted cases yet."),
+                    keyboard([[action_button(t, "new")]]))
         return
     from bot.handlers.casework import person_lines  # each person's own status
 
@@ -375,8 +411,10 @@ async def send_status(update: Update, d: Deps, lang: str) -> None:
         )
         lines += await person_lines(d, t, c.case_id, c.number, c.persons_count)
     writable = any(c.status != "withdrawn" for c in cases)
-    await _send(update, "\n".join(lines),
-                keyboard([[conversation.write_button(t)]]) if writable else None)
+    await _send(update, "\n".join(lines), keyboard([
+        [conversation.write_button(t)] if writable else [],
+        [action_button(t, "new")],
+    ]))
 
 
 async def help_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -384,14 +422,24 @@ async def help_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     lang = await with_language(update, d)
     if lang is None:
         return
+    await send_help(update, context, d, lang)
+
+
+async def send_help(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps,
+                    lang: str) -> None:
+    """Who we are, the office, how to check the bot, and every command a relative has."""
     t = translator(lang)
-    await _send(update, t._(
-        "This bot takes reports about family members who disappeared in Xinjiang. "
-        "Volunteers read every report and answer you here.\n\n"
-        "/start: start or continue a report\n/new: report another missing person\n"
-        "/status: your cases and their status\n/language: change the language\n"
-        "/cancel: discard the report in progress"
-    ))
+    user = update.effective_user
+    assert user is not None
+    commands = "\n".join(f"/{name}: {esc(t._(desc))}" for name, desc in COMMANDS)
+    text = (who_we_are(t, d.settings, context.bot.username) + "\n\n"
+            + "<b>" + esc(t._("Commands")) + "</b>\n" + commands)
+    has_cases = bool(await d.cases.for_user(user.id))
+    for part in split_html([text]):
+        await _send(update, part)
+    can_write = bool(await conversation.open_cases(d, user.id))
+    await _send(update, t._("Or use the buttons:"),
+                menu_keyboard(t, has_cases=has_cases, can_write=can_write))
 
 
 async def cancel_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -423,7 +471,8 @@ async def on_cancel_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         if loaded is not None:
             await d.drafts.delete(user.id)
             await _strip_keyboard(context, user.id, loaded[1].question_message_id)
-        await edit_or_send(query, t._("The report was discarded. Send /new to start again."))
+        await edit_or_send(query, t._("The report was discarded."),
+                           keyboard([[action_button(t, "again")]]))
         return
     await edit_or_send(query, t._("We continue."))
     if loaded is not None:
@@ -437,13 +486,17 @@ async def on_menu(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await query.answer()
     d = deps(context)
     lang = await _user_lang(update, d)
-    if lang is None or query.data == f"{MENU_PREFIX}lang":
+    action, _, keep = (query.data or "").removeprefix(MENU_PREFIX).partition(":")
+    if lang is None or action == "lang":
         await ask_language(update)
         return
-    await _strip_keyboard(context, query.message.chat.id if query.message else 0,
-                          query.message.message_id if query.message else None)
-    if query.data == f"{MENU_PREFIX}status":
+    if keep != "k":  # the main menu goes once used; buttons under a text stay with it
+        await _strip_keyboard(context, query.message.chat.id if query.message else 0,
+                              query.message.message_id if query.message else None)
+    if action == "status":
         await send_status(update, d, lang)
+    elif action == "help":
+        await send_help(update, context, d, lang)
     else:
         await new_cmd(update, context)
 
@@ -454,7 +507,8 @@ async def unknown_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if lang is None:
         return
     t = translator(lang)
-    await _send(update, t._("I do not know this command. Send /help to see what I can do."))
+    await _send(update, t._("I do not know this command. Press Help to see what I can do."),
+                keyboard([[action_button(t, "help")]]))
 
 
 async def group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -630,7 +684,8 @@ async def _mark_answered(query: Any, t: Translator, d: Deps, before: engine.View
     value = outcome.state.answers.get(before.block, {}).get(q.id)
     if value is None or before.step != "question" or q.type == "attachments":
         return False
-    text, _ = render.view_message(t, d.form, before)
+    text, _ = render.view_message(t, d.form, before,
+                                  draft_days=d.settings.draft_retention_days)
     text = text.split("\n\n<i>")[0]  # drop the typing hint; the answer follows
     with telegram_noise() as noise:
         await query.edit_message_text(f"{text}\n\n{render.chosen_line(t, q, value)}",
@@ -667,10 +722,10 @@ async def after_outcome(update: Update, context: ContextTypes.DEFAULT_TYPE, d: D
     if outcome.event == "declined":
         await d.drafts.delete(user.id)
         await _strip_keyboard(context, user.id, old_message_id)
-        await _send(update, t._(
-            "We cannot take a report without your agreement to store it, and nothing has been "
-            "kept. If you change your mind, send /new."
-        ))
+        # Who we are and where the office is: a relative who would rather not write here can
+        # come or call, and knows how to tell this bot from an impostor.
+        text = t._(DECLINED) + "\n\n" + who_we_are(t, d.settings, context.bot.username)
+        await _send(update, text, keyboard([[action_button(t, "again")]]))
         return
     if outcome.event == "submit":
         await submit(update, context, d, lang, state, old_message_id)
@@ -721,7 +776,8 @@ async def submit(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps, la
             "You have already sent %(limit)s reports in the last 24 hours, the most we can "
             "take from one person in a day. This report is saved: press the same button again "
             "tomorrow to send it. If it is urgent, write to the organisation directly.",
-            d.settings.max_cases_per_day) % {"limit": d.settings.max_cases_per_day})
+            d.settings.max_cases_per_day) % {"limit": d.settings.max_cases_per_day}
+            + ("\n\n" + office(t, d.settings) if d.settings.org_contacts else ""))
         return
     consent = state.answers.get("consent", {})
     persons = [state.answers[b] for b in state.person_blocks()]
@@ -750,10 +806,11 @@ async def submit(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps, la
     from bot.services.outbox import outbox_repository, send_outbox_now
 
     first = await PrivacyRepository(d.db).first_message(user.id)
-    clean = None
+    rows = [[action_button(t, "status")], [action_button(t, "new")]]  # long labels: a row each
     if first is not None and old_message_id is not None:
-        clean = keyboard([[button("🧹 " + t._("Remove these questions and answers from the chat"),
-                                  f"{CLEAN_CHAT_PREFIX}{first}:{old_message_id}")]])
+        rows.append([button("🧹 " + t._("Remove these questions and answers from the chat"),
+                            f"{CLEAN_CHAT_PREFIX}{first}:{old_message_id}")])
+    clean = keyboard(rows)
     outbox = outbox_repository(d)
     queued: list[int] = []
 

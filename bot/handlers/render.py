@@ -151,11 +151,13 @@ def format_answer(t: Translator, q: Question, value: Any, *, limit: int | None =
     return esc(shorten(text, limit) if limit else text)
 
 
-def _question_text(t: Translator, form: Form, v: View) -> str:
+def _question_text(t: Translator, form: Form, v: View, draft_days: int) -> str:
     assert v.question is not None
     q = v.question
     head = f"<b>{esc(block_title(t, form, v.block))}</b>"
     body = t._(q.prompt)  # our own text, which may carry simple HTML (the privacy notice)
+    if "%(days)s" in q.prompt:  # the notice says how long unfinished answers are kept
+        body = body % {"days": draft_days}
     parts = [head, body]
     hint = TYPE_HINTS.get(q.type)
     if hint and v.step == "question":
@@ -255,8 +257,10 @@ MISMATCH_NOTES = {
 }
 
 
-def view_message(t: Translator, form: Form, v: View) -> tuple[str, InlineKeyboardMarkup | None]:
-    """The message for the current step (question, ID confirmation or add-person prompt)."""
+def view_message(t: Translator, form: Form, v: View, *, draft_days: int
+                 ) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The message for the current step (question, ID confirmation or add-person prompt);
+    `draft_days` is BOT_DRAFT_RETENTION_DAYS, which the privacy notice states."""
     if v.step == "confirm_id":
         return confirm_id_view(t, form, v)
     if v.step == "add_person":
@@ -272,7 +276,7 @@ def view_message(t: Translator, form: Form, v: View) -> tuple[str, InlineKeyboar
             [button("⬅️ " + t._("Back"), form_data(v.seq, "back"))],
         ])
         return text, kb
-    return _question_text(t, form, v), question_keyboard(t, v)
+    return _question_text(t, form, v, draft_days), question_keyboard(t, v)
 
 
 def plain_answer(t: Translator, q: Question, value: Any) -> str:
@@ -292,15 +296,43 @@ REVIEW_INTRO = N_("<b>Please check your answers.</b> Press Edit to change one, t
 
 
 def review_blocks(t: Translator, form: Form, blocks: list[AnsweredBlock]) -> list[str]:
-    out = [t._(REVIEW_INTRO)]
+    return [t._(REVIEW_INTRO), *answers_text(t, form, [b for b in blocks
+                                                       if b.group.id != "consent"])]
+
+
+def answers_text(t: Translator, form: Form, blocks: list[AnsweredBlock], *,
+                 only_answered: bool = False, limit: int = REVIEW_TEXT_LIMIT) -> list[str]:
+    """One HTML block per part, a line per answer (for the relative: review, /mydata)."""
+    out = []
     for b in blocks:
-        if b.group.id == "consent":
-            continue
         lines = [f"<b>{esc(block_title(t, form, b.block))}</b>"]
-        for q, value in b.items:
-            shown = format_answer(t, q, value, limit=REVIEW_TEXT_LIMIT)
-            lines.append(f"{esc(t._(q.short))}: {shown}")
-        out.append("\n".join(lines))
+        lines += [answer_line(t, q, value, limit=limit) for q, value in b.items
+                  if not (only_answered and value in (None, [], ""))]
+        if len(lines) > 1 or not only_answered:
+            out.append("\n".join(lines))
+    return out
+
+
+def answer_line(t: Translator, q: Question, value: Any, *, limit: int) -> str:
+    """"Label: answer"; several chosen options one per line, as their labels hold commas."""
+    label = esc(t._(q.short))
+    if q.type == "multi" and isinstance(value, list) and len(value) > 1:
+        return f"{label}:" + "".join(f"\n   • {esc(option_label(t, q, str(c)))}" for c in value)
+    return f"{label}: {format_answer(t, q, value, limit=limit)}"
+
+
+def stored_blocks(form: Form, data: dict[str, Any]) -> list[AnsweredBlock]:
+    """A submitted case's answers (consent, reporter, persons) in the form's order."""
+    out = []
+    for group in form.groups:
+        parts = (list(enumerate(data.get("persons") or [])) if group.repeat
+                 else [(None, data.get(group.id) or {})])
+        for index, answers in parts:
+            if not isinstance(answers, dict):
+                continue
+            block = f"{group.id}.{index}" if index is not None else group.id
+            items = tuple((q, answers[q.id]) for q in group.questions if q.id in answers)
+            out.append(AnsweredBlock(block, group, index, items))
     return out
 
 

@@ -65,7 +65,8 @@ BACKOFF = (2.0, 8.0, 30.0, 120.0)  # seconds before the 2nd, 3rd, 4th and 5th at
 STOP_TIMEOUT = 5.0
 
 
-FOOTER = N_("To stop receiving news from us, send /stop_updates.")
+FOOTER = N_("To stop receiving news from us, press the button below.")
+STOP_NEWS_BUTTON = N_("Stop receiving news")
 CANCEL_BUTTON = N_("Stop sending")
 
 
@@ -428,11 +429,15 @@ class BroadcastSender:
                        ) -> tuple[Outcome | None, Message | None]:
         text = message_html(b.texts, b.fallback, r.language)
         attempts = r.attempts + 1
+        # The same button as after /start_updates (bot/handlers/updates.py handles "u:off").
+        stop = InlineKeyboardMarkup([[InlineKeyboardButton(
+            "🔕 " + translator(r.language)._(STOP_NEWS_BUTTON), callback_data="u:off")]])
         try:
             if photo is None:
-                message = await self.bot.send_message(r.user_id, text)
+                message = await self.bot.send_message(r.user_id, text, reply_markup=stop)
             else:
-                message = await self.bot.send_photo(r.user_id, photo, caption=text)
+                message = await self.bot.send_photo(r.user_id, photo, caption=text,
+                                                    reply_markup=stop)
         except RetryAfter as exc:
             self._pause(retry_seconds(exc))
             return None, None

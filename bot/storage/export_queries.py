@@ -112,7 +112,7 @@ def _case_row(row: sqlite3.Row | tuple[Any, ...]) -> CaseRow:
         data = data.encode("utf-8")
     return CaseRow(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
                    row[9], row[10], row[11], row[12], bytes(data),
-                   row[14] if len(row) > 14 else None)
+                   row[14] if len(row) > 14 else None, row[15] if len(row) > 15 else None)
 
 
 async def iter_case_batches(db: Database, *, since: str | None = None, until: str | None = None,

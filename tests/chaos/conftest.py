@@ -377,10 +377,12 @@ class Relative:
             return
         if self.nudge or screen.kind == "none":
             # No live question (a crash took the buttons away, or left an old step on
-            # screen): /start brings the language choice back, then the current step.
+            # screen): /start brings the current step back (the language choice first when
+            # none was recorded yet).
             self.nudge = False
             self.stats["nudges"] += 1
-            await self._input(lambda: self.user.send_text("/start", wait=False), ("L:",))
+            await self._input(lambda: self.user.send_text("/start", wait=False),
+                              ("L:", "f:", "m:"))
             return
         if screen.kind == "language":
             assert screen.message is not None

@@ -42,7 +42,7 @@ TEXTS = {
     "ru": "ООН получила наше обращение. <Встреча> в субботу & в 11 часов.",
     "en": "The UN has received our submission. <Meeting> on Saturday & at 11.",
 }
-UNKNOWN = "I do not know this command. Send /help to see what I can do."
+UNKNOWN = "I do not know this command. Press Help to see what I can do."
 
 
 @pytest.fixture
@@ -199,6 +199,8 @@ async def test_300_relatives_in_three_languages_at_full_speed(
             assert not [m for m in got if TEXTS[lang][:20] in m.plain], uid
             continue
         assert [m.plain for m in got] == [expected(lang)], (uid, lang)
+        # News can be turned off with a button under the message, not a typed command.
+        assert got[0].buttons == [[("🔕 " + tr(lang, "Stop receiving news"), "u:off")]]
     for uid in blocked:
         user = await bot.d.users.get(uid)
         assert user is not None and not user.active
@@ -415,10 +417,13 @@ async def test_stop_and_start_updates(bot: BotRunner, emulator: Emulator) -> Non
     await relative.press("Русский")
     await relative.send_command("stop_updates")
     assert (await bot.d.users.get(60_001)).updates_enabled is False  # type: ignore[union-attr]
-    assert "/start_updates" in relative.last.plain
+    assert "/start_updates" not in relative.last.plain  # a button instead of a command
+    await relative.press("🔔 " + tr("ru", "Receive news again"))
+    assert (await bot.d.users.get(60_001)).updates_enabled is True  # type: ignore[union-attr]
+    await relative.press("🔕 " + tr("ru", "Stop receiving news"))
+    assert (await bot.d.users.get(60_001)).updates_enabled is False  # type: ignore[union-attr]
     await relative.send_command("start_updates")
     assert (await bot.d.users.get(60_001)).updates_enabled is True  # type: ignore[union-attr]
-    assert "/stop_updates" in relative.last.plain
 
 
 async def test_stats_with_a_chart(bot: BotRunner, emulator: Emulator) -> None:

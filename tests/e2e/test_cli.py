@@ -181,6 +181,16 @@ def test_env_example_lists_every_setting() -> None:
     assert expected <= documented, sorted(expected - documented)
 
 
+def test_readme_settings_table_lists_every_setting() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = text.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `BOT_")]
+    documented = {name for row in rows for name in
+                  re.findall(r"`(BOT_[A-Z_]+)`", row.split(" | ", 1)[0])}
+    expected = {f"BOT_{name.upper()}" for name in Settings.model_fields}
+    assert expected <= documented, sorted(expected - documented)
+
+
 # ----------------------------------------------------------------------------- exports
 
 

@@ -13,7 +13,14 @@ from bot.evidence.vault import Custody, read_vault_file
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.simusers import OGG_BYTES, SimUser
 from tests.e2e.conftest import BotRunner
-from tests.e2e.evidence_journey import disk_files, report_with_files, wait_count, wait_vault
+from tests.e2e.evidence_journey import (
+    disk_files,
+    report_until_files,
+    report_with_files,
+    wait_count,
+    wait_vault,
+)
+from tests.journeys import start
 
 PHOTO = b"\xff\xd8\xff\xe0 PHOTO-OF-ERLAN " + bytes(range(256)) * 40
 PDF = b"%PDF-1.4 PASSPORT-OF-ERLAN " + b"x" * 300_000
@@ -254,16 +261,14 @@ async def test_files_of_purged_drafts_are_erased(emulator: Emulator, bot: BotRun
 
     from bot.evidence.intake import wake_vault
     from bot.storage.privacy import PrivacyRepository
-    from tests.e2e.conftest import click
-    from tests.e2e.test_relative_journey import choose_language
+    from tests.journeys import fill, opt
 
     user = emulator.user(5008)
-    await choose_language(user, "en")
-    await click(user, "opt", "agree")
-    await click(user, "opt", "yes")
-    await click(user, "opt", "anonymous")
-    await user.send_text("Gulzhan T")
-    # A photo where text is asked is refused (nothing kept); the vault holds only answers.
+    await start(user, "en")
+    await fill(user, {"consent_store": opt("agree"), "consent_share": opt("yes"),
+                      "consent_reveal": opt("no"), "consent_publish": opt("anonymous"),
+                      "reporter_name": "Gulzhan T"}, until="reporter_country")
+    # A photo where no file is asked is refused (nothing kept); the vault holds only answers.
     await user.send_photo(PHOTO)
     assert await wait_vault(bot.d.db) == []
     # A submitted relative's next draft with a file, abandoned and purged after 30 days.
@@ -289,37 +294,6 @@ async def test_files_of_purged_drafts_are_erased(emulator: Emulator, bot: BotRun
         assert len(disk_files(bot.data_dir / "files")) == stored
     finally:
         bot.d.now = real_now
-
-
-async def report_until_files(user: SimUser) -> None:
-    """A second report up to the files question (the language is known)."""
-    from tests.e2e.conftest import click
-
-    await click(user, "opt", "agree")
-    await click(user, "opt", "yes")
-    await click(user, "opt", "anonymous")
-    await user.send_text("Gulzhan T")
-    await click(user, "opt", "kz")
-    await user.send_text("Almaty")
-    await click(user, "skip")
-    await user.send_text("8 701 123 45 67")
-    await click(user, "opt", "sister")
-    await user.send_text("Aliya")
-    await click(user, "skip")
-    await click(user, "skip")
-    await click(user, "opt", "female")
-    await click(user, "unknown")
-    for _ in range(3):
-        await click(user, "skip")
-    await click(user, "opt", "altay")
-    await click(user, "skip")
-    await click(user, "skip")
-    await click(user, "tog", "no_contact")
-    await click(user, "done")
-    await click(user, "unknown")
-    for _ in range(4):
-        await click(user, "skip")
-    await user.send_voice(duration=5, data=b"OggS second voice")
 
 
 async def test_incremental_files_backup_and_restore(emulator: Emulator, bot: BotRunner,
@@ -447,6 +421,18 @@ async def test_dossier_per_person_from_the_offline_key(emulator: Emulator, tmp_p
     assert sorted(p.name for p in folder.iterdir()) == [f"{number}-1.docx"]
     assert declined not in stdout
 
+    # The export's consent filter applies to the files too: the declined case's stay out.
+    files = tmp_path / "shared-files"
+    rc, stdout, err = await run_cli("export", "--format", "csv", "--consent", "share",
+                                    "--output", str(tmp_path / "shared.csv"), "--with-files",
+                                    str(files), cwd=tmp_path,
+                                    env={**env, "BOT_PRIVATE_KEY_FILE": str(private)})
+    assert rc == 0, err
+    assert "attachments: 3 from the vault" in stdout
+    got = disk_files(files)
+    got.pop("SHA256SUMS")
+    assert got and all(name.startswith(f"{number}/") for name in got)
+
 
 async def test_verification_in_exports_and_stats(emulator: Emulator, tmp_path: Path) -> None:
     import csv
@@ -570,8 +556,7 @@ async def test_files_of_a_cancelled_draft_are_erased(emulator: Emulator, bot: Bo
     from bot.evidence.intake import wake_vault
 
     user = emulator.user(5018)
-    await user.send_text("/start")
-    await user.press("English")
+    await start(user, "en")
     await report_until_files(user)
     await user.send_photo(PHOTO)
     assert await wait_vault(bot.d.db) == [("stored", None)] * 2  # the voice story, the photo

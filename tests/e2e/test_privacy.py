@@ -9,6 +9,8 @@ import logging
 import time
 from pathlib import Path
 
+import pytest
+
 from bot.privacy_log import install
 from bot.sandbox.emulator import Emulator
 from bot.services.crypto import generate_keypair
@@ -69,17 +71,26 @@ async def test_offline_key_mode_seals_too(emulator: Emulator, tmp_path: Path) ->
         await runner.stop()
 
 
-async def test_delete_erases_everything(emulator: Emulator, bot: BotRunner) -> None:
-    number = await full_journey(emulator, bot, 3003, "kk")
+#: What the /delete answer must say it could not erase (the relative's own chat stays in
+#: Telegram's cloud), in the relative's language.
+CHAT_STAYS = {"kk": "Бұл чат Сіз өшірмейінше телефоныңызда және Telegram бұлтында қалады",
+              "ru": "Этот чат остаётся на Вашем телефоне и в облаке Telegram"}
+
+
+@pytest.mark.parametrize(("lang", "uid"), [("kk", 3003), ("ru", 3013)])
+async def test_delete_erases_everything(emulator: Emulator, bot: BotRunner, lang: str,
+                                        uid: int) -> None:
+    number = await full_journey(emulator, bot, uid, lang)
     row = await bot.d.db.fetchone("SELECT data FROM cases WHERE number = ?", (number,))
     assert row is not None
     sealed = bytes(row[0])
-    user = emulator.user(3003, language_code="kk")
+    user = emulator.user(uid, language_code=lang)
     await user.send_text("/new")  # a new draft in progress, too
     await user.send_text("/delete")
     await user.press_data("del:yes", user.last.message_id)
-    assert await bot.d.drafts.get(3003) is None
-    assert await bot.d.users.get(3003) is None
+    assert CHAT_STAYS[lang] in user.last.plain
+    assert await bot.d.drafts.get(uid) is None
+    assert await bot.d.users.get(uid) is None
     status = await bot.d.db.fetchone("SELECT status, user_id, length(data) FROM cases "
                                      "WHERE number = ?", (number,))
     assert tuple(status) == ("withdrawn", None, 0)  # type: ignore[arg-type]
@@ -95,6 +106,8 @@ async def test_mydata_sends_a_copy(emulator: Emulator, bot: BotRunner) -> None:
     await fill(user, CONSENT, until="reporter_name")
     await user.send_text("Marker Name 123")
     await user.send_text("/mydata")
+    assert "Marker Name 123" in user.last.plain  # readable text first
+    await user.press("📄 Send it to me as a file")  # the file only on request
     doc = user.last
     assert doc.kind == "document"
     stored = emulator.world.files.get(doc.file_id or "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,10 +47,28 @@ async def choose_language(user: SimUser, lang: str) -> None:
     await user.press(LANGUAGE_NAMES[lang])
 
 
+#: Sentences of the privacy notice (notice_version 3) that must reach the relative: Telegram
+#: keeps chats in its cloud, and unfinished answers are kept BOT_DRAFT_RETENTION_DAYS (14).
+NOTICE_PROMISES = {
+    "en": ["Telegram can read chats with bots and keeps them in its cloud.",
+           "we keep your unfinished answers for 14 days after your last answer.",
+           "In Telegram they see it only in their private chats with this bot."],
+    "ru": ["Telegram может читать чаты с ботами и хранит их в своём облаке.",
+           "мы храним Ваши незаконченные ответы 14 дн. после Вашего последнего ответа.",
+           "В Telegram они видят его только в своих личных чатах с этим ботом."],
+    "kk": ["Telegram боттармен жазысуларды оқи алады және оларды өз бұлтында сақтайды.",
+           "аяқталмаған жауаптарыңызды соңғы жауабыңыздан кейін 14 күн сақтаймыз.",
+           "Telegram-да олар оны тек осы ботпен жеке чаттарында көреді."],
+}
+
+
 async def give_consent(user: SimUser, lang: str) -> None:
     notice = prompt(lang, "consent", "consent_store")
     assert notice.split("\n")[0] in user.last.plain  # the notice, in the chosen language
     assert "/delete" in user.last.plain
+    for sentence in NOTICE_PROMISES[lang]:
+        assert sentence in user.last.plain
+    assert "%(days)s" not in user.last.plain
     await click(user, "opt", "agree")
     assert prompt(lang, "consent", "consent_share") in user.last.plain
     await click(user, "opt", "yes")
@@ -266,6 +285,19 @@ async def test_language_change_mid_journey_and_cancel(emulator: Emulator, bot: B
     await user.press("Yes, discard it")
     assert "discarded" in user.last.plain
     assert await bot.d.drafts.get(user.id) is None
+
+
+async def test_notice_states_the_draft_retention_setting(emulator: Emulator,
+                                                         tmp_path: Path) -> None:
+    runner = BotRunner(emulator, tmp_path / "data", draft_retention_days=30)
+    await runner.start()
+    try:
+        user = emulator.user(2010, language_code="ru")
+        await choose_language(user, "ru")
+        assert "Ваши незаконченные ответы 30 дн." in user.last.plain
+        assert "14 дн." not in user.last.plain
+    finally:
+        await runner.stop()
 
 
 async def test_declining_consent_keeps_nothing(emulator: Emulator, bot: BotRunner) -> None:

@@ -23,7 +23,7 @@ from bot.__main__ import main
 from bot.crypto import agekeys
 from bot.crypto.agekeys import recipient_of
 from bot.crypto.keyring import load_keyring
-from bot.crypto.sealedfile import load_public_key, seal_file
+from bot.crypto.sealedfile import load_private_key, load_public_key, seal_file
 from bot.crypto.signing import generate_signing_pair, load_signing_key, sign_file
 from bot.storage.db import Database
 from tests.e2e.clitools import in_tmp, lines, seed_cases
@@ -292,3 +292,44 @@ def test_a_bad_recipient_is_a_setting_error(
     assert main(["backup", "--output", "b.tar.age"]) == 2
     assert lines(capsys.readouterr().err) == [
         "Bad setting: BOT_BACKUP_RECIPIENTS: age1notareci... is not an age recipient (age1...)"]
+
+
+def test_decrypt_refuses_a_forged_sealed_export(
+        server: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """I2: an offline export re-encrypted by someone who has only the public key (a row
+    changed) is refused by decrypt, unsigned, with its old signature and with the forger's own;
+    the genuine file opens."""
+    data, usb = server, server.parent / "usb"
+    sealed = server.parent / "cases.jsonl"
+    assert main(["export", "--format", "jsonl", "--output", str(sealed)]) == 0
+    real = Path(f"{sealed}.sealed")
+    sig = Path(f"{real}.sig")
+    assert real.exists() and sig.exists()
+    identity = pyrage.x25519.Identity.from_str(
+        agekeys.identity_of(load_private_key(usb / "org_private.key")))
+    plain = pyrage.decrypt(real.read_bytes(), [identity])
+    assert plain.count(b"\n") >= 2  # the metadata line, then the cases
+    forged = server.parent / "forged.jsonl.sealed"
+    tampered = plain.replace(b"new", b"closed", 1)
+    assert tampered != plain
+    public = load_public_key(data / "keys" / "org_public.key")
+    forged.write_bytes(pyrage.encrypt(
+        tampered, [pyrage.x25519.Recipient.from_str(recipient_of(public))]))
+    key, out = str(usb / "org_private.key"), server.parent / "out.jsonl"
+    capsys.readouterr()
+
+    assert main(["decrypt", "--key", key, "--input", str(forged), "--output", str(out)]) == 1
+    assert "is not signed" in capsys.readouterr().err
+    shutil.copy(sig, f"{forged}.sig")  # the genuine file's signature beside the forgery
+    assert main(["decrypt", "--key", key, "--input", str(forged), "--output", str(out)]) == 1
+    assert "does not match its signature" in capsys.readouterr().err
+    attacker = server.parent / "attacker"
+    attacker.mkdir()
+    signing, _ = generate_signing_pair(attacker)
+    Path(f"{forged}.sig").unlink()
+    sign_file(forged, load_signing_key(signing), "export")
+    assert main(["decrypt", "--key", key, "--input", str(forged), "--output", str(out)]) == 1
+    assert "signature is wrong" in capsys.readouterr().err
+    assert not out.exists()  # nothing written from a refused file
+    assert main(["decrypt", "--key", key, "--input", str(real), "--output", str(out)]) == 0
+    assert out.exists()
