@@ -33,15 +33,17 @@ from bot.handlers.relative.journey import (
     show_step,
 )
 from bot.handlers.relative.turn import (
+    RelativeTurn,
     action_button,
     ask_language,
     load_state,
     main_menu,
     menu_keyboard,
+    relative_handler,
+    relative_turn,
     send_to_chat,
     strip_keyboard,
     user_language,
-    with_language,
 )
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator, guess_language, translator
 from bot.storage.privacy import PrivacyRepository
@@ -90,10 +92,9 @@ async def start_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
     if await staff_welcome(update, context):
         return
-    d = deps(context)
-    lang = await with_language(update, d)
-    if lang is not None:
-        await continue_journey(update, context, d, lang)
+    turn = await relative_turn(update, context)
+    if turn is not None:
+        await continue_journey(update, context, turn.d, turn.lang)
 
 
 async def language_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -136,29 +137,21 @@ async def continue_journey(update: Update, context: ContextTypes.DEFAULT_TYPE, d
     await begin_draft(update, context, d, lang)
 
 
-async def new_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    d = deps(context)
-    lang = await with_language(update, d)
-    if lang is None:
-        return
-    user = update.effective_user
-    assert user is not None
-    loaded = await load_state(d, user.id)
+@relative_handler
+async def new_cmd(turn: RelativeTurn) -> None:
+    update, context, d, lang, t = turn.update, turn.context, turn.d, turn.lang, turn.t
+    loaded = await load_state(d, turn.user_id)
     if loaded is not None:
         state, row = loaded
-        t = translator(lang)
         await show_step(update, context, d, state, lang, old_message_id=row.question_message_id,
                         notice=t._("You have a report in progress. Let us finish it first."))
         return
     await begin_draft(update, context, d, lang)
 
 
-async def status_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    d = deps(context)
-    lang = await with_language(update, d)
-    if lang is None:
-        return
-    await send_status(update, d, lang)
+@relative_handler
+async def status_cmd(turn: RelativeTurn) -> None:
+    await send_status(turn.update, turn.d, turn.lang)
 
 
 async def send_status(update: Update, d: Deps, lang: str) -> None:
@@ -188,12 +181,9 @@ async def send_status(update: Update, d: Deps, lang: str) -> None:
     ]))
 
 
-async def help_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    d = deps(context)
-    lang = await with_language(update, d)
-    if lang is None:
-        return
-    await send_help(update, context, d, lang)
+@relative_handler
+async def help_cmd(turn: RelativeTurn) -> None:
+    await send_help(turn.update, turn.context, turn.d, turn.lang)
 
 
 async def send_help(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps,
@@ -213,15 +203,10 @@ async def send_help(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps,
                        menu_keyboard(t, has_cases=has_cases, can_write=can_write))
 
 
-async def cancel_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    d = deps(context)
-    lang = await with_language(update, d)
-    if lang is None:
-        return
-    user = update.effective_user
-    assert user is not None
-    t = translator(lang)
-    if await d.drafts.get(user.id) is None:
+@relative_handler
+async def cancel_cmd(turn: RelativeTurn) -> None:
+    update, t = turn.update, turn.t
+    if await turn.d.drafts.get(turn.user_id) is None:
         await send_to_chat(update, t._("There is no report in progress."))
         return
     await send_to_chat(update, t._("Discard the report in progress? Your answers will be deleted."),
@@ -272,12 +257,9 @@ async def on_menu(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await new_cmd(update, context)
 
 
-async def unknown_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    d = deps(context)
-    lang = await with_language(update, d)
-    if lang is None:
-        return
-    t = translator(lang)
+@relative_handler
+async def unknown_cmd(turn: RelativeTurn) -> None:
+    update, t = turn.update, turn.t
     await send_to_chat(update, t._("I do not know this command. Press Help to see what I can do."),
                        keyboard([[action_button(t, "help")]]))
 

@@ -46,10 +46,10 @@ from bot.handlers.relative.turn import (
     ask_language,
     load_state,
     main_menu,
+    relative_turn,
     send_to_chat,
     strip_keyboard,
     user_language,
-    with_language,
 )
 from bot.i18n import N_, Translator, translator
 from bot.services.case_numbers import new_case_number
@@ -207,11 +207,10 @@ async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     user = update.effective_user
     if message is None or user is None:
         return
-    d = deps(context)
-    lang = await with_language(update, d)
-    if lang is None:
+    turn = await relative_turn(update, context)
+    if turn is None:
         return
-    t = translator(lang)
+    d, lang, t = turn.d, turn.lang, turn.t
     loaded = await load_state(d, user.id)
     if loaded is None:
         # No report in progress: a message for the volunteers about a case, if there is one.

@@ -4,7 +4,10 @@ draft loaded from storage, the main menu, and sending to the chat."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from telegram import (
@@ -25,6 +28,7 @@ from bot.handlers.common import (
     MENU_PREFIX,
     Deps,
     button,
+    deps,
     keyboard,
 )
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, Translator, translator
@@ -127,3 +131,49 @@ async def with_language(update: Update, d: Deps) -> str | None:
     if lang is None:
         await ask_language(update)
     return lang
+
+
+@dataclass(frozen=True, slots=True)
+class RelativeTurn:
+    """One update from a relative who has chosen a language: what every handler needs to
+    answer it, built once (``relative_turn``) instead of at the top of each handler."""
+
+    update: Update
+    context: ContextTypes.DEFAULT_TYPE
+    d: Deps
+    user_id: int
+    chat_id: int
+    lang: str
+    t: Translator
+
+
+async def relative_turn(update: Update, context: ContextTypes.DEFAULT_TYPE
+                        ) -> RelativeTurn | None:
+    """The turn of this update (the user is recorded as seen), or None after asking for the
+    language when the relative has not chosen one yet."""
+    d = deps(context)
+    lang = await with_language(update, d)
+    if lang is None:
+        return None
+    user = update.effective_user
+    assert user is not None
+    chat = update.effective_chat
+    return RelativeTurn(update=update, context=context, d=d, user_id=user.id,
+                        chat_id=chat.id if chat is not None else user.id, lang=lang,
+                        t=translator(lang))
+
+
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
+
+
+def relative_handler(handler: Callable[[RelativeTurn], Awaitable[None]]) -> Handler:
+    """A handler of the relative's that needs their language: it gets a RelativeTurn, and is
+    not called (the language is asked for instead) while none is chosen."""
+
+    @functools.wraps(handler)
+    async def run(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        turn = await relative_turn(update, context)
+        if turn is not None:
+            await handler(turn)
+
+    return run
