@@ -32,6 +32,7 @@ from bot.handlers import (
     casework,
     conversation,
     menus,
+    people,
     privacy,
     relative,
     staff,
@@ -176,6 +177,7 @@ PROMPT_GROUP = -3  # a staff member's reply to the bot's prompt, an admin's pick
 COMPOSE_GROUP = -2  # an admin's message that is part of the broadcast being composed (stops)
 ANSWER_GROUP = -1  # a relative's answer to a staff question (stops), not a questionnaire answer
 MAIN_GROUP = 0  # commands, buttons, then the questionnaire's catch-all
+AFTER_GROUP = 1  # after the rest (their users row exists): the @username's tag (people.py)
 
 
 def build_gate() -> access.Gate:
@@ -198,7 +200,7 @@ def handler_table(d: Deps, gate: access.Gate, meter: ActivityMeter
         (FLOOD_GROUP, TypeHandler(Update, privacy.flood_gate)),
         (GATE_GROUP, TypeHandler(Update, gate)),
     ]
-    # Case work (bot/handlers/casework.py): the question for needs_info or a Reply to a
+    # Case work (bot/handlers/casework/): the question for needs_info or a Reply to a
     # relative, typed as a reply to the bot's prompt; the person an admin picks or forwards
     # after /staff add. Each stops the update when it is one; else it goes on.
     if d.settings.admin_ids:
@@ -260,6 +262,7 @@ def handler_table(d: Deps, gate: access.Gate, meter: ActivityMeter
         (MAIN_GROUP, MessageHandler(private & filters.COMMAND, relative.unknown_cmd)),
         (MAIN_GROUP, MessageHandler(private & filters.UpdateType.EDITED_MESSAGE, _edited)),
         (MAIN_GROUP, MessageHandler(message, relative.on_message)),
+        (AFTER_GROUP, TypeHandler(Update, people.record_username)),
     ]
     return table
 

@@ -103,7 +103,7 @@ async def write_dossiers(settings: Settings, *, case: str | None, person: int | 
                                    "whose relative agreed to share with international "
                                    "organisations")
             rows = await db.fetchall(
-                "SELECT case_id, number, submitted_at, status, data FROM cases"
+                "SELECT case_id, number, submitted_at, status, data, form_version FROM cases"
                 " WHERE consent_share = 'yes' AND status != 'withdrawn' ORDER BY case_id")
             await asyncio.to_thread(output.mkdir, parents=True, exist_ok=True, mode=0o700)
         else:
@@ -111,7 +111,7 @@ async def write_dossiers(settings: Settings, *, case: str | None, person: int | 
             if number is None:
                 raise DossierError(f"{case!r} is not a case number (like 4821-0736)")
             rows = await db.fetchall(
-                "SELECT case_id, number, submitted_at, status, data FROM cases"
+                "SELECT case_id, number, submitted_at, status, data, form_version FROM cases"
                 " WHERE number = ?", (number,))
             if not rows:
                 raise DossierError(f"there is no case {number}")
@@ -136,7 +136,8 @@ async def write_dossiers(settings: Settings, *, case: str | None, person: int | 
                      for u, r in vault.items() if u not in listed]
             for k in wanted:
                 items = person_items(persons[k - 1], vault, unseal) + later
-                doc = build_dossier(form, CaseFacts(number, submitted_at, status), data, k - 1,
+                doc = build_dossier(form, CaseFacts(number, submitted_at, status,
+                                                     int(row[5] or 0)), data, k - 1,
                                     items, levels.get(k, "reported"))
                 if all_cases:
                     target = output / f"{number}-{k}.docx"

@@ -7,14 +7,19 @@ are plain functions, can show them (staff_view.staff_ref).
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from weakref import WeakKeyDictionary
 
 from telegram import Update
+from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.handlers.common import Deps, deps, esc
 from bot.storage.db import Database
 from bot.storage.people import PeopleRepository, Profile
+
+log = logging.getLogger(__name__)
 
 #: Per database (tests run several bots in one process): the known names.
 _CACHES: WeakKeyDictionary[Database, dict[int, Profile]] = WeakKeyDictionary()
@@ -72,3 +77,59 @@ async def remember_staff(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if user is None or user.is_bot:
         return
     await remember(deps(context), user.id, user.first_name, user.username)
+
+
+# ----------------------------------------------------------------------------- @usernames
+# /staff add @username: Telegram does not resolve a person's @username for a bot, so the bot
+# keeps, for each person who wrote to it privately and never reported as a relative, a keyed
+# hash of their @username (bot/storage/migrations/0045_username_tags.sql): enough to find
+# someone an admin names, not enough to list who wrote to us by name.
+
+#: Per database: the tag last written for each user (most updates then cost nothing).
+_TAGS: WeakKeyDictionary[Database, dict[int, bytes | None]] = WeakKeyDictionary()
+_TAGS_KEPT = 50_000
+
+
+def username_tag(d: Deps, username: str) -> bytes:
+    key = hashlib.blake2b(b"usernames", key=d.keys.button_secret, digest_size=32).digest()
+    return hashlib.blake2b(username.lstrip("@").lower().encode("utf-8"), key=key,
+                           digest_size=16).digest()
+
+
+async def record_username(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """After the other handlers (the users row exists by then): keep the tag of the @username
+    of whoever writes privately; never stops an update."""
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or user.is_bot or chat is None or chat.type != "private":
+        return
+    d = deps(context)
+    tag = username_tag(d, user.username) if user.username else None
+    written = _TAGS.setdefault(d.db, {})
+    if user.id in written and written[user.id] == tag:
+        return
+    if not await PeopleRepository(d.db).set_username_tag(user.id, tag):
+        return  # not started yet (no users row): the next update tries again
+    if len(written) >= _TAGS_KEPT:
+        written.clear()
+    written[user.id] = tag
+
+
+async def find_by_username(context: ContextTypes.DEFAULT_TYPE, d: Deps, username: str
+                           ) -> Profile | None:
+    """The person an admin names by @username: a staff member or admin we know, or someone
+    who started the bot (and did not report as a relative), checked with Telegram that the
+    name is still theirs. None when unknown."""
+    name = username.lstrip("@")
+    known = await PeopleRepository(d.db).by_username(name)
+    user_id = known.user_id if known is not None else \
+        await PeopleRepository(d.db).user_by_username_tag(username_tag(d, name))
+    if user_id is None:
+        return None
+    try:
+        chat = await context.bot.get_chat(user_id)
+    except TelegramError as exc:  # a staff member who never started the bot: as we know them
+        log.info("could not check a username with Telegram: %s", type(exc).__name__)
+        return known
+    if (chat.username or "").lower() != name.lower():
+        return None  # the name moved on to someone else since
+    return Profile(user_id, chat.first_name, chat.username)

@@ -37,6 +37,7 @@ from bot.handlers.relative import STATUS_LABELS, action_button, with_language
 from bot.i18n import LANGUAGE_NAMES, N_, Translator, translator
 from bot.services import erasures, takeback
 from bot.services.crypto import NoPrivateKey
+from bot.storage.people import PeopleRepository
 from bot.storage.privacy import PrivacyRepository
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,13 @@ async def on_delete_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 # ----------------------------------------------------------------------------- /mydata
 
 
+#: /mydata, for someone who started the bot and never reported (bot/handlers/people.py).
+USERNAME_KEPT = N_(
+    "A coded fingerprint of your Telegram @username, so that an admin can add you as a "
+    "volunteer by name; we cannot read your @username from it. It is removed when you send a "
+    "report or use /delete.")
+
+
 async def mydata_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Everything we keep about the relative, as text they can read in their language, like
     the review screen; the same as a file (JSON) only when they press for it."""
@@ -141,10 +149,11 @@ async def _readable_copy(d: Deps, t: Translator, user_id: int, lang: str) -> lis
     row = await d.users.get(user_id)
     news = t._("You receive our news.") if row is not None and row.updates_enabled \
         else t._("You do not receive our news.")
-    blocks = [t._(MYDATA_INTRO),
-              "\n".join(["<b>" + esc(t._("Your settings")) + "</b>",
-                         t._("Your language: %(language)s") % {"language": LANGUAGE_NAMES[lang]},
-                         news])]
+    settings = ["<b>" + esc(t._("Your settings")) + "</b>",
+                t._("Your language: %(language)s") % {"language": LANGUAGE_NAMES[lang]}, news]
+    if await PeopleRepository(d.db).username_tag_of(user_id) is not None:
+        settings.append(esc(t._(USERNAME_KEPT)))
+    blocks = [t._(MYDATA_INTRO), "\n".join(settings)]
     draft = await d.drafts.get(user_id)
     if draft is not None:
         state = DraftState.from_json(draft.state)
@@ -192,6 +201,8 @@ async def on_mydata_file(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         "telegram_user_id": user.id,
         "language": lang,
         "updates_enabled": bool(row.updates_enabled),
+        "username_fingerprint": tag.hex() if (
+            tag := await PeopleRepository(d.db).username_tag_of(user.id)) else None,
         "draft": None,
         "cases": [],
     }

@@ -403,14 +403,24 @@ def history_blocks(t: Translator, events: Sequence[CaseEvent], reveal: Reveal) -
 # ----------------------------------------------------------------------------- lists
 
 
-def list_line(t: Translator, form: Form, case: CaseInfo) -> str:
+def list_line(t: Translator, form: Form, case: CaseInfo,
+              persons: list[str] | None = None) -> str:
+    """A case in /cases; with several persons, each person's status ("2 persons: in review,
+    located"), `persons` being their status codes in person order."""
     submitted = when(t, case.submitted_at)
+    if persons and len(persons) > 1 and case.status != "withdrawn":
+        who = [esc(t.ngettext("%(count)s person: %(statuses)s",
+                              "%(count)s persons: %(statuses)s", len(persons))
+                   % {"count": len(persons),
+                      "statuses": ", ".join(status_label(t, s) for s in persons)}),
+               esc(submitted)]
+    else:
+        who = [esc(status_label(t, case.status)), esc(submitted),
+               esc(t.ngettext("%(count)s person", "%(count)s persons", case.persons_count)
+                   % {"count": case.persons_count})]
     parts = [
         f"<code>{esc(case.number)}</code>",
-        esc(status_label(t, case.status)),
-        esc(submitted),
-        esc(t.ngettext("%(count)s person", "%(count)s persons", case.persons_count)
-            % {"count": case.persons_count}),
+        *who,
         esc(prefecture_label(t, form, case.prefecture)),
     ]
     if case.assignee_id is not None:

@@ -46,3 +46,25 @@ class PeopleRepository:
             "SELECT user_id, first_name, username FROM staff_profiles"
             " WHERE lower(username) = lower(?)", (username.lstrip("@"),))
         return Profile(int(row[0]), row[1], row[2]) if row else None
+
+    async def set_username_tag(self, user_id: int, tag: bytes | None) -> bool:
+        """Keep the keyed hash of a user's @username (None: they have none), if they started
+        the bot and never reported as a relative (for them it is cleared). False when they have
+        not started the bot (no users row)."""
+        return await self._db.execute(
+            "UPDATE users SET username_tag = CASE WHEN EXISTS"
+            " (SELECT 1 FROM cases WHERE cases.user_id = users.user_id) THEN NULL ELSE ? END"
+            " WHERE user_id = ?", (tag, user_id)) > 0
+
+    async def user_by_username_tag(self, tag: bytes) -> int | None:
+        row = await self._db.fetchone(
+            "SELECT user_id FROM users WHERE username_tag = ? AND active = 1"
+            " AND NOT EXISTS (SELECT 1 FROM cases WHERE cases.user_id = users.user_id)",
+            (tag,))
+        return int(row[0]) if row else None
+
+    async def username_tag_of(self, user_id: int) -> bytes | None:
+        """/mydata: the keyed hash kept for this user, if any."""
+        row = await self._db.fetchone("SELECT username_tag FROM users WHERE user_id = ?",
+                                      (user_id,))
+        return bytes(row[0]) if row is not None and row[0] is not None else None

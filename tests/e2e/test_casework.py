@@ -142,6 +142,26 @@ async def test_a_status_per_person_with_an_undo_window(emulator: Emulator,
     assert "missing person 1: New → Located (undone)" in "\n".join(m.plain for m in history)
 
 
+async def test_cases_list_shows_each_persons_status(emulator: Emulator,
+                                                    office: BotRunner) -> None:
+    bot = office
+    private, _, _ = staff_users(emulator)
+    await seed(bot, emulator.user(3108, language_code="ru"), [BROTHER, MOTHER], "4821-0015")
+    await seed(bot, emulator.user(3109, language_code="ru"), [BROTHER], "4821-0028")
+    await private.send_text("/case 4821-0015")
+    card = next(m for m in reversed(private.messages)
+                if "👤 Person 2: status" in m.button_labels)
+    await private.press("👤 Person 2: status", card)
+    chooser = await private.wait_for("Choose the new status")
+    await private.press("Located", chooser)
+    await private.wait_for("missing person 2: New → Located")
+    await private.send_text("/cases")
+    lines = {line.split(" · ")[0]: line for line in private.last.plain.splitlines()}
+    assert lines["4821-0015"].startswith("4821-0015 · 2 persons: New, Located · ")
+    assert lines["4821-0028"].startswith("4821-0028 · New · ")  # one person: the case's
+    assert "1 person" in lines["4821-0028"]
+
+
 async def test_needs_info_sends_the_question_with_the_status(emulator: Emulator,
                                                             office: BotRunner) -> None:
     bot = office
@@ -417,3 +437,107 @@ async def test_the_staff_group_reads_bot_staff_language(emulator: Emulator,
         assert "Submitted: Nov 1, 2026, 3:00" in card  # 10:00 UTC in Almaty, no seconds
     finally:
         await bot.stop()
+
+
+async def test_staff_are_left_out_of_a_broadcast_through_the_dialog(emulator: Emulator,
+                                                                   office: BotRunner) -> None:
+    """Staff who also reported as relatives (by a setting, or added in the bot) get nothing;
+    the families get the admin's broadcast."""
+    from tests.e2e.test_broadcast import (
+        TEXTS,
+        _done,
+        button_starting,
+        compose_everyone,
+        expected,
+        wait_until,
+    )
+
+    bot = office
+    staff = emulator.user(STAFF, language_code="ru")
+    added = emulator.user(3160, language_code="kk", first_name="Saule")
+    families = [emulator.user(3161, language_code="ru"), emulator.user(3162, language_code="kk")]
+    await seed(bot, staff, [BROTHER], "4821-0015")
+    await seed(bot, added, [MOTHER], "4821-0028")
+    await seed(bot, families[0], [BROTHER], "4821-0314")
+    await seed(bot, families[1], [MOTHER], "4821-0405")
+    await bot.d.users.set_language(families[1].id, "kk")
+    admin = emulator.user(ADMIN, language_code="en", first_name="Dana")
+    await admin.send_text(f"/staff add {added.id}")
+    await admin.wait_for("is now staff")
+    await staff.send_text("/start")  # a staff member's /start: the staff welcome
+    before = {u.id: len(u.messages) for u in (staff, added, *families)}
+
+    await compose_everyone(admin)
+    assert "Ready to send to 2 relatives" in admin.last.plain
+    await admin.press(button_starting(admin, "✅ Send to 2"))
+    for family, lang in zip(families, ("ru", "kk"), strict=True):
+        got = await family.wait_for(TEXTS[lang][:20], timeout=15)
+        assert got.plain == expected(lang)
+    await wait_until(lambda: _done(bot, 1), timeout=15)
+    for member in (staff, added):
+        assert len(member.messages) == before[member.id], member.messages[before[member.id]:]
+    rows = await bot.d.db.fetchall("SELECT user_id FROM broadcast_recipients")
+    assert sorted(int(r[0]) for r in rows) == sorted(f.id for f in families)
+
+
+async def test_staff_added_by_username_once_they_started_the_bot(emulator: Emulator,
+                                                                 office: BotRunner) -> None:
+    bot = office
+    admin = emulator.user(ADMIN, language_code="en", first_name="Dana", username="dana")
+    volunteer = emulator.user(3170, language_code="ru", first_name="Yerlan",
+                              username="Yerlan_K")
+    reporter = emulator.user(3171, language_code="ru", first_name="Aigul", username="aigul_r")
+    await seed(bot, reporter, [BROTHER], "4821-0015")
+    await reporter.send_text("/start")  # a relative who reported: never found by @username
+    await admin.send_text("/staff add @yerlan_k")  # not started yet: unknown
+    refusal = admin.last.plain
+    assert refusal.startswith("I do not know @yerlan_k.")
+    assert "choose the person with the button, or forward me a message" in refusal
+    assert not await bot.d.db.fetchall("SELECT user_id FROM staff_members")
+
+    await volunteer.send_text("/start")
+    await volunteer.press("Русский")  # they have started the bot
+    await admin.send_text("/staff add @yerlan_k")
+    added = admin.last.plain
+    assert "Yerlan (@Yerlan_K) is now staff" in added and "never started" not in added
+    assert [tuple(r) for r in await bot.d.db.fetchall(
+        "SELECT user_id FROM staff_members")] == [(volunteer.id,)]
+    await admin.send_text("/staff add @aigul_r")
+    assert admin.last.plain.startswith("I do not know @aigul_r.")
+    await admin.send_text("/staff list")
+    assert "Yerlan (@Yerlan_K) · added by Dana (@dana)" in admin.last.plain
+    # No @username is stored, only a keyed hash, and none at all for the relative.
+    rows = {int(r[0]): r[1] for r in await bot.d.db.fetchall(
+        "SELECT user_id, username_tag FROM users")}
+    assert rows[reporter.id] is None and len(rows[volunteer.id]) == 16
+    assert b"yerlan" not in rows[volunteer.id].lower()
+    # /mydata says so, to whoever it is kept for (not to the relative, for whom it is not).
+    from bot.handlers.privacy import USERNAME_KEPT
+    await volunteer.send_text("/mydata")
+    assert tr("ru", USERNAME_KEPT) in volunteer.last.plain and tr("ru", USERNAME_KEPT) != \
+        USERNAME_KEPT
+    await reporter.send_text("/mydata")
+    assert not any(tr("ru", USERNAME_KEPT) in m.plain for m in reporter.messages)
+    await admin.send_text("/staff remove @Yerlan_K")
+    assert "Yerlan (@Yerlan_K) is no longer staff" in admin.last.plain
+
+    # A name given up since (changed in Telegram, not yet seen by the bot) finds nobody: the
+    # bot checks with Telegram that the @username is still that person's.
+    renamed = emulator.user(3172, language_code="ru", first_name="Marat", username="marat_t")
+    await renamed.send_text("/start")
+    await renamed.press("Русский")
+    assert renamed.chat.user is not None
+    renamed.chat.user["username"] = "marat_new"
+    await admin.send_text("/staff add @marat_t")
+    assert admin.last.plain.startswith("I do not know @marat_t.")
+
+    # In Russian, the refusal is translated.
+    await admin.send_text("/language")
+    await admin.press("Русский")
+    await admin.send_text("/staff add @nobody_here")
+    assert admin.last.plain.startswith("Я не знаю @nobody_here.")
+    assert admin.last.plain == tr("ru", "I do not know %(username)s. The bot finds a person by "
+                                  "@username only once they have started it, and never among "
+                                  "relatives who reported. Send /staff add and choose the "
+                                  "person with the button, or forward me a message they "
+                                  "wrote.", username="@nobody_here")

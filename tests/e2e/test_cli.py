@@ -144,7 +144,8 @@ def test_migrate_upgrades_a_first_schema_database(
     for statement in _statements(sql):
         conn.execute(statement)
     conn.execute("INSERT INTO schema_migrations VALUES (1, ?, '2024-01-01')", (name,))
-    conn.execute("INSERT INTO users VALUES (7, 'kk', 1, 1, '2024-01-01', '2024-01-02')")
+    conn.execute("INSERT INTO users (user_id, language, created_at, last_seen_at)"
+                 " VALUES (7, 'kk', '2024-01-01', '2024-01-02')")
     conn.execute("INSERT INTO drafts (user_id, form_version, state, seq, created_at, updated_at)"
                  " VALUES (7, 1, X'00FF', 3, '2024-01-01', '2024-01-02')")
     conn.execute("INSERT INTO cases (case_id, number, user_id, language, persons_count, "
@@ -426,7 +427,8 @@ def _first_schema(path: Path) -> None:
     for statement in _statements(sql):
         conn.execute(statement)
     conn.execute("INSERT INTO schema_migrations VALUES (1, ?, '2024-01-01')", (name,))
-    conn.execute("INSERT INTO users VALUES (7, 'kk', 1, 1, '2024-01-01', '2024-01-02')")
+    conn.execute("INSERT INTO users (user_id, language, created_at, last_seen_at)"
+                 " VALUES (7, 'kk', '2024-01-01', '2024-01-02')")
     conn.commit()
     conn.close()
 

@@ -110,8 +110,9 @@ async def test_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
     db = await Database.open(tmp_path / "d.sqlite3")
     with pytest.raises(sqlite3.IntegrityError):
         async with db.transaction() as conn:
-            await conn.execute("INSERT INTO users VALUES (1, 'en', 1, 1, 'a', 'a')")
-            await conn.execute("INSERT INTO users VALUES (1, 'en', 1, 1, 'a', 'a')")
+            insert = "INSERT INTO users (user_id, created_at, last_seen_at) VALUES (1, 'a', 'a')"
+            await conn.execute(insert)
+            await conn.execute(insert)
     assert await UserRepository(db).count() == 0
     await db.close()
 

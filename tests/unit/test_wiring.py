@@ -30,7 +30,7 @@ async def test_the_table_routes_every_command_and_prefix_once(tmp_path: Path) ->
         await d.db.close()
     groups = [group for group, _ in table]
     assert groups == sorted(groups)  # the table reads in the order the groups run
-    assert groups[0] == wiring.METER_GROUP and groups[-1] == wiring.MAIN_GROUP
+    assert groups[0] == wiring.METER_GROUP and groups[-1] == wiring.AFTER_GROUP
     gates = [h for g, h in table if isinstance(h, TypeHandler) and isinstance(h.callback, Gate)]
     assert [g for g, h in table if h in gates] == [wiring.GATE_GROUP]  # one gate
     commands = Counter(name for _, h in table if isinstance(h, CommandHandler)

@@ -111,6 +111,7 @@ COMMANDS: dict[str, StaffCommand] = {
         "/find TEXT: cases by a name in any script, a Chinese ID (or its last 6 characters), a "
         "phone number or a case number")),
     "staff": StaffCommand("admin", staff_cmd, N_(
-        "/staff list | add [USER_ID] | remove USER_ID: who is staff (admins only); add alone "
-        "opens Telegram's list of people, or forward a message from the person")),
+        "/staff list | add [USER_ID or @username] | remove USER_ID or @username: who is staff "
+        "(admins only); add alone opens Telegram's list of people, or forward a message from "
+        "the person")),
 }

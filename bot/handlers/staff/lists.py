@@ -21,6 +21,7 @@ from bot.handlers.staff_view import (
     list_line,
 )
 from bot.i18n import Translator
+from bot.storage.casework import CaseworkRepository
 from bot.storage.staff import (
     STATUSES,
 )
@@ -47,7 +48,10 @@ async def _list_page(d: Deps, viewer: int, t: Translator, name: str, page: int
     head = "<b>" + esc(filter_label(t, name)) + "</b> · " + esc(t._(
         "%(count)s, page %(page)s of %(pages)s")
         % {"count": total, "page": page + 1, "pages": pages})
-    lines = [head] + ([list_line(t, d.form, c) for c in cases] or [esc(t._("No cases here."))])
+    repo = CaseworkRepository(d.db)
+    lines = [head] + ([list_line(t, d.form, c,
+                                 [s for _, s in await repo.person_statuses(c.case_id)])
+                       for c in cases] or [esc(t._("No cases here."))])
     rows = rows_of([button(c.number, button_data(d, "open", c.case_id)) for c in cases],
                    width=2)
     nav = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from telegram import (
     KeyboardButton,
@@ -18,7 +19,7 @@ from bot.context import data_of
 from bot.handlers import access, admin
 from bot.handlers.access import has_role, role_of
 from bot.handlers.common import Deps, button, deps, esc, keyboard
-from bot.handlers.people import remember, staff_name
+from bot.handlers.people import find_by_username, remember, staff_name
 from bot.handlers.staff.base import (
     _reply,
     _usage,
@@ -60,12 +61,20 @@ async def staff_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if args == ["add"]:
         await ask_to_pick(context, d, actor, chat_id, t)
         return
-    if len(args) != 2 or args[0] not in ("add", "remove") or not args[1].isdigit():
+    if len(args) != 2 or args[0] not in ("add", "remove") \
+            or not (args[1].isdigit() or USERNAME.fullmatch(args[1])):
         await _usage(context, chat_id, t, "staff")
         return
-    target = int(args[1])
+    named = None
+    if not args[1].isdigit():  # @username: someone who started the bot, or known staff
+        named = await find_by_username(context, d, args[1])
+        if named is None:
+            await _reply(context, chat_id, esc(unknown_username(t, args[0], args[1])))
+            return
+    target = named.user_id if named is not None else int(args[1])
     if args[0] == "add":
-        await add_member(context, d, actor, chat_id, t, target)
+        await add_member(context, d, actor, chat_id, t, target,
+                         *((named.first_name, named.username) if named else ()))
         return
     who = {"staff": await staff_name(d, target)}
     if target in settings.admin_ids or target in settings.staff_ids:
@@ -91,6 +100,20 @@ async def staff_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     personal_menu = data_of(context).personal_menu  # their "/" menu (menus.py)
     if personal_menu is not None:
         await personal_menu(context.bot, d, target)
+
+
+#: A Telegram @username (5-32 letters, digits and underscores).
+USERNAME = re.compile(r"@[A-Za-z][A-Za-z0-9_]{3,31}")
+
+
+def unknown_username(t: Translator, verb: str, username: str) -> str:
+    if verb == "remove":
+        return t._("I do not know %(username)s. Send /staff list and remove them by their "
+                   "number.") % {"username": username}
+    return t._("I do not know %(username)s. The bot finds a person by @username only once "
+               "they have started it, and never among relatives who reported. Send /staff add "
+               "and choose the person with the button, or forward me a message they "
+               "wrote.") % {"username": username}
 
 
 #: The request_id of the user-picker button of /staff add.

@@ -54,8 +54,8 @@ async def status_notice(d: Deps, case: CaseInfo, status: str) -> str | None:
 
 async def change_status(context: ContextTypes.DEFAULT_TYPE, d: Deps, chat_id: int,
                         actor: int, t: Translator, case: CaseInfo, status: str) -> bool:
-    """Every person of the case to `status` (bot/handlers/casework.py: the relative's notice
-    after the undo window, consent enforced)."""
+    """Every person of the case to `status` (bot/handlers/casework/statuses.py: the
+    relative's notice after the undo window, consent enforced)."""
     from bot.handlers.casework import apply_status
 
     return bool(await apply_status(context, d, chat_id, actor, t, case, None, status))
