@@ -390,7 +390,7 @@ async def test_a_question_lost_on_the_way_comes_once_a_little_later(
         emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A dropped connection may or may not have delivered the next question: it is not sent
     again at once (a late second copy makes people answer twice), but a little later, once."""
-    monkeypatch.setattr("bot.handlers.relative.RESEND_AFTER", (3.0, 2.0))
+    monkeypatch.setattr("bot.handlers.relative.journey.RESEND_AFTER", (3.0, 2.0))
     bot = FaultyBotRunner(emulator, tmp_path / "data")
     await bot.start()
     try:
@@ -426,7 +426,7 @@ async def test_an_answer_to_a_question_not_known_to_be_shown_is_not_taken_for_th
     """The next question timed out on the way but arrived (late). What the relative types
     then cannot be known to answer it: it brings the question back instead of being stored
     under it, and the answer typed to that goes where it belongs."""
-    monkeypatch.setattr("bot.handlers.relative.RESEND_AFTER", (30.0,))
+    monkeypatch.setattr("bot.handlers.relative.journey.RESEND_AFTER", (30.0,))
     bot = FaultyBotRunner(emulator, tmp_path / "data")
     await bot.start()
     try:

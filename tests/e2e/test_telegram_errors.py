@@ -31,7 +31,7 @@ async def test_a_double_press_is_harmless_and_malformed_html_is_reported(
 
     # A bug of ours: an entity left open in the HTML of the same edit. Telegram refuses it
     # ("can't parse entities"); it reaches the error report instead of vanishing.
-    monkeypatch.setattr(relative, "LANGUAGE_NAMES", {**LANGUAGE_NAMES, "ru": "<b>Русский"})
+    monkeypatch.setattr(relative.commands, "LANGUAGE_NAMES", {**LANGUAGE_NAMES, "ru": "<b>Русский"})
     other = emulator.user(3101, language_code="ru")
     await other.send_text("/start")
     with caplog.at_level(logging.ERROR, logger="bot.errors"):

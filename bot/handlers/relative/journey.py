@@ -1,4 +1,6 @@
-"""The relative's journey: language, consent, the questionnaire, review, submission, status.
+"""The relative's journey through the questionnaire: showing a step (and sending it again when
+it may not have arrived), turning a message or a button press into the engine's input, saving
+the outcome and only then showing the next step, and submitting the report.
 
 A handler loads the draft, calls the pure engine, saves the new state (one transaction), and
 only then shows the next step: a relative who sees the next question knows the answer is kept.
@@ -6,7 +8,6 @@ only then shows the next step: a relative who sees the next question knows the a
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 import json
 import logging
@@ -14,16 +15,12 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from telegram import (
-    BotCommand,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     Message,
     Update,
 )
 from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import ContextTypes
 
-from bot.casework.status import RELATIVE_LABELS
 from bot.context import data_of
 from bot.errors import telegram_noise
 from bot.evidence.intake import attach_case_files, note_file
@@ -34,21 +31,27 @@ from bot.form.model import Question
 from bot.handlers import conversation, render
 from bot.handlers.about import office, who_we_are
 from bot.handlers.common import (
-    CANCEL_PREFIX,
     CLEAN_CHAT_PREFIX,
-    LANGUAGE_PREFIX,
-    MENU_PREFIX,
     Deps,
     button,
     deps,
-    edit_or_send,
     esc,
     keyboard,
     media_of,
     parse_form_data,
     split_html,
 )
-from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator, guess_language, translator
+from bot.handlers.relative.turn import (
+    action_button,
+    ask_language,
+    load_state,
+    main_menu,
+    relative_turn,
+    send_to_chat,
+    strip_keyboard,
+    user_language,
+)
+from bot.i18n import N_, Translator, translator
 from bot.services.case_numbers import new_case_number
 from bot.storage.cases import NewCase
 from bot.storage.privacy import PrivacyRepository
@@ -56,7 +59,6 @@ from bot.storage.staff_messages import CaseAlerts
 
 log = logging.getLogger(__name__)
 
-STATUS_LABELS = RELATIVE_LABELS  # moved to bot/casework/status.py
 
 THANKS = N_(
     "<b>Thank you. Your report has been received.</b>\n\n"
@@ -65,84 +67,12 @@ THANKS = N_(
     "questions here. With the buttons below you can see what is happening with your case at "
     "any time, or report another family member."
 )
+
+
 DECLINED = N_(
     "We cannot take a report without your agreement to store it, and nothing has been kept. "
     "If you change your mind, press Start again."
 )
-
-COMMANDS = (
-    ("start", N_("Start or continue a report")),
-    ("new", N_("Report another missing person")),
-    ("status", N_("My cases and their status")),
-    ("language", N_("Change the language")),
-    ("cancel", N_("Discard the report in progress")),
-    ("mydata", N_("See everything we keep about you")),
-    ("delete", N_("Delete everything you sent")),
-    ("stop_updates", N_("Stop receiving news")),
-    ("start_updates", N_("Receive news again")),
-    ("help", N_("What this bot does")),
-)
-
-
-def bot_commands(t: Translator) -> list[BotCommand]:
-    return [BotCommand(name, t._(desc)) for name, desc in COMMANDS]
-
-
-# ----------------------------------------------------------------------------- helpers
-
-
-async def _user_lang(update: Update, d: Deps) -> str | None:
-    user = update.effective_user
-    assert user is not None
-    row = await d.users.seen(user.id, d.now_iso())
-    return row.language
-
-
-async def _send(update: Update, text: str, markup: InlineKeyboardMarkup | None = None
-                ) -> Message:
-    chat = update.effective_chat
-    assert chat is not None
-    return await chat.send_message(text, reply_markup=markup)
-
-
-async def _strip_keyboard(context: ContextTypes.DEFAULT_TYPE, chat_id: int,
-                          message_id: int | None) -> None:
-    """Take the buttons off an old question so they cannot be pressed by mistake."""
-    if message_id is None:
-        return
-    try:
-        with telegram_noise():  # already without buttons, or deleted
-            await context.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
-    except TelegramError as exc:
-        # Cosmetic: an old question keeping its buttons is harmless (its presses are stale and
-        # answered so), while failing here would leave the relative without the next step.
-        log.info("could not take the buttons off an old question: %s", type(exc).__name__)
-
-
-def language_keyboard() -> InlineKeyboardMarkup | None:
-    """Kazakh first, whatever the phone's language: many Kazakh-speakers run Telegram in
-    Russian, and they are most of the people this bot serves."""
-    return keyboard([[button(LANGUAGE_NAMES[lang], f"{LANGUAGE_PREFIX}{lang}")]
-                     for lang in LANGUAGES])
-
-
-LANGUAGE_PROMPT = "Тілді таңдаңыз · Выберите язык · Choose your language"
-
-
-async def ask_language(update: Update) -> None:
-    for attempt in range(3):
-        try:
-            await _send(update, LANGUAGE_PROMPT, language_keyboard())
-            return
-        except NetworkError:
-            # Unlike a question, a second copy of this prompt can do no harm (either copy's
-            # buttons work), so it is sent again even when the first may have arrived.
-            if attempt == 2:
-                raise
-            await asyncio.sleep(2.0 * (attempt + 1))
-
-
-# ----------------------------------------------------------------------------- showing steps
 
 
 #: Seconds after which a question whose sending failed in a way that may or may not have
@@ -203,7 +133,7 @@ async def _show(context: ContextTypes.DEFAULT_TYPE, d: Deps, user_id: int, state
     # even if that edit fails, and their next press must be taken as an answer to it.
     await d.drafts.mark_shown(user_id, state.seq, sent.message_id, d.now_iso())
     if old_message_id is not None and old_message_id != sent.message_id:
-        await _strip_keyboard(context, user_id, old_message_id)
+        await strip_keyboard(context, user_id, old_message_id)
 
 
 async def _resend(context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -247,286 +177,6 @@ async def resend_unseen_job(context: ContextTypes.DEFAULT_TYPE) -> None:
         log.info("questions sent again after the restart: %d", sent)
 
 
-async def begin_draft(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps,
-                      lang: str) -> None:
-    user = update.effective_user
-    assert user is not None
-    state = engine.start(d.form)
-    await d.drafts.save(user.id, state.to_json().encode(), state.seq, d.form.version,
-                        d.now_iso())
-    # Remember where the questionnaire starts in the chat, to offer removing it after submission.
-    message = update.effective_message
-    if message is not None:
-        await PrivacyRepository(d.db).set_first_message(user.id, message.message_id)
-    # Who runs the bot, before the consent it asks for (the consent question comes next).
-    await _send(update, who_we_are(translator(lang), d.settings, context.bot.username))
-    await show_step(update, context, d, state, lang)
-
-
-async def load_state(d: Deps, user_id: int) -> tuple[DraftState, Any] | None:
-    row = await d.drafts.get(user_id)
-    if row is None:
-        return None
-    return engine.upgrade(d.form, DraftState.from_json(row.state)), row
-
-
-async def main_menu(update: Update, lang: str, d: Deps) -> None:
-    t = translator(lang)
-    user = update.effective_user
-    assert user is not None
-    has_cases = bool(await d.cases.for_user(user.id))
-    text = t._("What would you like to do?") if has_cases else t._(
-        "This bot takes reports about family members who disappeared in Xinjiang: detained, "
-        "sent to a camp or prison, or out of contact. Volunteers read every report."
-    )
-    can_write = bool(await conversation.open_cases(d, user.id))
-    await _send(update, text, menu_keyboard(t, has_cases=has_cases, can_write=can_write))
-
-
-def menu_keyboard(t: Translator, *, has_cases: bool, can_write: bool
-                  ) -> InlineKeyboardMarkup | None:
-    return keyboard([
-        [button("📝 " + t._("Report a missing person"), f"{MENU_PREFIX}new")],
-        [button("📋 " + t._("My cases"), f"{MENU_PREFIX}status")] if has_cases else [],
-        [conversation.write_button(t)] if can_write else [],
-        [button("🌐 " + t._("Language"), f"{MENU_PREFIX}lang"),
-         button("❓ " + t._("Help"), f"{MENU_PREFIX}help")],
-    ])
-
-
-def action_button(t: Translator, action: str) -> InlineKeyboardButton:
-    """A button under one of our texts, in place of a typed command (kept on the message)."""
-    label = {"new": "📝 " + t._("Report a missing person"), "status": "📋 " + t._("My cases"),
-             "help": "❓ " + t._("Help"), "again": "📝 " + t._("Start again")}[action]
-    return button(label, f"{MENU_PREFIX}{'new' if action == 'again' else action}:k")
-
-
-# ----------------------------------------------------------------------------- commands
-
-
-async def start_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The language is asked once; later /start goes on where the relative is (/language
-    changes it). Staff get their own welcome."""
-    from bot.handlers.staff.members import staff_welcome
-
-    if await staff_welcome(update, context):
-        return
-    d = deps(context)
-    lang = await with_language(update, d)
-    if lang is not None:
-        await continue_journey(update, context, d, lang)
-
-
-async def language_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await ask_language(update)
-
-
-async def on_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    query = update.callback_query
-    user = update.effective_user
-    assert query is not None and user is not None
-    lang = (query.data or "").removeprefix(LANGUAGE_PREFIX)
-    if lang not in LANGUAGES:
-        await query.answer()
-        return
-    d = deps(context)
-    await d.users.seen(user.id, d.now_iso())
-    await d.users.set_language(user.id, lang)
-    await query.answer()
-    with telegram_noise():
-        await query.edit_message_text(f"🌐 {LANGUAGE_NAMES[lang]}", reply_markup=None)
-    personal_menu = data_of(context).personal_menu  # staff see theirs too (menus.py)
-    if personal_menu is not None:
-        await personal_menu(context.bot, d, user.id, lang)
-    await continue_journey(update, context, d, lang)
-
-
-async def continue_journey(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps,
-                           lang: str) -> None:
-    """The current question of the report in progress, else the menu, else a new report."""
-    user = update.effective_user
-    assert user is not None
-    loaded = await load_state(d, user.id)
-    if loaded is not None:
-        state, row = loaded
-        await show_step(update, context, d, state, lang, old_message_id=row.question_message_id)
-        return
-    if await d.cases.for_user(user.id):
-        await main_menu(update, lang, d)
-        return
-    await begin_draft(update, context, d, lang)
-
-
-async def with_language(update: Update, d: Deps) -> str | None:
-    """The user's language; asks for it (and returns None) when not chosen yet."""
-    lang = await _user_lang(update, d)
-    if lang is None:
-        await ask_language(update)
-    return lang
-
-
-async def new_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    d = deps(context)
-    lang = await with_language(update, d)
-    if lang is None:
-        return
-    user = update.effective_user
-    assert user is not None
-    loaded = await load_state(d, user.id)
-    if loaded is not None:
-        state, row = loaded
-        t = translator(lang)
-        await show_step(update, context, d, state, lang, old_message_id=row.question_message_id,
-                        notice=t._("You have a report in progress. Let us finish it first."))
-        return
-    await begin_draft(update, context, d, lang)
-
-
-async def status_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    d = deps(context)
-    lang = await with_language(update, d)
-    if lang is None:
-        return
-    await send_status(update, d, lang)
-
-
-async def send_status(update: Update, d: Deps, lang: str) -> None:
-    t = translator(lang)
-    user = update.effective_user
-    assert user is not None
-    cases = await d.cases.for_user(user.id)
-    if not cases:
-        await _send(update, t._("You have no submitted cases yet."),
-                    keyboard([[action_button(t, "new")]]))
-        return
-    from bot.handlers.casework import person_lines  # each person's own status
-
-    lines = [t.ngettext("<b>Your case</b>", "<b>Your cases</b>", len(cases))]
-    for c in cases:
-        submitted = t.format_date(datetime.fromisoformat(c.submitted_at).date())
-        lines.append(
-            t._("№ %(number)s of %(date)s: %(status)s")
-            % {"number": f"<code>{esc(c.number)}</code>", "date": esc(submitted),
-               "status": esc(t._(STATUS_LABELS.get(c.status, c.status)))}
-        )
-        lines += await person_lines(d, t, c.case_id, c.number, c.persons_count)
-    writable = any(c.status != "withdrawn" for c in cases)
-    await _send(update, "\n".join(lines), keyboard([
-        [conversation.write_button(t)] if writable else [],
-        [action_button(t, "new")],
-    ]))
-
-
-async def help_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    d = deps(context)
-    lang = await with_language(update, d)
-    if lang is None:
-        return
-    await send_help(update, context, d, lang)
-
-
-async def send_help(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps,
-                    lang: str) -> None:
-    """Who we are, the office, how to check the bot, and every command a relative has."""
-    t = translator(lang)
-    user = update.effective_user
-    assert user is not None
-    commands = "\n".join(f"/{name}: {esc(t._(desc))}" for name, desc in COMMANDS)
-    text = (who_we_are(t, d.settings, context.bot.username) + "\n\n"
-            + "<b>" + esc(t._("Commands")) + "</b>\n" + commands)
-    has_cases = bool(await d.cases.for_user(user.id))
-    for part in split_html([text]):
-        await _send(update, part)
-    can_write = bool(await conversation.open_cases(d, user.id))
-    await _send(update, t._("Or use the buttons:"),
-                menu_keyboard(t, has_cases=has_cases, can_write=can_write))
-
-
-async def cancel_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    d = deps(context)
-    lang = await with_language(update, d)
-    if lang is None:
-        return
-    user = update.effective_user
-    assert user is not None
-    t = translator(lang)
-    if await d.drafts.get(user.id) is None:
-        await _send(update, t._("There is no report in progress."))
-        return
-    await _send(update, t._("Discard the report in progress? Your answers will be deleted."),
-                keyboard([[button(t._("Yes, discard it"), f"{CANCEL_PREFIX}yes"),
-                           button(t._("No, continue"), f"{CANCEL_PREFIX}no")]]))
-
-
-async def on_cancel_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    query = update.callback_query
-    user = update.effective_user
-    assert query is not None and user is not None
-    d = deps(context)
-    lang = await _user_lang(update, d) or "en"
-    t = translator(lang)
-    await query.answer()
-    loaded = await load_state(d, user.id)
-    if query.data == f"{CANCEL_PREFIX}yes":
-        if loaded is not None:
-            await d.drafts.delete(user.id)
-            await _strip_keyboard(context, user.id, loaded[1].question_message_id)
-        await edit_or_send(query, t._("The report was discarded."),
-                           keyboard([[action_button(t, "again")]]))
-        return
-    await edit_or_send(query, t._("We continue."))
-    if loaded is not None:
-        state, row = loaded
-        await show_step(update, context, d, state, lang, old_message_id=row.question_message_id)
-
-
-async def on_menu(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    query = update.callback_query
-    assert query is not None
-    await query.answer()
-    d = deps(context)
-    lang = await _user_lang(update, d)
-    action, _, keep = (query.data or "").removeprefix(MENU_PREFIX).partition(":")
-    if lang is None or action == "lang":
-        await ask_language(update)
-        return
-    if keep != "k":  # the main menu goes once used; buttons under a text stay with it
-        await _strip_keyboard(context, query.message.chat.id if query.message else 0,
-                              query.message.message_id if query.message else None)
-    if action == "status":
-        await send_status(update, d, lang)
-    elif action == "help":
-        await send_help(update, context, d, lang)
-    else:
-        await new_cmd(update, context)
-
-
-async def unknown_cmd(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    d = deps(context)
-    lang = await with_language(update, d)
-    if lang is None:
-        return
-    t = translator(lang)
-    await _send(update, t._("I do not know this command. Press Help to see what I can do."),
-                keyboard([[action_button(t, "help")]]))
-
-
-async def group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """In groups the questionnaire never runs: what people write there is seen by others."""
-    user = update.effective_user
-    lang = guess_language(user.language_code if user else None)
-    t = translator(lang)
-    me = context.bot.username
-    msg = update.effective_message
-    if msg is not None:
-        await msg.reply_text(t._("Please write to me in a private chat: @%(bot)s. "
-                                 "What you write here is seen by everyone in the group.")
-                             % {"bot": esc(me)})
-
-
-# ----------------------------------------------------------------------------- the journey
-
-
 def to_input(message: Message) -> engine.Input:
     """Turn a Telegram message into the engine's input, whatever it is."""
     if message.text is not None:
@@ -557,11 +207,10 @@ async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     user = update.effective_user
     if message is None or user is None:
         return
-    d = deps(context)
-    lang = await with_language(update, d)
-    if lang is None:
+    turn = await relative_turn(update, context)
+    if turn is None:
         return
-    t = translator(lang)
+    d, lang, t = turn.d, turn.lang, turn.t
     loaded = await load_state(d, user.id)
     if loaded is None:
         # No report in progress: a message for the volunteers about a case, if there is one.
@@ -619,13 +268,13 @@ async def on_form_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if query is None or user is None:
         return
     d = deps(context)
-    lang = await _user_lang(update, d)
+    lang = await user_language(update, d)
     parsed = parse_form_data(query.data or "")
     loaded = await load_state(d, user.id)
     if lang is None or parsed is None or loaded is None:
         await query.answer()
         if query.message is not None:
-            await _strip_keyboard(context, query.message.chat.id, query.message.message_id)
+            await strip_keyboard(context, query.message.chat.id, query.message.message_id)
         if lang is None:
             await ask_language(update)
         elif loaded is None:
@@ -641,7 +290,7 @@ async def on_form_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if seq != state.seq:
         await query.answer(t._("This button is from an earlier question."))
         if pressed_id is not None and pressed_id != row.question_message_id:
-            await _strip_keyboard(context, user.id, pressed_id)
+            await strip_keyboard(context, user.id, pressed_id)
         return
     if action in ("editmenu", "rmmenu", "review") and state.pos.step == "review":
         await query.answer()
@@ -721,11 +370,11 @@ async def after_outcome(update: Update, context: ContextTypes.DEFAULT_TYPE, d: D
         await _save(d, user.id, outcome)
     if outcome.event == "declined":
         await d.drafts.delete(user.id)
-        await _strip_keyboard(context, user.id, old_message_id)
+        await strip_keyboard(context, user.id, old_message_id)
         # Who we are and where the office is: a relative who would rather not write here can
         # come or call, and knows how to tell this bot from an impostor.
         text = t._(DECLINED) + "\n\n" + who_we_are(t, d.settings, context.bot.username)
-        await _send(update, text, keyboard([[action_button(t, "again")]]))
+        await send_to_chat(update, text, keyboard([[action_button(t, "again")]]))
         return
     if outcome.event == "submit":
         await submit(update, context, d, lang, state, old_message_id)
@@ -769,7 +418,7 @@ async def submit(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps, la
     since = (d.now() - timedelta(hours=24)).isoformat(timespec="seconds")
     if await CaseAlerts(d.db).submissions_since(user.id, since) >= d.settings.max_cases_per_day:
         log.info("a relative reached the daily limit of submissions")
-        await _send(update, "⏳ " + t.ngettext(
+        await send_to_chat(update, "⏳ " + t.ngettext(
             "You have already sent %(limit)s report in the last 24 hours, the most we can take "
             "from one person in a day. This report is saved: press the same button again "
             "tomorrow to send it. If it is urgent, write to the organisation directly.",
@@ -827,7 +476,7 @@ async def submit(update: Update, context: ContextTypes.DEFAULT_TYPE, d: Deps, la
 
     number = await d.cases.submit(case, d.now_iso(), new_case_number, in_transaction=confirm)
     log.info("case submitted: persons=%d", case.persons_count)
-    await _strip_keyboard(context, user.id, old_message_id)
+    await strip_keyboard(context, user.id, old_message_id)
     for outbox_id in queued:  # sent now; the outbox retries it if Telegram does not take it
         await send_outbox_now(context.application, outbox_id)
     context.application.create_task(_announce(context, number), update=update)
